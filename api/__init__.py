@@ -1,0 +1,1 @@
+"""The interfaces: the `ctxplan` CLI (`api.cli`) and, later, the HTTP service."""

@@ -1,0 +1,233 @@
+"""The `ctxplan` command line: run scenarios, estimate one request shape, list catalogs, print the schema.
+
+JSON output goes to stdout and holds no wall-clock times: the same scenario and seed print the
+same bytes. Errors caused by input print one line to stderr and exit 2.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import time
+from enum import Enum
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+import yaml
+from rich.console import Console
+
+from simulator.errors import CtxplanError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Cost and capacity planner for serving long-context LLMs.")
+stdout = Console(soft_wrap=True)
+stderr = Console(stderr=True)
+
+
+class OutputFormat(str, Enum):
+    table = "table"
+    json = "json"
+
+
+class KVDtype(str, Enum):
+    bf16 = "bf16"
+    fp16 = "fp16"
+    fp8 = "fp8"
+
+
+class WeightDtype(str, Enum):
+    bf16 = "bf16"
+    fp16 = "fp16"
+    fp8 = "fp8"
+    int8 = "int8"
+    int4 = "int4"
+
+
+def _fail(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr)
+    raise typer.Exit(code=2)
+
+
+def user_errors(func):
+    """Turn ctxplan's input errors into one line on stderr and exit code 2."""
+    @wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except CtxplanError as exc:
+            _fail(str(exc))
+    return wrapper
+
+
+def _print_json(data) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, allow_nan=False) + "\n")
+
+
+class _LazyProgress:
+    """A progress bar on stderr that appears only once a run has taken more than a second."""
+
+    def __init__(self, names: list[str]) -> None:
+        self.names = names
+        self.start = time.perf_counter()
+        self.progress = None
+        self.tasks: dict[int, int] = {}
+        self.last_refresh = 0.0
+
+    def __call__(self, index: int, done: int, total: int) -> None:
+        now = time.perf_counter()
+        if now - self.last_refresh < 0.1 and done < total:
+            return
+        self.last_refresh = now
+        if self.progress is None:
+            if now - self.start < 1.0:
+                return
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+            self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                     TimeElapsedColumn(), console=stderr, transient=True, auto_refresh=False)
+            self.progress.start()
+        if index not in self.tasks:
+            self.tasks[index] = self.progress.add_task(self.names[index], total=total)
+        self.progress.update(self.tasks[index], completed=done, refresh=True)
+
+    def close(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+
+def _write_outputs(out_dir: Path, result, spec_dict: dict) -> None:
+    """records (Parquet and CSV), summary.json and the resolved scenario; each file replaced atomically."""
+    import pandas as pd
+    out_dir.mkdir(parents=True, exist_ok=True)
+    frames = []
+    for deployment in result.deployments:
+        frame = deployment.records.copy()
+        frame.insert(0, "deployment", deployment.name)
+        frames.append(frame)
+    records = pd.concat(frames, ignore_index=True)
+
+    def atomic(name: str, write) -> None:
+        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=out_dir)
+        os.close(fd)
+        try:
+            write(tmp)
+            os.replace(tmp, out_dir / name)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+    atomic("records.parquet", lambda p: records.to_parquet(p, index=False))
+    atomic("records.csv", lambda p: records.to_csv(p, index=False))
+    atomic("summary.json", lambda p: Path(p).write_text(json.dumps(result.to_json_dict(), indent=2) + "\n"))
+    atomic("scenario.resolved.yaml", lambda p: Path(p).write_text(yaml.safe_dump(spec_dict, sort_keys=False)))
+
+
+@app.command()
+@user_errors
+def run(scenario: Annotated[Path, typer.Argument(help="scenario YAML file")],
+        seed: Annotated[Optional[int], typer.Option(help="override the scenario's seed", min=0)] = None,
+        hardware: Annotated[Optional[str], typer.Option(help="replace every deployment's hardware "
+                                                             "(catalog name or profile file)")] = None,
+        out: Annotated[Optional[Path], typer.Option(help="write records, summary.json and the resolved "
+                                                         "scenario to this folder")] = None,
+        format: Annotated[OutputFormat, typer.Option("--format", help="table or json")] = OutputFormat.table):
+    """Simulate a scenario file and print latency, capacity and cost per deployment."""
+    from api.render import run_table
+    from simulator.runner import run as run_scenario
+    from simulator.scenario import load_scenario
+
+    spec, base_dir = load_scenario(scenario)
+    progress = _LazyProgress([d.name for d in spec.deployments])
+    try:
+        result = run_scenario(spec, base_dir=base_dir, seed=seed, hardware_override=hardware, progress=progress)
+    finally:
+        progress.close()
+    if out is not None:
+        resolved = spec.model_dump(mode="json")
+        resolved["seed"] = result.seed
+        if hardware:
+            for deployment in resolved["deployments"]:
+                deployment["hardware"] = hardware
+        _write_outputs(out, result, resolved)
+    if format is OutputFormat.json:
+        _print_json(result.to_json_dict())
+    else:
+        stdout.print(run_table(result))
+        for d in result.deployments:
+            for note in d.resolved.notes:
+                stdout.print(f"[dim]{d.name}: {note}[/dim]")
+            reasons = d.metrics["reject_reasons"]
+            if reasons:
+                stdout.print(f"[yellow]{d.name}: rejected {reasons}[/yellow] "
+                             f"(first: {d.records.loc[d.records.status == 'rejected', 'reject_reason'].iloc[0]})")
+            if d.metrics["num_clipped"]:
+                stdout.print(f"[dim]{d.name}: {d.metrics['num_clipped']} requests clipped to the model's context[/dim]")
+        if out is not None:
+            stdout.print(f"wrote {out}/records.parquet, records.csv, summary.json, scenario.resolved.yaml")
+
+
+@app.command()
+@user_errors
+def estimate(model: Annotated[str, typer.Option(help="catalog name, config.json or model YAML")],
+             hardware: Annotated[str, typer.Option(help="catalog name or profile YAML")],
+             prompt_tokens: Annotated[int, typer.Option(help="prompt length in tokens")],
+             output_tokens: Annotated[int, typer.Option(help="output length in tokens")],
+             tp: Annotated[int, typer.Option(help="tensor-parallel degree")] = 1,
+             kv_dtype: Annotated[KVDtype, typer.Option(help="KV cache dtype")] = KVDtype.bf16,
+             weight_dtype: Annotated[WeightDtype, typer.Option(help="weight dtype")] = WeightDtype.bf16,
+             format: Annotated[OutputFormat, typer.Option("--format", help="table or json")] = OutputFormat.table):
+    """Closed-form memory, fit, latency and cost for one request shape (no simulation)."""
+    from api.render import key_value_table
+    from simulator.catalog import resolve_hardware, resolve_model
+    from simulator.estimate import estimate as run_estimate
+
+    result = run_estimate(resolve_model(model), resolve_hardware(hardware), prompt_tokens, output_tokens, tp=tp,
+                          weight_dtype=weight_dtype.value, kv_dtype=kv_dtype.value)
+    if format is OutputFormat.json:
+        _print_json(result)
+    else:
+        stdout.print(key_value_table(f"estimate: {result['model']} on {result['hardware']} x{tp}", result))
+
+
+@app.command()
+@user_errors
+def models(format: Annotated[OutputFormat, typer.Option("--format")] = OutputFormat.table):
+    """List the model catalog."""
+    from api.render import rows_table
+    from simulator.catalog import model_rows
+    rows = [r.model_dump(mode="json") for r in model_rows()]
+    if format is OutputFormat.json:
+        _print_json(rows)
+    else:
+        stdout.print(rows_table("models", rows, ["name", "params_total_b", "params_active_b", "num_layers",
+                                                 "num_kv_heads", "attention", "local_window_tokens",
+                                                 "max_context_tokens", "verified"]))
+
+
+@app.command("hardware")
+@user_errors
+def hardware_list(format: Annotated[OutputFormat, typer.Option("--format")] = OutputFormat.table):
+    """List the hardware catalog."""
+    from api.render import rows_table
+    from simulator.catalog import hardware_rows
+    rows = [r.model_dump(mode="json", exclude_none=False) for r in hardware_rows()]
+    if format is OutputFormat.json:
+        _print_json(rows)
+    else:
+        stdout.print(rows_table("hardware", rows, ["name", "memory_gb", "memory_bandwidth_tb_s",
+                                                   "bf16_dense_tflops", "fp8_dense_tflops", "interconnect_gb_s",
+                                                   "on_demand_usd_per_gpu_hour", "verified"]))
+
+
+@app.command()
+def schema():
+    """Print the JSON Schema of scenario files."""
+    from simulator.scenario import ScenarioSpec
+    _print_json(ScenarioSpec.model_json_schema())
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,95 @@
+"""Rich tables for CLI output. Rendering only: every number comes from `simulator`."""
+
+from __future__ import annotations
+
+import math
+
+from rich.table import Table
+
+from simulator.runner import Result
+
+
+def _num(value, fmt: str = "{:.3g}") -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "NO"
+    return fmt.format(value)
+
+
+def _ms(value) -> str:
+    return "-" if value is None else f"{value * 1e3:.1f}"
+
+
+def _pct(value) -> str:
+    return "-" if value is None else f"{value * 100:.1f}%"
+
+
+def _usd(value) -> str:
+    if value is None:
+        return "-"
+    if value == 0 or value >= 100:
+        return f"${value:,.0f}"
+    decimals = max(2, 2 - math.floor(math.log10(abs(value))) + 1)   # three significant digits
+    return f"${value:.{decimals}f}"
+
+
+ROWS = [
+    ("GPUs (replicas x TP)", lambda d, m: f"{d['num_gpus']} ({d['replicas']}x{d['tensor_parallel']})"),
+    ("model / hardware", lambda d, m: f"{d['model']} / {d['hardware']}"),
+    ("requests done / rejected / unfinished",
+     lambda d, m: f"{m['num_completed']} / {m['num_rejected']} / {m['num_unfinished']}"),
+    ("TTFT p50 / p99 (ms)", lambda d, m: f"{_ms(m['ttft_s']['p50'])} / {_ms(m['ttft_s']['p99'])}"),
+    ("TPOT p50 / p99 (ms)", lambda d, m: f"{_ms(m['tpot_s']['p50'])} / {_ms(m['tpot_s']['p99'])}"),
+    ("E2E p50 / p99 (s)", lambda d, m: f"{_num(m['e2e_s']['p50'])} / {_num(m['e2e_s']['p99'])}"),
+    ("queueing p99 (ms)", lambda d, m: _ms(m["queueing_delay_s"]["p99"])),
+    ("throughput (req/s)", lambda d, m: _num(m["throughput_requests_per_s"])),
+    ("output tokens/s", lambda d, m: _num(m["throughput_output_tokens_per_s"], "{:,.0f}")),
+    ("SLO attainment", lambda d, m: _pct(m["slo_attainment"])),
+    ("goodput (req/s)", lambda d, m: _num(m["goodput_requests_per_s"])),
+    ("KV cache mean / peak", lambda d, m: f"{_pct(m['kv_cache_mean_utilization'])} / "
+                                          f"{_pct(m['kv_cache_peak_utilization'])}"),
+    ("prefix-cache hit rate", lambda d, m: _pct(m["prefix_cache_hit_rate"])),
+    ("preemptions", lambda d, m: str(m["num_preemptions"])),
+    ("batch size mean / max", lambda d, m: f"{_num(m['batch_size']['mean'])} / {_num(m['batch_size']['max'])}"),
+    ("stable", lambda d, m: _num(m["stable"])),
+    ("GPU-hours", lambda d, m: _num(m["gpu_hours"])),
+    ("cost", lambda d, m: _usd(m["cost_usd"])),
+    ("$ per query", lambda d, m: _usd(m["cost_per_query_usd"])),
+    ("$ per 1M output tokens", lambda d, m: _usd(m["cost_per_million_output_tokens_usd"])),
+]
+
+
+def run_table(result: Result) -> Table:
+    data = result.to_json_dict()
+    table = Table(title=f"{result.scenario}  (seed {result.seed}, {result.num_requests} requests)")
+    table.add_column("metric", style="bold")
+    for deployment in data["deployments"]:
+        table.add_column(deployment["name"], justify="right")
+    for label, cell in ROWS:
+        table.add_row(label, *[cell(d, d["metrics"]) for d in data["deployments"]])
+    return table
+
+
+def key_value_table(title: str, values: dict) -> Table:
+    table = Table(title=title)
+    table.add_column("field", style="bold")
+    table.add_column("value", justify="right")
+    for key, value in values.items():
+        if isinstance(value, float):
+            text = f"{value:.4g}"
+        elif isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10_000:
+            text = f"{value:,}"
+        else:
+            text = str(value)
+        table.add_row(key, text)
+    return table
+
+
+def rows_table(title: str, rows: list[dict], columns: list[str]) -> Table:
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*["-" if row.get(c) is None else str(row.get(c)) for c in columns])
+    return table

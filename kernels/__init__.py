@@ -1,0 +1,1 @@
+"""Torch microbenchmarks and calibration (see the calibration issue); imports torch lazily."""

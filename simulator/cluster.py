@@ -1,0 +1,124 @@
+"""Replicas behind a router, fed by one arrival process, in one SimPy environment.
+
+    arrivals --> router --(round robin | least outstanding tokens)--> replica 0 engine loop
+                                                                  \-> replica 1 engine loop ...
+
+`simulate` returns the requests (with their timestamps filled in), per-replica engine statistics
+and the time-average number of requests in the system (for Little's law checks).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+
+import simpy
+
+from simulator.costmodel import IterationCostParams
+from simulator.engine import EngineStats, ReplicaEngine
+from simulator.kvcache import KVCacheManager
+from simulator.request import Request
+from simulator.scheduler import Scheduler, SchedulerConfig
+
+
+class RouterPolicy(str, Enum):
+    ROUND_ROBIN = "round_robin"
+    LEAST_OUTSTANDING_TOKENS = "least_outstanding_tokens"
+
+
+@dataclass(frozen=True, slots=True)
+class ReplicaSetup:
+    """What every replica of a deployment is built from."""
+    scheduler: SchedulerConfig
+    num_kv_blocks: int
+    blocks_for_tokens: Callable[[int], int]
+    cost: IterationCostParams
+
+
+@dataclass(slots=True)
+class SimulationOutput:
+    requests: list[Request]
+    engine_stats: list[EngineStats]
+    end_time_s: float
+    requests_in_system_time_integral: float
+    num_preemptions: int
+    num_prefix_query_tokens: int
+    num_prefix_hit_tokens: int
+    prefix_caching_enabled: bool
+
+
+class Router:
+    def __init__(self, policy: RouterPolicy, num_replicas: int) -> None:
+        self.policy = RouterPolicy(policy)
+        self.num_replicas = num_replicas
+        self.outstanding_tokens = [0] * num_replicas
+        self._next = 0
+
+    def choose(self, request: Request) -> int:
+        if self.policy is RouterPolicy.ROUND_ROBIN:
+            index = self._next
+            self._next = (self._next + 1) % self.num_replicas
+        else:
+            loads = self.outstanding_tokens
+            index = loads.index(min(loads))
+        self.outstanding_tokens[index] += request.total_tokens
+        return index
+
+    def done(self, request: Request) -> None:
+        self.outstanding_tokens[request.replica] -= request.total_tokens
+
+
+def simulate(requests: list[Request], setup: ReplicaSetup, num_replicas: int, router_policy: RouterPolicy,
+             max_sim_time_s: float | None = None,
+             progress: Callable[[int, int], None] | None = None) -> SimulationOutput:
+    env = simpy.Environment()
+    router = Router(router_policy, num_replicas)
+    state = {"in_system": 0, "area": 0.0, "last": 0.0, "done": 0}
+    total = len(requests)
+
+    def account(delta: int) -> None:
+        now = env.now
+        state["area"] += state["in_system"] * (now - state["last"])
+        state["last"] = now
+        state["in_system"] += delta
+
+    def on_done(request: Request) -> None:
+        account(-1)
+        router.done(request)
+        state["done"] += 1
+        if progress is not None:
+            progress(state["done"], total)
+
+    enable_caching = setup.scheduler.enable_prefix_caching
+    engines = []
+    for index in range(num_replicas):
+        kv = KVCacheManager(setup.num_kv_blocks, setup.scheduler.block_size, enable_caching,
+                            setup.blocks_for_tokens)
+        engines.append(ReplicaEngine(env, index, Scheduler(setup.scheduler, kv), setup.cost, on_done))
+
+    def arrivals():
+        for request in requests:
+            wait = request.arrival_time_s - env.now
+            if wait > 0:
+                yield env.timeout(wait)
+            account(+1)
+            engines[router.choose(request)].submit(request)
+
+    env.process(arrivals())
+    for engine in engines:
+        env.process(engine.run())
+    env.run(until=max_sim_time_s)
+    if state["in_system"] > 0:            # hard stop with work left: the run lasted until the stop
+        account(0)
+    schedulers = [e.scheduler for e in engines]
+    return SimulationOutput(
+        requests=requests,
+        engine_stats=[e.stats for e in engines],
+        end_time_s=state["last"],
+        requests_in_system_time_integral=state["area"],
+        num_preemptions=sum(s.num_preemptions for s in schedulers),
+        num_prefix_query_tokens=sum(s.num_prefix_query_tokens for s in schedulers),
+        num_prefix_hit_tokens=sum(s.num_prefix_hit_tokens for s in schedulers),
+        prefix_caching_enabled=enable_caching,
+    )

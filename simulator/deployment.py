@@ -1,0 +1,138 @@
+"""Resolve a deployment spec into a model, a hardware profile and a sized KV-cache pool.
+
+Memory per GPU (the vLLM rule):
+
+    kv_capacity = gpu_memory_utilization x memory - weights / tp - reserve
+    num_kv_blocks = floor(kv_capacity / (block_size x kv_bytes_per_token))
+
+A deployment whose weights leave no room for a single block does not fit; `fit_check` says why
+and `min_tensor_parallel` finds the smallest TP degree that fits the given sequence length.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from simulator import costmodel
+from simulator.catalog import resolve_hardware, resolve_model
+from simulator.cluster import ReplicaSetup
+from simulator.errors import InputError
+from simulator.hardware import HardwareProfile
+from simulator.model import ModelSpec
+from simulator.scenario import DeploymentSpec, EngineSpec, engine_defaults
+from simulator.scheduler import SchedulerConfig
+
+MAX_TENSOR_PARALLEL = 64
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryPlan:
+    weights_bytes_per_gpu: float
+    reserve_bytes_per_gpu: float
+    kv_capacity_bytes_per_gpu: float
+    kv_bytes_per_token_per_gpu: float
+    block_bytes_per_gpu: float
+    num_kv_blocks: int
+
+
+def memory_plan(model: ModelSpec, hardware: HardwareProfile, tp: int, weight_dtype: str, kv_dtype: str,
+                engine: EngineSpec) -> MemoryPlan:
+    reserve = costmodel.activation_reserve_bytes(model, tp, engine.max_num_batched_tokens, engine.max_num_seqs,
+                                                 engine_defaults()["memory_reserve"])
+    capacity = costmodel.kv_capacity_bytes_per_gpu(model, hardware, tp, weight_dtype,
+                                                   engine.gpu_memory_utilization, reserve)
+    per_token = costmodel.kv_bytes_per_token(model, kv_dtype, tp)
+    block_bytes = engine.block_size * per_token
+    return MemoryPlan(weights_bytes_per_gpu=costmodel.weight_bytes(model, weight_dtype) / tp,
+                      reserve_bytes_per_gpu=reserve, kv_capacity_bytes_per_gpu=capacity,
+                      kv_bytes_per_token_per_gpu=per_token, block_bytes_per_gpu=block_bytes,
+                      num_kv_blocks=max(0, math.floor(capacity / block_bytes)))
+
+
+def blocks_for_tokens_fn(model: ModelSpec, kv_dtype: str, tp: int, block_size: int):
+    """Blocks a sequence occupies: by token count, or by capped bytes when layers are windowed."""
+    if not model.has_local_layers:
+        return lambda n: -(-n // block_size)
+    block_bytes = block_size * costmodel.kv_bytes_per_token(model, kv_dtype, tp)
+    return lambda n: max(1, math.ceil(costmodel.kv_bytes_for_sequence(model, kv_dtype, n, tp) / block_bytes - 1e-9))
+
+
+def fit_check(model: ModelSpec, plan: MemoryPlan, blocks_needed: int, hardware: HardwareProfile,
+              engine: EngineSpec) -> str | None:
+    """None when one sequence of `blocks_needed` fits; otherwise the reason."""
+    usable = engine.gpu_memory_utilization * hardware.memory_bytes
+    if plan.weights_bytes_per_gpu + plan.reserve_bytes_per_gpu >= usable:
+        return (f"weights need {plan.weights_bytes_per_gpu / 1e9:.1f} GB per GPU plus "
+                f"{plan.reserve_bytes_per_gpu / 1e9:.1f} GB reserve; usable memory is {usable / 1e9:.1f} GB "
+                f"({engine.gpu_memory_utilization} x {hardware.memory_bytes / 1e9:.0f} GB)")
+    if plan.num_kv_blocks < blocks_needed:
+        return (f"KV cache holds {plan.num_kv_blocks} blocks of {engine.block_size} tokens per replica; "
+                f"one sequence needs {blocks_needed}")
+    return None
+
+
+def valid_tp(model: ModelSpec, tp: int) -> bool:
+    return model.num_attention_heads % tp == 0
+
+
+def min_tensor_parallel(model: ModelSpec, hardware: HardwareProfile, weight_dtype: str, kv_dtype: str,
+                        engine: EngineSpec, num_tokens: int) -> int | None:
+    """Smallest power-of-two TP degree (dividing the head count) at which one sequence fits."""
+    tp = 1
+    while tp <= MAX_TENSOR_PARALLEL:
+        if valid_tp(model, tp):
+            plan = memory_plan(model, hardware, tp, weight_dtype, kv_dtype, engine)
+            needed = blocks_for_tokens_fn(model, kv_dtype, tp, engine.block_size)(num_tokens)
+            if fit_check(model, plan, needed, hardware, engine) is None:
+                return tp
+        tp *= 2
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedDeployment:
+    spec: DeploymentSpec
+    model: ModelSpec
+    hardware: HardwareProfile
+    plan: MemoryPlan
+    setup: ReplicaSetup
+    num_gpus: int
+    price_usd_per_gpu_hour: float
+    notes: tuple[str, ...]
+
+
+def resolve_deployment(spec: DeploymentSpec, field: str, base_dir: Path | None = None,
+                       hardware_override: str | None = None) -> ResolvedDeployment:
+    model = resolve_model(spec.model, field=f"{field}.model", base_dir=base_dir)
+    hardware = resolve_hardware(hardware_override or spec.hardware, field=f"{field}.hardware", base_dir=base_dir)
+    tp, engine = spec.tensor_parallel, spec.engine
+    if not valid_tp(model, tp):
+        raise InputError(f"must divide the model's {model.num_attention_heads} attention heads",
+                         field=f"{field}.tensor_parallel", value=tp)
+    plan = memory_plan(model, hardware, tp, spec.weight_dtype, spec.kv_cache_dtype, engine)
+    reason = fit_check(model, plan, 1, hardware, engine)
+    if reason is not None:
+        needed = min_tensor_parallel(model, hardware, spec.weight_dtype, spec.kv_cache_dtype, engine,
+                                     engine.block_size)
+        allowed = f">= {needed}" if needed else "none fits this hardware; use a larger GPU or smaller dtypes"
+        raise InputError(f"{model.name} does not fit on {hardware.name}: {reason}",
+                         field=f"{field}.tensor_parallel", value=tp, allowed=allowed)
+    notes = []
+    caching = engine.enable_prefix_caching
+    if caching and model.has_local_layers:
+        caching = False
+        notes.append("prefix caching disabled: the model has windowed layers (not modelled with caching)")
+    scheduler = SchedulerConfig(max_num_seqs=engine.max_num_seqs,
+                                max_num_batched_tokens=engine.max_num_batched_tokens,
+                                enable_chunked_prefill=engine.enable_chunked_prefill,
+                                enable_prefix_caching=caching, block_size=engine.block_size)
+    setup = ReplicaSetup(scheduler=scheduler, num_kv_blocks=plan.num_kv_blocks,
+                         blocks_for_tokens=blocks_for_tokens_fn(model, spec.kv_cache_dtype, tp, engine.block_size),
+                         cost=costmodel.iteration_cost_params(model, hardware, tp, spec.weight_dtype,
+                                                              spec.kv_cache_dtype))
+    price = (spec.price_per_gpu_hour_usd if spec.price_per_gpu_hour_usd is not None
+             else hardware.price_usd_per_gpu_hour(spec.pricing))
+    return ResolvedDeployment(spec=spec, model=model, hardware=hardware, plan=plan, setup=setup,
+                              num_gpus=spec.replicas * tp, price_usd_per_gpu_hour=price, notes=tuple(notes))

@@ -1,0 +1,115 @@
+"""One replica's serving engine as a SimPy process: schedule, price, wait, update, repeat.
+
+    loop:
+        batch = scheduler.schedule()                      # {request_id: num_new_tokens}
+        step_s = costmodel.iteration_time_s(batch shapes)
+        yield env.timeout(step_s)
+        scheduler.update(batch, env.now)                  # tokens emitted at the end of the step
+
+The engine sleeps on an event when it has nothing to do and the router wakes it. All state is in
+per-request token counters, so a later skip-ahead over decode-only stretches can advance many
+iterations in closed form.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import simpy
+
+from simulator import costmodel
+from simulator.costmodel import IterationCostParams
+from simulator.request import Request, Status
+from simulator.scheduler import Scheduler
+
+
+@dataclass(slots=True)
+class EngineStats:
+    num_iterations: int = 0
+    busy_s: float = 0.0
+    kv_usage_time_integral: float = 0.0     # sum of usage x step seconds
+    kv_usage_peak: float = 0.0
+    batch_size_counts: Counter = field(default_factory=Counter)   # sequences per step -> steps
+    num_batched_tokens_sum: int = 0
+
+
+class ReplicaEngine:
+    def __init__(self, env: simpy.Environment, index: int, scheduler: Scheduler,
+                 cost: IterationCostParams, on_done: Callable[[Request], None]) -> None:
+        self.env = env
+        self.index = index
+        self.scheduler = scheduler
+        self.cost = cost
+        self.on_done = on_done
+        self.stats = EngineStats()
+        self._wake: simpy.Event | None = None
+        groups = cost.layer_groups
+        self._global_layers = groups[0].num_layers if len(groups) == 1 and groups[0].window_tokens is None else 0
+
+    def submit(self, request: Request) -> None:
+        request.replica = self.index
+        reason = self.scheduler.admission_error(request)
+        if reason is not None:
+            request.status = Status.REJECTED
+            request.reject_reason = reason
+            self.on_done(request)
+            return
+        self.scheduler.add_request(request)
+        if self._wake is not None and not self._wake.triggered:
+            self._wake.succeed()
+
+    def run(self):
+        env, scheduler, stats = self.env, self.scheduler, self.stats
+        while True:
+            if not scheduler.has_work():
+                self._wake = env.event()
+                yield self._wake
+                self._wake = None
+            batch = scheduler.schedule()
+            if not batch.requests:
+                raise RuntimeError(f"replica {self.index}: no request schedulable with "
+                                   f"{len(scheduler.waiting)} waiting and {len(scheduler.running)} running")
+            step_s = self._step_time_s(batch)
+            now = env.now
+            for request in batch.requests:
+                if request.first_scheduled_s < 0:
+                    request.first_scheduled_s = now
+            usage = scheduler.kv.usage()
+            stats.num_iterations += 1
+            stats.busy_s += step_s
+            stats.kv_usage_time_integral += usage * step_s
+            if usage > stats.kv_usage_peak:
+                stats.kv_usage_peak = usage
+            stats.batch_size_counts[len(batch.requests)] += 1
+            yield env.timeout(step_s)
+            for request in scheduler.update(batch, env.now):
+                self.on_done(request)
+
+    def _step_time_s(self, batch) -> float:
+        cost = self.cost
+        prefill_chunks = []
+        num_decodes = 0
+        decode_context_sum = 0
+        decode_attended = 0
+        num_samples = 0
+        num_tokens = 0
+        for request in batch.requests:
+            context = request.num_computed_tokens
+            num_new = batch.num_new_tokens[request.request_id]
+            num_tokens += num_new
+            if context + num_new >= request.num_tokens:
+                num_samples += 1
+            if num_new == 1:
+                num_decodes += 1
+                if self._global_layers:
+                    decode_context_sum += context
+                else:
+                    decode_attended += costmodel.decode_attended_tokens(cost, context)
+            else:
+                prefill_chunks.append((context, num_new))
+        if self._global_layers:
+            decode_attended = self._global_layers * (decode_context_sum + num_decodes)
+        self.stats.num_batched_tokens_sum += num_tokens
+        return costmodel.iteration_time_s(cost, prefill_chunks, num_decodes, decode_attended, num_samples)

@@ -1,0 +1,83 @@
+"""Hardware profile: datasheet peaks, achieved-rate curves and prices of one accelerator.
+
+Peaks come from the catalog (`catalog/hardware.yaml`). What kernels really reach is lower and
+depends on shape; `EfficiencyCurves` holds the fitted (or, until calibration, assumed) curves:
+
+    achieved matmul FLOP/s    = peak * m_max * T / (T + T_half)     T = tokens in the iteration
+    achieved attention FLOP/s = peak * a_max * L / (L + L_half)     L = query tokens of one sequence
+    achieved bandwidth        = peak_bw * bw_eff
+
+plus a fixed per-iteration overhead and a per-all-reduce latency. Profiles are frozen; a
+calibrated profile is a new object built by `dataclasses.replace`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+
+class PricingTier(str, Enum):
+    ON_DEMAND = "on_demand"
+    RESERVED = "reserved"
+    SPOT = "spot"
+
+
+@dataclass(frozen=True, slots=True)
+class EfficiencyCurves:
+    matmul_efficiency_max: float
+    matmul_half_saturation_tokens: float
+    attention_efficiency_max: float
+    attention_half_saturation_tokens: float
+    bandwidth_efficiency: float
+    iteration_overhead_s: float
+    allreduce_latency_s: float
+    interconnect_efficiency: float
+
+    def __post_init__(self) -> None:
+        for field in ("matmul_efficiency_max", "attention_efficiency_max", "bandwidth_efficiency",
+                      "interconnect_efficiency"):
+            value = getattr(self, field)
+            if not 0 < value <= 1:
+                raise ValueError(f"{field} must be in (0, 1], got {value}")
+        for field in ("matmul_half_saturation_tokens", "attention_half_saturation_tokens",
+                      "iteration_overhead_s", "allreduce_latency_s"):
+            if getattr(self, field) < 0:
+                raise ValueError(f"{field} must be >= 0, got {getattr(self, field)}")
+
+
+@dataclass(frozen=True, slots=True)
+class HardwareProfile:
+    name: str
+    memory_bytes: float
+    memory_bandwidth_bytes_per_s: float
+    bf16_flops_per_s: float
+    fp8_flops_per_s: float | None
+    sm_count: int
+    l2_bytes: float
+    interconnect_bytes_per_s: float
+    on_demand_usd_per_gpu_hour: float
+    reserved_usd_per_gpu_hour: float
+    spot_usd_per_gpu_hour: float
+    curves: EfficiencyCurves
+    display_name: str = ""
+    vendor: str = ""
+    source: str = ""
+    verified: bool = False
+
+    def __post_init__(self) -> None:
+        for field in ("memory_bytes", "memory_bandwidth_bytes_per_s", "bf16_flops_per_s",
+                      "interconnect_bytes_per_s"):
+            if getattr(self, field) <= 0:
+                raise ValueError(f"hardware {self.name}: {field} must be > 0, got {getattr(self, field)}")
+
+    def price_usd_per_gpu_hour(self, tier: PricingTier) -> float:
+        return {PricingTier.ON_DEMAND: self.on_demand_usd_per_gpu_hour,
+                PricingTier.RESERVED: self.reserved_usd_per_gpu_hour,
+                PricingTier.SPOT: self.spot_usd_per_gpu_hour}[PricingTier(tier)]
+
+    def matmul_peak_flops_per_s(self, compute_dtype: str) -> float:
+        """Dense tensor rate for a compute dtype; fp8 falls back to bf16 where the GPU has no fp8."""
+        if compute_dtype == "fp8" and self.fp8_flops_per_s:
+            return self.fp8_flops_per_s
+        return self.bf16_flops_per_s

@@ -1,0 +1,133 @@
+"""Model architecture as the cost model sees it.
+
+A `ModelSpec` is a frozen description of a decoder-only transformer: layer count, attention shape
+(MHA, GQA or MLA), which layers attend locally (a sliding window or fixed chunks) and which
+globally, and how many parameters exist and are used per token (MoE).
+
+Per-layer attention pattern, e.g. Gemma-2 (`global_every: 2`) and Llama-4-Scout (`global_every: 4`):
+
+    layer:   0      1      2      3      4  ...
+    gemma:   local  GLOBAL local  GLOBAL local
+    scout:   local  local  local  GLOBAL local
+
+The layers are summarised as `layer_groups()`: (number of layers, window kind, window tokens).
+Everything that depends on dtype, parallelism or hardware lives in `costmodel`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+
+class AttentionKind(str, Enum):
+    MHA = "mha"
+    GQA = "gqa"
+    MLA = "mla"
+
+
+class WindowKind(str, Enum):
+    GLOBAL = "global"
+    SLIDING = "sliding"   # attends to the last W tokens
+    CHUNKED = "chunked"   # attends within fixed chunks of W tokens (Llama-4 local layers)
+
+
+@dataclass(frozen=True, slots=True)
+class LayerGroup:
+    num_layers: int
+    kind: WindowKind
+    window_tokens: int | None   # None for global layers
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSpec:
+    name: str
+    num_layers: int
+    hidden_size: int
+    num_attention_heads: int
+    num_kv_heads: int
+    head_dim: int
+    intermediate_size: int
+    vocab_size: int
+    params_total: float
+    params_active: float
+    max_context_tokens: int
+    attention: AttentionKind = AttentionKind.GQA
+    local_window_tokens: int | None = None
+    local_kind: WindowKind = WindowKind.SLIDING
+    global_every: int = 0
+    kv_lora_rank: int | None = None
+    qk_rope_head_dim: int | None = None
+    qk_nope_head_dim: int | None = None
+    v_head_dim: int | None = None
+    num_experts: int = 0
+    experts_per_token: int = 0
+    tie_word_embeddings: bool = False
+    display_name: str = ""
+    source: str = ""
+    verified: bool = False
+
+    def __post_init__(self) -> None:
+        positive = ("num_layers", "hidden_size", "num_attention_heads", "num_kv_heads", "head_dim",
+                    "intermediate_size", "vocab_size", "max_context_tokens")
+        for field in positive:
+            if getattr(self, field) <= 0:
+                raise ValueError(f"model {self.name}: {field} must be > 0, got {getattr(self, field)}")
+        if not 0 < self.params_active <= self.params_total:
+            raise ValueError(f"model {self.name}: need 0 < params_active <= params_total, got "
+                             f"{self.params_active} and {self.params_total}")
+        if self.attention is AttentionKind.MLA and not (self.kv_lora_rank and self.qk_rope_head_dim):
+            raise ValueError(f"model {self.name}: MLA needs kv_lora_rank and qk_rope_head_dim")
+        if self.num_experts and not 0 < self.experts_per_token <= self.num_experts:
+            raise ValueError(f"model {self.name}: experts_per_token must be in 1..num_experts "
+                             f"({self.num_experts}), got {self.experts_per_token}")
+        if self.local_window_tokens is not None and self.local_window_tokens <= 0:
+            raise ValueError(f"model {self.name}: local_window_tokens must be > 0")
+
+    @property
+    def is_moe(self) -> bool:
+        return self.num_experts > 0
+
+    @property
+    def has_local_layers(self) -> bool:
+        return self.local_window_tokens is not None
+
+    def layer_groups(self) -> tuple[LayerGroup, ...]:
+        """Layers grouped by attention window: global layers and local (windowed) layers."""
+        if self.local_window_tokens is None:
+            return (LayerGroup(self.num_layers, WindowKind.GLOBAL, None),)
+        num_global = self.num_layers // self.global_every if self.global_every > 0 else 0
+        groups = []
+        if num_global:
+            groups.append(LayerGroup(num_global, WindowKind.GLOBAL, None))
+        groups.append(LayerGroup(self.num_layers - num_global, self.local_kind, self.local_window_tokens))
+        return tuple(groups)
+
+    def kv_elements_per_token_per_layer(self) -> int:
+        """Elements the KV cache stores per token and layer (K and V, all KV heads; MLA: one latent)."""
+        if self.attention is AttentionKind.MLA:
+            return self.kv_lora_rank + self.qk_rope_head_dim
+        return 2 * self.num_kv_heads * self.head_dim
+
+    def attention_flops_per_pair(self) -> int:
+        """FLOPs for one (query token, attended key) pair in one layer: QK^T plus PV, all heads."""
+        if self.attention is AttentionKind.MLA:
+            qk_dim = (self.qk_nope_head_dim or 0) + self.qk_rope_head_dim
+            v_dim = self.v_head_dim or self.qk_nope_head_dim or 0
+            return 2 * self.num_attention_heads * (qk_dim + v_dim)
+        return 4 * self.num_attention_heads * self.head_dim
+
+    def embedding_params(self) -> int:
+        """Parameters of the token embedding plus the LM head (one matrix when tied)."""
+        return self.vocab_size * self.hidden_size * (1 if self.tie_word_embeddings else 2)
+
+    def expert_split(self) -> tuple[float, float]:
+        """(params outside routed experts, params of one routed expert summed over layers).
+
+        Derived from the total and active counts: total = shared + E * e, active = shared + k * e.
+        Dense models return (params_total, 0).
+        """
+        if not self.is_moe or self.num_experts == self.experts_per_token:
+            return self.params_total, 0.0
+        per_expert = (self.params_total - self.params_active) / (self.num_experts - self.experts_per_token)
+        return self.params_total - self.num_experts * per_expert, per_expert

@@ -1,0 +1,155 @@
+"""Token-budget scheduler (policy) over the KV-cache manager (mechanism).
+
+There is no prefill phase and no decode phase. Each request has `num_computed_tokens` catching up
+with `num_tokens`; each step assigns `{request_id: num_new_tokens}` under a token budget
+(`max_num_batched_tokens`) and a sequence cap (`max_num_seqs`). Prefill, chunked prefill and
+decode are one operation: a decode is a request one token behind, a prefill chunk is a request
+many tokens behind that gets as many as the budget allows.
+
+Order within a step: running requests that decode, then running requests mid-prefill, then
+waiting requests in FCFS order. When a running request cannot grow, the most recently admitted
+running request is preempted by recompute (its blocks freed, its progress reset, put back at the
+head of the queue); no new request is admitted in a step that preempted. A request whose whole
+sequence cannot fit in the pool, or whose prompt exceeds the token budget with chunked prefill
+off, is rejected when it arrives, so the engine never waits on something that can never fit.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+from simulator.kvcache import KVCacheManager
+from simulator.request import Request, Status
+
+
+@dataclass(frozen=True, slots=True)
+class SchedulerConfig:
+    max_num_seqs: int
+    max_num_batched_tokens: int
+    enable_chunked_prefill: bool
+    enable_prefix_caching: bool
+    block_size: int
+
+
+@dataclass(slots=True)
+class ScheduledBatch:
+    num_new_tokens: dict[int, int]          # request id -> tokens computed this step
+    requests: list[Request]                 # in schedule order; num_computed_tokens is the context
+
+
+class Scheduler:
+    def __init__(self, config: SchedulerConfig, kv_manager: KVCacheManager) -> None:
+        self.config = config
+        self.kv = kv_manager
+        self.waiting: deque[Request] = deque()
+        self.running: list[Request] = []
+        self.num_preemptions = 0
+        self.num_prefix_query_tokens = 0
+        self.num_prefix_hit_tokens = 0
+
+    def admission_error(self, request: Request) -> str | None:
+        """Why a request can never be served by this engine, or None."""
+        needed = self.kv.blocks_for_tokens(request.total_tokens)
+        if needed > self.kv.pool.num_blocks:
+            return (f"kv_cache_too_small: needs {needed} blocks for {request.total_tokens} tokens, "
+                    f"the pool has {self.kv.pool.num_blocks}")
+        if not self.config.enable_chunked_prefill and request.total_tokens > self.config.max_num_batched_tokens:
+            return (f"exceeds_token_budget: {request.total_tokens} tokens > max_num_batched_tokens "
+                    f"{self.config.max_num_batched_tokens} with chunked prefill disabled")
+        return None
+
+    def add_request(self, request: Request) -> None:
+        self.waiting.append(request)
+
+    def has_work(self) -> bool:
+        return bool(self.waiting or self.running)
+
+    def _preempt(self, request: Request) -> None:
+        self.kv.free(request)
+        request.num_computed_tokens = 0
+        request.status = Status.WAITING
+        request.num_preemptions += 1
+        self.num_preemptions += 1
+        self.waiting.appendleft(request)
+
+    def schedule(self) -> ScheduledBatch:
+        budget = self.config.max_num_batched_tokens
+        scheduled: dict[int, int] = {}
+        order: list[Request] = []
+        preempted = False
+        # decodes first, then running prefills; FCFS within each (stable sort)
+        candidates = sorted(self.running, key=lambda r: r.num_tokens - r.num_computed_tokens > 1)
+        for request in candidates:
+            if budget <= 0:
+                break
+            if request.status is not Status.RUNNING:      # preempted earlier in this step
+                continue
+            num_new = min(request.num_tokens - request.num_computed_tokens, budget)
+            while self.kv.allocate_slots(request, num_new) is None:
+                victim = self.running.pop()
+                if victim.request_id in scheduled:        # already given tokens this step: take them back
+                    budget += scheduled.pop(victim.request_id)
+                    order.remove(victim)
+                self._preempt(victim)
+                preempted = True
+                if victim is request:
+                    break
+            else:
+                scheduled[request.request_id] = num_new
+                order.append(request)
+                budget -= num_new
+        if not preempted:
+            budget = self._admit_waiting(budget, scheduled, order)
+        return ScheduledBatch(scheduled, order)
+
+    def _admit_waiting(self, budget: int, scheduled: dict[int, int], order: list[Request]) -> int:
+        while self.waiting and budget > 0 and len(self.running) < self.config.max_num_seqs:
+            request = self.waiting[0]
+            hits, num_hit_tokens = self.kv.get_computed_blocks(request)
+            num_new = request.num_tokens - num_hit_tokens
+            if num_new > budget:
+                if not self.config.enable_chunked_prefill:
+                    break
+                num_new = budget
+            if self.kv.allocate_slots(request, num_new, hits) is None:
+                break
+            self.waiting.popleft()
+            self.num_prefix_query_tokens += request.num_tokens
+            self.num_prefix_hit_tokens += num_hit_tokens
+            if request.num_cached_tokens < 0:
+                request.num_cached_tokens = num_hit_tokens
+            request.num_computed_tokens = num_hit_tokens
+            request.status = Status.RUNNING
+            self.running.append(request)
+            scheduled[request.request_id] = num_new
+            order.append(request)
+            budget -= num_new
+        return budget
+
+    def update(self, batch: ScheduledBatch, now_s: float) -> list[Request]:
+        """Apply a finished step: advance counters, emit tokens, retire finished requests."""
+        finished = []
+        for request in batch.requests:
+            if request.status is not Status.RUNNING:
+                continue
+            request.num_computed_tokens += batch.num_new_tokens[request.request_id]
+            if request.num_computed_tokens < request.num_tokens:
+                continue                                   # mid-prefill: no token yet
+            request.num_output_tokens += 1
+            if request.first_token_s < 0:
+                request.first_token_s = now_s
+            else:
+                gap = now_s - request.last_token_s
+                request.itl_sum_s += gap
+                if gap > request.itl_max_s:
+                    request.itl_max_s = gap
+            request.last_token_s = now_s
+            if request.num_output_tokens >= request.max_output_tokens:
+                request.status = Status.FINISHED
+                request.finish_s = now_s
+                self.kv.free(request)
+                finished.append(request)
+        if finished:
+            self.running = [r for r in self.running if r.status is Status.RUNNING]
+        return finished
