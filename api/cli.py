@@ -20,7 +20,7 @@ import typer
 import yaml
 from rich.console import Console
 
-from simulator.errors import CtxplanError
+from simulator.errors import CtxplanError, InputError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Cost and capacity planner for serving long-context LLMs.")
@@ -143,6 +143,8 @@ def run(scenario: Annotated[Path, typer.Argument(help="scenario YAML file")],
     progress = _LazyProgress([d.name for d in spec.deployments])
     try:
         result = run_scenario(spec, base_dir=base_dir, seed=seed, hardware_override=hardware, progress=progress)
+    except InputError as exc:
+        raise exc.in_file(str(scenario)) from None
     finally:
         progress.close()
     if out is not None:

@@ -1,7 +1,7 @@
 """Replicas behind a router, fed by one arrival process, in one SimPy environment.
 
     arrivals --> router --(round robin | least outstanding tokens)--> replica 0 engine loop
-                                                                  \-> replica 1 engine loop ...
+                                                                  +-> replica 1 engine loop ...
 
 `simulate` returns the requests (with their timestamps filled in), per-replica engine statistics
 and the time-average number of requests in the system (for Little's law checks).

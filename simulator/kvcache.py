@@ -161,8 +161,15 @@ class KVCacheManager:
     def allocate_slots(self, request: Request, num_new_tokens: int,
                        new_computed_blocks: list[Block] | None = None) -> list[Block] | None:
         """Blocks for `num_new_tokens` more tokens (after any cache hits), or None when the pool is short."""
+        blocks = self.req_to_blocks.get(request.request_id)
+        if blocks is not None and not new_computed_blocks:
+            num_tokens = request.num_computed_tokens + num_new_tokens
+            if self.blocks_for_tokens(num_tokens) <= len(blocks):      # fast path: room in the last block
+                if self.enable_caching and num_tokens // self.block_size > self.num_cached_blocks[request.request_id]:
+                    self._cache_full_blocks(request, blocks, num_tokens)
+                return []
         new_computed_blocks = new_computed_blocks or []
-        blocks = self.req_to_blocks.get(request.request_id, [])
+        blocks = blocks if blocks is not None else []
         num_computed = request.num_computed_tokens + len(new_computed_blocks) * self.block_size
         num_needed = self.blocks_for_tokens(num_computed + num_new_tokens)
         num_new_blocks = max(0, num_needed - len(blocks) - len(new_computed_blocks))

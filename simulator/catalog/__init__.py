@@ -127,7 +127,12 @@ def _read_yaml(path: Path) -> Any:
 def validation_error_to_input_error(exc: ValidationError, file: str | None, prefix: str = "") -> InputError:
     """First pydantic error as one `InputError` line: dotted field path, value, and the rule."""
     err = exc.errors()[0]
-    field = ".".join(str(p) for p in (prefix, *err["loc"]) if p != "")
+    field = ""
+    for part in (prefix, *err["loc"]):
+        if isinstance(part, int):
+            field += f"[{part}]"
+        elif part != "":
+            field += f".{part}" if field else str(part)
     value = err.get("input")
     show_value = value if isinstance(value, (int, float, str, bool)) or value is None else None
     message = err["msg"]

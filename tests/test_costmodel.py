@@ -1,0 +1,122 @@
+"""Cost-model layer: closed-form checks on one shape, monotonicity, limits."""
+
+import math
+
+import pytest
+
+from simulator import costmodel
+from simulator.catalog import resolve_hardware, resolve_model
+from simulator.estimate import estimate
+from simulator.model import LayerGroup, WindowKind
+
+
+@pytest.fixture(scope="module")
+def h100():
+    return resolve_hardware("h100-sxm")
+
+
+def test_kv_bytes_per_token_matches_the_formula():
+    llama70 = resolve_model("llama-3.1-70b")
+    assert costmodel.kv_bytes_per_token(llama70, "bf16") == 2 * 80 * 8 * 128 * 2 == 327680
+    assert costmodel.kv_bytes_for_sequence(llama70, "bf16", 131072) == 42949672960
+    assert costmodel.kv_bytes_per_token(llama70, "fp8") == 327680 / 2
+    assert costmodel.kv_bytes_per_token(llama70, "bf16", tp=4) == 327680 / 4
+    deepseek = resolve_model("deepseek-v3")
+    assert costmodel.kv_bytes_per_token(deepseek, "bf16") == (512 + 64) * 61 * 2 == 70272
+    assert costmodel.kv_bytes_per_token(deepseek, "bf16", tp=8) == 70272     # latent replicated per rank
+
+
+def test_attended_pairs_closed_forms_match_brute_force():
+    for group in (LayerGroup(1, WindowKind.GLOBAL, None), LayerGroup(1, WindowKind.SLIDING, 5),
+                  LayerGroup(1, WindowKind.CHUNKED, 4)):
+        for context in (0, 3, 7, 12):
+            for new in (1, 2, 9):
+                brute = sum(costmodel.attended_length(group, p) for p in range(context, context + new))
+                assert costmodel.attended_pairs(group, context, new) == brute, (group, context, new)
+    assert costmodel.attended_length(LayerGroup(1, WindowKind.CHUNKED, 4), 5) == 2
+    assert costmodel.attended_length(LayerGroup(1, WindowKind.SLIDING, 4), 5) == 4
+
+
+def test_prefill_of_64k_costs_more_than_8x_an_8k_prompt(h100):
+    model = resolve_model("llama-3.1-8b")
+    t8 = estimate(model, h100, 8192, 1)["prefill_time_s"]
+    t64 = estimate(model, h100, 65536, 1)["prefill_time_s"]
+    assert t64 > 8 * t8
+    cost = costmodel.iteration_cost_params(model, h100)
+    single8 = costmodel.prefill_attention_time_s(cost, 0, 8192)
+    single64 = costmodel.prefill_attention_time_s(cost, 0, 65536)
+    assert single64 / single8 > 50          # attention alone is quadratic: ~64x
+
+
+def test_sliding_window_caps_kv_and_decode_cost(h100):
+    mistral = resolve_model("mistral-7b")
+    kv = [costmodel.kv_bytes_for_sequence(mistral, "bf16", n) for n in (2048, 4096, 8192, 30000)]
+    assert kv[0] < kv[1] == kv[2] == kv[3]
+    cost = costmodel.iteration_cost_params(mistral, h100)
+    decode = [costmodel.iteration_time_s(cost, [], 1, costmodel.decode_attended_tokens(cost, n), 1)
+              for n in (1000, 5000, 20000, 30000)]
+    assert decode[0] < decode[1] == decode[2] == decode[3]
+    llama = resolve_model("llama-3.1-8b")
+    cost_llama = costmodel.iteration_cost_params(llama, h100)
+    grows = [costmodel.iteration_time_s(cost_llama, [], 1, costmodel.decode_attended_tokens(cost_llama, n), 1)
+             for n in (5000, 20000)]
+    assert grows[0] < grows[1]
+
+
+def test_gemma_local_global_stores_between_window_and_full():
+    gemma = resolve_model("gemma-2-9b")
+    full = costmodel.kv_bytes_per_token(gemma, "bf16") * 8192
+    stored = costmodel.kv_bytes_for_sequence(gemma, "bf16", 8192)
+    assert stored == pytest.approx(full * (21 * 8192 + 21 * 4096) / (42 * 8192))
+
+
+def test_decode_time_is_bounded_below_by_weights_over_peak_bandwidth(h100):
+    model = resolve_model("llama-3.1-8b")
+    cost = costmodel.iteration_cost_params(model, h100)
+    t = costmodel.iteration_time_s(cost, [], 1, costmodel.decode_attended_tokens(cost, 100), 1)
+    floor = costmodel.weight_bytes(model, "bf16") * 0.8 / h100.memory_bandwidth_bytes_per_s
+    assert floor < t < 3 * floor
+
+
+def test_prefill_never_faster_than_peak_flops(h100):
+    model = resolve_model("llama-3.1-70b")
+    cost = costmodel.iteration_cost_params(model, h100, tp=8)
+    t = costmodel.iteration_time_s(cost, [(0, 8192)], 0, 0, 1)
+    ideal = 2 * model.params_active * 8192 / (8 * h100.bf16_flops_per_s)
+    assert t > ideal
+
+
+def test_fp8_and_int4_weights_cut_decode_time(h100):
+    model = resolve_model("llama-3.1-70b")
+    times = {}
+    for dtype in ("bf16", "fp8", "int4"):
+        cost = costmodel.iteration_cost_params(model, h100, tp=4, weight_dtype=dtype)
+        times[dtype] = costmodel.iteration_time_s(cost, [], 1, costmodel.decode_attended_tokens(cost, 500), 1)
+    assert times["bf16"] > times["fp8"] > times["int4"]
+
+
+def test_moe_reads_more_experts_as_the_batch_grows(h100):
+    mixtral = resolve_model("mixtral-8x7b")
+    cost = costmodel.iteration_cost_params(mixtral, h100, tp=2)
+    one = costmodel.linear_time_s(cost, 1, 1)
+    many = costmodel.linear_time_s(cost, 64, 64)
+    dense_equivalent = costmodel.weight_bytes(mixtral, "bf16") / 2 / cost.achieved_bandwidth_bytes_per_s
+    assert one < many <= dense_equivalent * 1.01
+    assert one < 0.5 * dense_equivalent          # top-2 of 8 experts: a single token reads ~1/3 of the weights
+
+
+def test_tensor_parallel_adds_allreduce_time(h100):
+    model = resolve_model("llama-3.1-8b")
+    tp1 = costmodel.iteration_cost_params(model, h100, tp=1)
+    tp2 = costmodel.iteration_cost_params(model, h100, tp=2)
+    assert costmodel.allreduce_time_s(tp1, 512) == 0
+    assert costmodel.allreduce_time_s(tp2, 512) > costmodel.allreduce_time_s(tp2, 1) > 0
+
+
+def test_windowed_model_needs_fewer_blocks_than_tokens():
+    from simulator.deployment import blocks_for_tokens_fn
+    mistral = resolve_model("mistral-7b")
+    blocks = blocks_for_tokens_fn(mistral, "bf16", 1, 16)
+    assert blocks(4096) == 256
+    assert blocks(20000) == 256
+    assert blocks(100) == math.ceil(100 / 16)

@@ -1,0 +1,105 @@
+"""Allocator layer: exact block ids, eviction order, reference counts and free counts after each step."""
+
+import pytest
+
+from simulator.kvcache import BlockPool, KVCacheManager
+from simulator.request import Request
+
+
+def req(rid: int, prompt: int, prefix_id: int = -1, prefix_tokens: int = 0, output: int = 4) -> Request:
+    return Request(request_id=rid, arrival_time_s=0.0, num_prompt_tokens=prompt, max_output_tokens=output,
+                   prefix_id=prefix_id, prefix_tokens=prefix_tokens)
+
+
+def ids(blocks):
+    return [b.block_id for b in blocks]
+
+
+def test_pool_allocates_from_head_and_frees_to_tail():
+    pool = BlockPool(4)
+    first = pool.get_new_blocks(2)
+    assert ids(first) == [0, 1]
+    assert pool.free_queue.block_ids() == [2, 3]
+    pool.free_blocks(reversed(first))
+    assert pool.free_queue.block_ids() == [2, 3, 1, 0]
+    assert [b.ref_cnt for b in pool.blocks] == [0, 0, 0, 0]
+    assert ids(pool.get_new_blocks(3)) == [2, 3, 1]
+    with pytest.raises(RuntimeError):
+        pool.get_new_blocks(2)
+
+
+def test_allocate_slots_returns_none_when_short_and_changes_nothing():
+    kv = KVCacheManager(num_blocks=3, block_size=4, enable_caching=False)
+    a = req(1, 8)
+    assert ids(kv.allocate_slots(a, 8)) == [0, 1]
+    b = req(2, 8)
+    assert kv.allocate_slots(b, 8) is None
+    assert kv.pool.num_free_blocks == 1
+    assert 2 not in kv.req_to_blocks
+
+
+def test_decode_growth_takes_a_block_only_at_a_boundary():
+    kv = KVCacheManager(num_blocks=4, block_size=4, enable_caching=False)
+    a = req(1, 7)
+    assert ids(kv.allocate_slots(a, 7)) == [0, 1]
+    a.num_computed_tokens = 7
+    assert kv.allocate_slots(a, 1) == []          # token 8 fits in block 1
+    a.num_computed_tokens = 8
+    assert ids(kv.allocate_slots(a, 1)) == [2]    # token 9 opens block 2
+    assert kv.pool.num_free_blocks == 1
+
+
+def test_prefix_hits_reference_counts_and_lru_eviction_order():
+    kv = KVCacheManager(num_blocks=6, block_size=4, enable_caching=True)
+    a = req(1, 10, prefix_id=0, prefix_tokens=8)
+    hits, n = kv.get_computed_blocks(a)
+    assert (hits, n) == ([], 0)
+    assert ids(kv.allocate_slots(a, 10)) == [0, 1, 2]
+    assert set(kv.pool.cached) == {(0, 0), (0, 1)}            # block 2 holds 2 tokens: not full, not cached
+
+    b = req(2, 12, prefix_id=0, prefix_tokens=8)
+    hits, n = kv.get_computed_blocks(b)
+    assert ids(hits) == [0, 1] and n == 8
+    assert ids(kv.allocate_slots(b, 4, hits)) == [3]
+    assert [blk.ref_cnt for blk in kv.pool.blocks] == [2, 2, 1, 1, 0, 0]
+    assert kv.pool.free_queue.block_ids() == [4, 5]
+
+    kv.free(a)                                                 # tail first: 2, then 1 and 0 still held by b
+    assert kv.pool.free_queue.block_ids() == [4, 5, 2]
+    assert [blk.ref_cnt for blk in kv.pool.blocks] == [1, 1, 0, 1, 0, 0]
+    kv.free(b)
+    assert kv.pool.free_queue.block_ids() == [4, 5, 2, 3, 1, 0]
+    assert kv.pool.num_free_blocks == 6
+
+    c = req(3, 12)
+    assert ids(kv.allocate_slots(c, 12)) == [4, 5, 2]          # uncached blocks go first
+    d = req(4, 8)
+    assert ids(kv.allocate_slots(d, 8)) == [3, 1]              # then LRU: b's tail, then prefix block 1
+    assert (0, 1) not in kv.pool.cached and (0, 0) in kv.pool.cached
+    assert kv.pool.num_evictions == 2
+
+    e = req(5, 20, prefix_id=0, prefix_tokens=8)
+    hits, n = kv.get_computed_blocks(e)
+    assert ids(hits) == [0] and n == 4                        # chain stops at the evicted block
+
+
+def test_cache_hit_on_a_free_block_counts_against_free_space():
+    kv = KVCacheManager(num_blocks=3, block_size=4, enable_caching=True)
+    a = req(1, 8, prefix_id=0, prefix_tokens=8)
+    kv.allocate_slots(a, 8)
+    kv.free(a)
+    assert kv.pool.num_free_blocks == 3
+    b = req(2, 17, prefix_id=0, prefix_tokens=8)               # needs 5 blocks: 2 hits + 3 new, only 1 truly free
+    hits, n = kv.get_computed_blocks(b)
+    assert n == 8
+    assert kv.allocate_slots(b, 9, hits) is None
+    assert [blk.ref_cnt for blk in kv.pool.blocks] == [0, 0, 0]
+
+
+def test_full_prompt_hit_leaves_one_token_to_compute():
+    kv = KVCacheManager(num_blocks=4, block_size=4, enable_caching=True)
+    a = req(1, 8, prefix_id=0, prefix_tokens=8)
+    kv.allocate_slots(a, 8)
+    b = req(2, 8, prefix_id=0, prefix_tokens=8)
+    hits, n = kv.get_computed_blocks(b)
+    assert n == 4 and ids(hits) == [0]
