@@ -1,0 +1,21 @@
+"""Import direction: the simulator never pulls in fastapi, uvicorn or torch."""
+
+import subprocess
+import sys
+
+
+def test_simulator_imports_no_web_or_torch():
+    code = ("import sys, simulator, simulator.runner, simulator.estimate, simulator.catalog.hf_config; "
+            "bad = [m for m in ('fastapi', 'uvicorn', 'starlette', 'torch', 'typer') if m in sys.modules]; "
+            "print(bad); sys.exit(1 if bad else 0)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_cli_estimate_does_not_import_torch():
+    code = ("import sys; from typer.testing import CliRunner; from api.cli import app; "
+            "r = CliRunner().invoke(app, ['estimate', '--model', 'llama-3.1-8b', '--hardware', 'l4', "
+            "'--prompt-tokens', '100', '--output-tokens', '10']); "
+            "sys.exit(0 if r.exit_code == 0 and 'torch' not in sys.modules else 1)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
