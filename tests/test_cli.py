@@ -133,3 +133,17 @@ def test_listing_commands_and_schema():
     table = ctxplan("estimate", "--model", "mistral-7b", "--hardware", "l4", "--prompt-tokens", 2000,
                     "--output-tokens", 200)
     assert table.returncode == 0 and "prefill_time_s" in table.stdout
+
+
+def test_estimate_accepts_a_config_json_path(tmp_path):
+    config = {"model_type": "llama", "hidden_size": 4096, "intermediate_size": 14336, "num_attention_heads": 32,
+              "num_hidden_layers": 32, "num_key_value_heads": 8, "vocab_size": 128256,
+              "max_position_embeddings": 131072}
+    path = tmp_path / "my-llama" / "config.json"
+    path.parent.mkdir()
+    path.write_text(json.dumps(config))
+    out = ctxplan("estimate", "--model", path, "--hardware", "h100-sxm", "--prompt-tokens", 1000,
+                  "--output-tokens", 10, "--format", "json")
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert data["model"] == "my-llama" and data["kv_cache_bytes_per_token"] == 131072
