@@ -12,7 +12,7 @@ Time of an iteration (per GPU of a tensor-parallel group, all terms added, no ov
     overhead                                   fixed per-iteration floor from the profile
   + linear:    max(linear_flops / achieved_matmul(T), weight_bytes_read / achieved_bw)
   + attention: sum over prefill chunks of max(flops_i / achieved_attn(new_i), kv_bytes_i / achieved_bw)
-               + decodes: max(sum flops / (peak * a_max), sum kv_bytes / achieved_bw)
+               + decodes: max(sum flops / (peak * a_max), sum kv_bytes / achieved_decode_bw)
   + all-reduce: 2 per layer of T x hidden 16-bit activations, ring algorithm over the interconnect
 
 Approximations (each visible here, none hidden in callers):
@@ -155,6 +155,7 @@ class IterationCostParams:
     matmul_peak_flops_per_s: float
     attention_peak_flops_per_s: float
     achieved_bandwidth_bytes_per_s: float
+    achieved_decode_bandwidth_bytes_per_s: float
     matmul_efficiency_max: float
     matmul_half_saturation_tokens: float
     attention_efficiency_max: float
@@ -192,6 +193,8 @@ def iteration_cost_params(model: ModelSpec, hardware: HardwareProfile, tp: int =
         matmul_peak_flops_per_s=matmul_peak,
         attention_peak_flops_per_s=hardware.matmul_peak_flops_per_s("fp8" if kv_dtype == "fp8" else "bf16"),
         achieved_bandwidth_bytes_per_s=hardware.memory_bandwidth_bytes_per_s * curves.bandwidth_efficiency,
+        achieved_decode_bandwidth_bytes_per_s=(hardware.memory_bandwidth_bytes_per_s
+                                               * curves.decode_bandwidth_efficiency),
         matmul_efficiency_max=curves.matmul_efficiency_max,
         matmul_half_saturation_tokens=curves.matmul_half_saturation_tokens,
         attention_efficiency_max=curves.attention_efficiency_max,
@@ -244,7 +247,7 @@ def decode_attention_time_s(p: IterationCostParams, attended_tokens_all_layers: 
     """Decode attention of a whole batch, given the sum of `decode_attended_tokens` over its sequences."""
     flops_s = attended_tokens_all_layers * p.attention_flops_per_pair / (
         p.attention_peak_flops_per_s * p.attention_efficiency_max)
-    bytes_s = attended_tokens_all_layers * p.kv_bytes_per_token_per_layer / p.achieved_bandwidth_bytes_per_s
+    bytes_s = attended_tokens_all_layers * p.kv_bytes_per_token_per_layer / p.achieved_decode_bandwidth_bytes_per_s
     return max(flops_s, bytes_s)
 
 

@@ -30,18 +30,20 @@ class EfficiencyCurves:
     attention_efficiency_max: float
     attention_half_saturation_tokens: float
     bandwidth_efficiency: float
+    decode_bandwidth_efficiency: float      # KV reads of decode attention (paged, scattered)
+    kernel_launch_s: float                  # fixed floor of one kernel (microbenchmark predictions)
     iteration_overhead_s: float
     allreduce_latency_s: float
     interconnect_efficiency: float
 
     def __post_init__(self) -> None:
         for field in ("matmul_efficiency_max", "attention_efficiency_max", "bandwidth_efficiency",
-                      "interconnect_efficiency"):
+                      "decode_bandwidth_efficiency", "interconnect_efficiency"):
             value = getattr(self, field)
             if not 0 < value <= 1:
                 raise ValueError(f"{field} must be in (0, 1], got {value}")
         for field in ("matmul_half_saturation_tokens", "attention_half_saturation_tokens",
-                      "iteration_overhead_s", "allreduce_latency_s"):
+                      "kernel_launch_s", "iteration_overhead_s", "allreduce_latency_s"):
             if getattr(self, field) < 0:
                 raise ValueError(f"{field} must be >= 0, got {getattr(self, field)}")
 
@@ -53,6 +55,7 @@ class HardwareProfile:
     memory_bandwidth_bytes_per_s: float
     bf16_flops_per_s: float
     fp8_flops_per_s: float | None
+    fp32_flops_per_s: float
     sm_count: int
     l2_bytes: float
     interconnect_bytes_per_s: float
@@ -77,7 +80,9 @@ class HardwareProfile:
                 PricingTier.SPOT: self.spot_usd_per_gpu_hour}[PricingTier(tier)]
 
     def matmul_peak_flops_per_s(self, compute_dtype: str) -> float:
-        """Dense tensor rate for a compute dtype; fp8 falls back to bf16 where the GPU has no fp8."""
+        """Dense rate for a compute dtype: fp8 falls back to bf16 where the GPU has no fp8; fp16 = bf16."""
         if compute_dtype == "fp8" and self.fp8_flops_per_s:
             return self.fp8_flops_per_s
+        if compute_dtype == "fp32":
+            return self.fp32_flops_per_s
         return self.bf16_flops_per_s

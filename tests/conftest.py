@@ -20,7 +20,8 @@ def simple_cost(overhead_s: float = 0.1, per_token_s: float = 0.01) -> Iteration
         linear_flops_per_token=1.0, lm_head_flops_per_sample=0.0, dense_weight_bytes=0.0, expert_bytes=0.0,
         num_experts=0, experts_per_token=0, attention_flops_per_pair=0.0, kv_bytes_per_token_per_layer=0.0,
         matmul_peak_flops_per_s=1.0 / per_token_s, attention_peak_flops_per_s=1.0,
-        achieved_bandwidth_bytes_per_s=1.0, matmul_efficiency_max=1.0, matmul_half_saturation_tokens=0.0,
+        achieved_bandwidth_bytes_per_s=1.0, achieved_decode_bandwidth_bytes_per_s=1.0,
+        matmul_efficiency_max=1.0, matmul_half_saturation_tokens=0.0,
         attention_efficiency_max=1.0, attention_half_saturation_tokens=0.0, iteration_overhead_s=overhead_s,
         allreduce_bytes_per_token=0.0, allreduces_per_iteration=0, allreduce_latency_s=0.0,
         allreduce_bandwidth_bytes_per_s=math.inf, tp=1)

@@ -1,0 +1,121 @@
+"""Pydantic schemas of catalog rows (models, hardware, achieved-rate curves) and their conversion."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from simulator.hardware import EfficiencyCurves, HardwareProfile
+from simulator.model import AttentionKind, ModelSpec, WindowKind
+
+
+class ModelRow(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    display_name: str = ""
+    num_layers: int = Field(gt=0)
+    hidden_size: int = Field(gt=0)
+    num_attention_heads: int = Field(gt=0)
+    num_kv_heads: int = Field(gt=0)
+    head_dim: int = Field(gt=0)
+    intermediate_size: int = Field(gt=0)
+    vocab_size: int = Field(gt=0)
+    params_total_b: float = Field(gt=0)
+    params_active_b: float = Field(gt=0)
+    max_context_tokens: int = Field(gt=0)
+    attention: AttentionKind = AttentionKind.GQA
+    local_window_tokens: int | None = Field(default=None, gt=0)
+    local_kind: WindowKind = WindowKind.SLIDING
+    global_every: int = Field(default=0, ge=0)
+    kv_lora_rank: int | None = Field(default=None, gt=0)
+    qk_rope_head_dim: int | None = Field(default=None, gt=0)
+    qk_nope_head_dim: int | None = Field(default=None, gt=0)
+    v_head_dim: int | None = Field(default=None, gt=0)
+    num_experts: int = Field(default=0, ge=0)
+    experts_per_token: int = Field(default=0, ge=0)
+    tie_word_embeddings: bool = False
+    verified: bool = False
+    source: str
+
+    def to_spec(self) -> ModelSpec:
+        data = self.model_dump(exclude={"params_total_b", "params_active_b"})
+        return ModelSpec(params_total=self.params_total_b * 1e9, params_active=self.params_active_b * 1e9, **data)
+
+
+class CurvesRow(BaseModel):
+    """Achieved-rate curves in a profile file; fields left out come from the catalog defaults."""
+    model_config = ConfigDict(extra="forbid")
+    matmul_efficiency_max: float | None = Field(default=None, gt=0, le=1)
+    matmul_half_saturation_tokens: float | None = Field(default=None, ge=0)
+    attention_efficiency_max: float | None = Field(default=None, gt=0, le=1)
+    attention_half_saturation_tokens: float | None = Field(default=None, ge=0)
+    bandwidth_efficiency: float | None = Field(default=None, gt=0, le=1)
+    decode_bandwidth_efficiency: float | None = Field(default=None, gt=0, le=1)
+    kernel_launch_s: float | None = Field(default=None, ge=0)
+    iteration_overhead_s: float | None = Field(default=None, ge=0)
+    allreduce_latency_s: float | None = Field(default=None, ge=0)
+    interconnect_efficiency: float | None = Field(default=None, gt=0, le=1)
+
+
+class HardwareDefaults(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    matmul_efficiency_max: float = Field(gt=0, le=1)
+    matmul_half_saturation_tokens: float = Field(ge=0)
+    attention_efficiency_max: float = Field(gt=0, le=1)
+    attention_half_saturation_tokens: float = Field(ge=0)
+    bandwidth_efficiency: float = Field(gt=0, le=1)
+    decode_bandwidth_efficiency: float = Field(gt=0, le=1)
+    kernel_launch_s: float = Field(ge=0)
+    iteration_overhead_s: float = Field(ge=0)
+    allreduce_latency_s: float = Field(ge=0)
+    interconnect_efficiency: float = Field(gt=0, le=1)
+    fp32_fraction_of_bf16_when_unknown: float = Field(gt=0, le=1)
+    reserved_price_ratio: float = Field(gt=0, le=1)
+    spot_price_ratio: float = Field(gt=0, le=1)
+    source: str
+
+    def curves(self, overrides: CurvesRow | None) -> EfficiencyCurves:
+        values = {f: getattr(self, f) for f in CurvesRow.model_fields}
+        if overrides is not None:
+            values.update(overrides.model_dump(exclude_none=True))
+        return EfficiencyCurves(**values)
+
+
+class HardwareRow(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    display_name: str = ""
+    vendor: str = ""
+    memory_gb: float = Field(gt=0)
+    memory_bandwidth_tb_s: float = Field(gt=0)
+    bf16_dense_tflops: float = Field(gt=0)
+    fp8_dense_tflops: float | None = Field(default=None, gt=0)
+    fp32_tflops: float | None = Field(default=None, gt=0, description="FP32 (non-tensor) rate; CPU profiles use it")
+    sm_count: int = Field(gt=0)
+    l2_mb: float = Field(ge=0)
+    interconnect_gb_s: float = Field(gt=0)
+    on_demand_usd_per_gpu_hour: float = Field(ge=0)
+    reserved_usd_per_gpu_hour: float | None = Field(default=None, ge=0)
+    spot_usd_per_gpu_hour: float | None = Field(default=None, ge=0)
+    efficiency: CurvesRow | None = None
+    verified: bool = False
+    source: str
+
+    def to_profile(self, defaults: HardwareDefaults) -> HardwareProfile:
+        return HardwareProfile(
+            name=self.name, display_name=self.display_name, vendor=self.vendor,
+            memory_bytes=self.memory_gb * 1e9,
+            memory_bandwidth_bytes_per_s=self.memory_bandwidth_tb_s * 1e12,
+            bf16_flops_per_s=self.bf16_dense_tflops * 1e12,
+            fp8_flops_per_s=self.fp8_dense_tflops * 1e12 if self.fp8_dense_tflops else None,
+            fp32_flops_per_s=(self.fp32_tflops * 1e12 if self.fp32_tflops
+                              else self.bf16_dense_tflops * 1e12 * defaults.fp32_fraction_of_bf16_when_unknown),
+            sm_count=self.sm_count, l2_bytes=self.l2_mb * 1e6,
+            interconnect_bytes_per_s=self.interconnect_gb_s * 1e9,
+            on_demand_usd_per_gpu_hour=self.on_demand_usd_per_gpu_hour,
+            reserved_usd_per_gpu_hour=(self.reserved_usd_per_gpu_hour if self.reserved_usd_per_gpu_hour is not None
+                                       else self.on_demand_usd_per_gpu_hour * defaults.reserved_price_ratio),
+            spot_usd_per_gpu_hour=(self.spot_usd_per_gpu_hour if self.spot_usd_per_gpu_hour is not None
+                                   else self.on_demand_usd_per_gpu_hour * defaults.spot_price_ratio),
+            curves=defaults.curves(self.efficiency),
+            source=self.source, verified=self.verified,
+        )
