@@ -93,3 +93,24 @@ def rows_table(title: str, rows: list[dict], columns: list[str]) -> Table:
     for row in rows:
         table.add_row(*["-" if row.get(c) is None else str(row.get(c)) for c in columns])
     return table
+
+
+def validation_table(title: str, report: dict) -> Table:
+    """Error table for kernel validation (by_op) or the engine check (by_metric), then the worst rows."""
+    groups = report.get("by_op") or report.get("by_metric") or {}
+    table = Table(title=title)
+    for column in ("group", "n", "median |error|", "p90 |error|"):
+        table.add_column(column, justify="right" if column != "group" else "left")
+
+    def add(name: str, stats: dict) -> None:
+        pct = (lambda v: "-" if v is None else f"{v:.1f}%")
+        table.add_row(name, str(stats["n"]), pct(stats["median_abs_pct_error"]), pct(stats["p90_abs_pct_error"]))
+    for name, stats in groups.items():
+        add(name, stats)
+    add("overall", report["overall"])
+    for op, count in report.get("unpriced", {}).items():
+        table.add_row(f"{op} (not priced)", str(count), "-", "-")
+    for row in report.get("worst_rows", [])[:5]:
+        table.add_row(f"worst: {row['op']} {row['shape']}", "", f"{row['abs_pct_error']:.1f}%",
+                      f"{row['measured_s'] * 1e3:.3g} ms meas / {row['predicted_s'] * 1e3:.3g} ms pred")
+    return table

@@ -176,7 +176,7 @@ def iteration_cost_params(model: ModelSpec, hardware: HardwareProfile, tp: int =
     head_matrix = model.vocab_size * model.hidden_size
     shared, per_expert = model.expert_split()
     embedding_not_streamed = 0 if model.tie_word_embeddings else head_matrix   # input table: row lookups only
-    compute_dtype = "fp8" if weight_dtype == "fp8" else "bf16"   # int4/int8 weight-only: bf16 compute
+    compute_dtype = weight_dtype if weight_dtype in ("fp8", "fp32") else "bf16"   # int4/int8: bf16 compute
     matmul_peak = hardware.matmul_peak_flops_per_s(compute_dtype)
     curves = hardware.curves
     ring_factor = 2 * (tp - 1) / tp
@@ -191,7 +191,8 @@ def iteration_cost_params(model: ModelSpec, hardware: HardwareProfile, tp: int =
         attention_flops_per_pair=model.attention_flops_per_pair() / tp,
         kv_bytes_per_token_per_layer=kv_bytes_per_token_per_layer(model, kv_dtype, tp),
         matmul_peak_flops_per_s=matmul_peak,
-        attention_peak_flops_per_s=hardware.matmul_peak_flops_per_s("fp8" if kv_dtype == "fp8" else "bf16"),
+        attention_peak_flops_per_s=hardware.matmul_peak_flops_per_s(kv_dtype if kv_dtype in ("fp8", "fp32")
+                                                                    else "bf16"),
         achieved_bandwidth_bytes_per_s=hardware.memory_bandwidth_bytes_per_s * curves.bandwidth_efficiency,
         achieved_decode_bandwidth_bytes_per_s=(hardware.memory_bandwidth_bytes_per_s
                                                * curves.decode_bandwidth_efficiency),

@@ -22,7 +22,7 @@ import simpy
 from simulator import costmodel
 from simulator.costmodel import IterationCostParams
 from simulator.request import Request, Status
-from simulator.scheduler import Scheduler
+from simulator.scheduler import ScheduledBatch, Scheduler
 
 
 @dataclass(slots=True)
@@ -45,8 +45,7 @@ class ReplicaEngine:
         self.on_done = on_done
         self.stats = EngineStats()
         self._wake: simpy.Event | None = None
-        groups = cost.layer_groups
-        self._global_layers = groups[0].num_layers if len(groups) == 1 and groups[0].window_tokens is None else 0
+        self._global_layers = global_only_layers(cost)
 
     def submit(self, request: Request) -> None:
         request.replica = self.index
@@ -71,7 +70,8 @@ class ReplicaEngine:
             if not batch.requests:
                 raise RuntimeError(f"replica {self.index}: no request schedulable with "
                                    f"{len(scheduler.waiting)} waiting and {len(scheduler.running)} running")
-            step_s = self._step_time_s(batch)
+            step_s = step_time_s(self.cost, batch, self._global_layers)
+            stats.num_batched_tokens_sum += sum(batch.num_new_tokens.values())
             now = env.now
             for request in batch.requests:
                 if request.first_scheduled_s < 0:
@@ -87,29 +87,35 @@ class ReplicaEngine:
             for request in scheduler.update(batch, env.now):
                 self.on_done(request)
 
-    def _step_time_s(self, batch) -> float:
-        cost = self.cost
-        prefill_chunks = []
-        num_decodes = 0
-        decode_context_sum = 0
-        decode_attended = 0
-        num_samples = 0
-        num_tokens = 0
-        for request in batch.requests:
-            context = request.num_computed_tokens
-            num_new = batch.num_new_tokens[request.request_id]
-            num_tokens += num_new
-            if context + num_new >= request.num_tokens:
-                num_samples += 1
-            if num_new == 1:
-                num_decodes += 1
-                if self._global_layers:
-                    decode_context_sum += context
-                else:
-                    decode_attended += costmodel.decode_attended_tokens(cost, context)
+
+def global_only_layers(cost: IterationCostParams) -> int:
+    """Layer count when every layer is global (decode attention then sums in closed form), else 0."""
+    groups = cost.layer_groups
+    return groups[0].num_layers if len(groups) == 1 and groups[0].window_tokens is None else 0
+
+
+def step_time_s(cost: IterationCostParams, batch: ScheduledBatch, global_layers: int | None = None) -> float:
+    """Predicted seconds of one scheduled batch (before `Scheduler.update` advances its counters)."""
+    if global_layers is None:
+        global_layers = global_only_layers(cost)
+    prefill_chunks = []
+    num_decodes = 0
+    decode_context_sum = 0
+    decode_attended = 0
+    num_samples = 0
+    for request in batch.requests:
+        context = request.num_computed_tokens
+        num_new = batch.num_new_tokens[request.request_id]
+        if context + num_new >= request.num_tokens:
+            num_samples += 1
+        if num_new == 1:
+            num_decodes += 1
+            if global_layers:
+                decode_context_sum += context
             else:
-                prefill_chunks.append((context, num_new))
-        if self._global_layers:
-            decode_attended = self._global_layers * (decode_context_sum + num_decodes)
-        self.stats.num_batched_tokens_sum += num_tokens
-        return costmodel.iteration_time_s(cost, prefill_chunks, num_decodes, decode_attended, num_samples)
+                decode_attended += costmodel.decode_attended_tokens(cost, context)
+        else:
+            prefill_chunks.append((context, num_new))
+    if global_layers:
+        decode_attended = global_layers * (decode_context_sum + num_decodes)
+    return costmodel.iteration_time_s(cost, prefill_chunks, num_decodes, decode_attended, num_samples)

@@ -1,0 +1,233 @@
+"""End-to-end check: a tiny real engine in torch against the simulator's prediction.
+
+The engine serves a handful of requests that arrive over time with a random-weight transformer
+(`ctxplan-tiny` in kernels/shapes.json: RMSNorm, GQA attention through SDPA, gated MLP; RoPE is
+left out, its cost is negligible) and a real per-request KV cache. Batching decisions come from
+the simulator's own `Scheduler` and `KVCacheManager` (same token budget, chunked prefill and
+decode-first order), so both sides run the same policy and differ only in where a step's time
+comes from: the wall clock here, the cost model there.
+
+    real:       clock += measured forward time of each scheduled batch
+    predicted:  simulator.cluster.simulate() with the calibrated profile
+
+Compared: every iteration (the cost model priced on the exact batch that ran), and per request
+TTFT and end-to-end latency (the real run against an independent simulated run).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from simulator import costmodel
+from simulator.cluster import ReplicaSetup, RouterPolicy, simulate
+from simulator.engine import step_time_s
+from simulator.hardware import HardwareProfile
+from simulator.kvcache import KVCacheManager
+from simulator.model import AttentionKind, ModelSpec
+from simulator.request import Request, Status
+from simulator.scheduler import Scheduler, SchedulerConfig
+
+SHAPE = json.loads(Path(__file__).with_name("shapes.json").read_text())["models"]["ctxplan-tiny"]
+SCHEDULER = SchedulerConfig(max_num_seqs=8, max_num_batched_tokens=256, enable_chunked_prefill=True,
+                            enable_prefix_caching=False, block_size=16)
+NUM_BLOCKS = 4096
+
+
+def tiny_model_spec() -> ModelSpec:
+    s = SHAPE
+    attention = s["hidden"] * (s["q_heads"] + 2 * s["kv_heads"]) * s["head_dim"] + s["q_heads"] * s["head_dim"] * s["hidden"]
+    params = s["layers"] * (attention + 3 * s["hidden"] * s["intermediate"]) + 2 * s["vocab"] * s["hidden"]
+    return ModelSpec(name="ctxplan-tiny", num_layers=s["layers"], hidden_size=s["hidden"],
+                     num_attention_heads=s["q_heads"], num_kv_heads=s["kv_heads"], head_dim=s["head_dim"],
+                     intermediate_size=s["intermediate"], vocab_size=s["vocab"], params_total=float(params),
+                     params_active=float(params), max_context_tokens=8192, attention=AttentionKind.GQA,
+                     source="kernels/shapes.json (random weights)")
+
+
+def workload(seed: int = 0, num_requests: int = 8) -> list[Request]:
+    rng = np.random.default_rng(seed)
+    arrivals = np.cumsum(rng.exponential(0.15, size=num_requests)) - 0.0
+    prompts = rng.integers(32, 700, size=num_requests)
+    outputs = rng.integers(8, 40, size=num_requests)
+    return [Request(request_id=i, arrival_time_s=float(a), num_prompt_tokens=int(p), max_output_tokens=int(o))
+            for i, (a, p, o) in enumerate(zip(arrivals, prompts, outputs))]
+
+
+class TinyModel:
+    def __init__(self, device: torch.device, dtype: torch.dtype, seed: int = 0) -> None:
+        s = SHAPE
+        gen = torch.Generator().manual_seed(seed)
+
+        def weight(*shape):
+            return (torch.randn(*shape, generator=gen) / shape[0] ** 0.5).to(device=device, dtype=dtype)
+        self.s, self.device, self.dtype = s, device, dtype
+        qkv = (s["q_heads"] + 2 * s["kv_heads"]) * s["head_dim"]
+        self.layers = [(weight(s["hidden"], qkv), weight(s["q_heads"] * s["head_dim"], s["hidden"]),
+                        weight(s["hidden"], 2 * s["intermediate"]), weight(s["intermediate"], s["hidden"]))
+                       for _ in range(s["layers"])]
+        self.embed = weight(s["vocab"], s["hidden"])
+        self.lm_head = weight(s["hidden"], s["vocab"])
+        self.caches: dict[int, list[tuple[torch.Tensor, torch.Tensor]]] = {}
+
+    def allocate(self, request_id: int, max_tokens: int) -> None:
+        s = self.s
+        self.caches[request_id] = [
+            (torch.zeros(1, s["kv_heads"], max_tokens, s["head_dim"], device=self.device, dtype=self.dtype),
+             torch.zeros(1, s["kv_heads"], max_tokens, s["head_dim"], device=self.device, dtype=self.dtype))
+            for _ in range(s["layers"])]
+
+    def release(self, request_id: int) -> None:
+        self.caches.pop(request_id, None)
+
+    @torch.inference_mode()
+    def forward(self, chunks: list[tuple[int, int, int, bool]]) -> None:
+        """chunks: (request_id, context_tokens, new_tokens, samples) for every scheduled sequence."""
+        s = self.s
+        hq, hkv, d = s["q_heads"], s["kv_heads"], s["head_dim"]
+        total = sum(n for _, _, n, _ in chunks)
+        tokens = torch.randint(0, s["vocab"], (total,), device=self.device)
+        x = self.embed[tokens]
+        for layer, (w_qkv, w_o, w_gu, w_down) in enumerate(self.layers):
+            qkv = F.rms_norm(x, (s["hidden"],)) @ w_qkv
+            outputs, offset = [], 0
+            for request_id, context, new, _ in chunks:
+                part = qkv[offset:offset + new]
+                offset += new
+                q = part[:, :hq * d].view(new, hq, d).transpose(0, 1).unsqueeze(0)
+                k = part[:, hq * d:(hq + hkv) * d].view(new, hkv, d).transpose(0, 1).unsqueeze(0)
+                v = part[:, (hq + hkv) * d:].view(new, hkv, d).transpose(0, 1).unsqueeze(0)
+                cache_k, cache_v = self.caches[request_id][layer]
+                cache_k[:, :, context:context + new] = k
+                cache_v[:, :, context:context + new] = v
+                keys, values = cache_k[:, :, :context + new], cache_v[:, :, :context + new]
+                if new == 1:
+                    out = F.scaled_dot_product_attention(q, keys, values, enable_gqa=True)
+                elif context == 0:
+                    out = F.scaled_dot_product_attention(q, keys, values, is_causal=True, enable_gqa=True)
+                else:
+                    from torch.nn.attention.bias import causal_lower_right
+                    out = F.scaled_dot_product_attention(q, keys, values, attn_mask=causal_lower_right(new, context + new),
+                                                         enable_gqa=True)
+                outputs.append(out.squeeze(0).transpose(0, 1).reshape(new, hq * d))
+            x = x + torch.cat(outputs) @ w_o
+            gate, up = (F.rms_norm(x, (s["hidden"],)) @ w_gu).chunk(2, dim=-1)
+            x = x + (F.silu(gate) * up) @ w_down
+        ends = np.cumsum([n for _, _, n, _ in chunks]) - 1
+        last = [int(e) for e, (_, _, _, samples) in zip(ends, chunks) if samples]
+        if last:
+            (F.rms_norm(x[last], (s["hidden"],)) @ self.lm_head).argmax(dim=-1)
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+
+@dataclass
+class RealRun:
+    requests: list[Request]
+    iteration_measured_s: list[float]
+    iteration_predicted_s: list[float]
+
+
+def run_real(model: TinyModel, requests: list[Request], profile_cost) -> RealRun:
+    """Serve `requests` on the tiny model with a virtual clock advanced by measured step times."""
+    scheduler = Scheduler(SCHEDULER, KVCacheManager(NUM_BLOCKS, SCHEDULER.block_size, False))
+    pending = sorted(requests, key=lambda r: r.arrival_time_s)
+    clock, measured, predicted = 0.0, [], []
+    while pending or scheduler.has_work():
+        while pending and pending[0].arrival_time_s <= clock:
+            request = pending.pop(0)
+            model.allocate(request.request_id, request.total_tokens)
+            scheduler.add_request(request)
+        if not scheduler.has_work():
+            clock = pending[0].arrival_time_s
+            continue
+        batch = scheduler.schedule()
+        chunks = [(r.request_id, r.num_computed_tokens, batch.num_new_tokens[r.request_id],
+                   r.num_computed_tokens + batch.num_new_tokens[r.request_id] >= r.num_tokens) for r in batch.requests]
+        predicted.append(step_time_s(profile_cost, batch))
+        start = time.perf_counter()
+        model.forward(chunks)
+        step = time.perf_counter() - start
+        measured.append(step)
+        for request in batch.requests:
+            if request.first_scheduled_s < 0:
+                request.first_scheduled_s = clock
+        clock += step
+        for request in scheduler.update(batch, clock):
+            model.release(request.request_id)
+    return RealRun(requests, measured, predicted)
+
+
+def _fresh(requests: list[Request]) -> list[Request]:
+    return [Request(request_id=r.request_id, arrival_time_s=r.arrival_time_s, num_prompt_tokens=r.num_prompt_tokens,
+                    max_output_tokens=r.max_output_tokens) for r in requests]
+
+
+def _stats(errors: list[float]) -> dict:
+    data = np.asarray(errors, dtype=float)
+    return {"n": int(data.size), "median_abs_pct_error": float(np.median(data)),
+            "p90_abs_pct_error": float(np.percentile(data, 90))}
+
+
+def dtype_for(device: torch.device) -> tuple[str, torch.dtype]:
+    return ("fp32", torch.float32) if device.type == "cpu" else ("bf16", torch.bfloat16)
+
+
+def engine_check(profile: HardwareProfile, device: torch.device, seed: int = 0) -> dict:
+    dtype_name, dtype = dtype_for(device)
+    spec = tiny_model_spec()
+    cost = costmodel.iteration_cost_params(spec, profile, 1, dtype_name, dtype_name)
+    model = TinyModel(device, dtype, seed)
+    model.allocate(-1, 128)
+    for _ in range(3):      # warm-up of every attention path: allocator, kernels, lazy imports, thread pool
+        model.forward([(-1, 0, 32, False)])
+        model.forward([(-1, 32, 32, False)])
+        model.forward([(-1, 64, 1, True)])
+    model.release(-1)
+    real = run_real(model, workload(seed), cost)
+    simulated = _fresh(real.requests)
+    simulate(simulated, ReplicaSetup(SCHEDULER, NUM_BLOCKS, lambda n: -(-n // SCHEDULER.block_size), cost), 1,
+             RouterPolicy.ROUND_ROBIN)
+    iteration = [abs(p - m) / m * 100 for p, m in zip(real.iteration_predicted_s, real.iteration_measured_s)]
+    ttft, e2e = [], []
+    for measured, predicted in zip(real.requests, simulated):
+        assert measured.status is Status.FINISHED and predicted.status is Status.FINISHED
+        m_ttft, p_ttft = measured.first_token_s - measured.arrival_time_s, predicted.first_token_s - predicted.arrival_time_s
+        m_e2e, p_e2e = measured.finish_s - measured.arrival_time_s, predicted.finish_s - predicted.arrival_time_s
+        ttft.append(abs(p_ttft - m_ttft) / m_ttft * 100)
+        e2e.append(abs(p_e2e - m_e2e) / m_e2e * 100)
+    return {
+        "hardware": profile.name,
+        "device": str(device),
+        "model": spec.name,
+        "num_requests": len(real.requests),
+        "num_iterations": len(real.iteration_measured_s),
+        "measured_total_s": float(sum(real.iteration_measured_s)),
+        "predicted_total_s": float(sum(real.iteration_predicted_s)),
+        "overall": _stats(iteration + ttft + e2e),
+        "by_metric": {"iteration": _stats(iteration), "ttft": _stats(ttft), "e2e": _stats(e2e)},
+    }
+
+
+def measure_iteration_overhead_s(profile: HardwareProfile, device: torch.device, reps: int = 20) -> float:
+    """Fixed cost of one engine step: a 1-token decode on the tiny model minus its predicted kernel time."""
+    dtype_name, dtype = dtype_for(device)
+    model = TinyModel(device, dtype)
+    model.allocate(0, 64)
+    model.forward([(0, 0, 16, True)])
+    times = []
+    for _ in range(reps):
+        start = time.perf_counter()
+        model.forward([(0, 16, 1, True)])
+        times.append(time.perf_counter() - start)
+    import dataclasses
+    no_overhead = dataclasses.replace(profile, curves=dataclasses.replace(profile.curves, iteration_overhead_s=0.0))
+    cost = costmodel.iteration_cost_params(tiny_model_spec(), no_overhead, 1, dtype_name, dtype_name)
+    predicted = costmodel.iteration_time_s(cost, [], 1, costmodel.decode_attended_tokens(cost, 16), 1)
+    return max(0.0, float(np.median(times)) - predicted)
