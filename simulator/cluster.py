@@ -18,7 +18,7 @@ import simpy
 from simulator.costmodel import IterationCostParams
 from simulator.engine import EngineStats, ReplicaEngine
 from simulator.kvcache import KVCacheManager
-from simulator.request import Request
+from simulator.request import Request, Status
 from simulator.scheduler import Scheduler, SchedulerConfig
 
 
@@ -34,6 +34,7 @@ class ReplicaSetup:
     num_kv_blocks: int
     blocks_for_tokens: Callable[[int], int]
     cost: IterationCostParams
+    full_blocks_for_tokens: Callable[[int], int] | None = None
 
 
 @dataclass(slots=True)
@@ -89,19 +90,43 @@ def simulate(requests: list[Request], setup: ReplicaSetup, num_replicas: int, ro
         state["done"] += 1
         if progress is not None:
             progress(state["done"], total)
+        for child in request.dependents or ():
+            child.num_pending_parents -= 1
+            if request.status is Status.REJECTED and child.status is Status.WAITING:
+                child.status = Status.REJECTED
+                child.reject_reason = f"parent_rejected: {request.reject_reason}"
+            if child.num_pending_parents == 0:
+                if child.status is Status.REJECTED:
+                    child.replica = request.replica
+                    account(+1)
+                    on_done(child)
+                else:
+                    env.process(release(child, child.delay_after_parents_s))
+
+    def release(request: Request, delay_s: float):
+        if delay_s > 0:
+            yield env.timeout(delay_s)
+        request.ready_time_s = env.now
+        account(+1)
+        engines[router.choose(request)].submit(request)
 
     enable_caching = setup.scheduler.enable_prefix_caching
     engines = []
     for index in range(num_replicas):
         kv = KVCacheManager(setup.num_kv_blocks, setup.scheduler.block_size, enable_caching,
-                            setup.blocks_for_tokens)
+                            setup.blocks_for_tokens, setup.full_blocks_for_tokens)
         engines.append(ReplicaEngine(env, index, Scheduler(setup.scheduler, kv), setup.cost, on_done))
 
+    roots = [r for r in requests if r.num_pending_parents == 0]
+    roots.sort(key=lambda r: (r.ready_time_s if r.ready_time_s >= 0 else r.arrival_time_s, r.request_id))
+
     def arrivals():
-        for request in requests:
-            wait = request.arrival_time_s - env.now
+        for request in roots:
+            ready = request.ready_time_s if request.ready_time_s >= 0 else request.arrival_time_s
+            wait = ready - env.now
             if wait > 0:
                 yield env.timeout(wait)
+            request.ready_time_s = env.now
             account(+1)
             engines[router.choose(request)].submit(request)
 

@@ -59,6 +59,14 @@ def blocks_for_tokens_fn(model: ModelSpec, kv_dtype: str, tp: int, block_size: i
     return lambda n: max(1, math.ceil(costmodel.kv_bytes_for_sequence(model, kv_dtype, n, tp) / block_bytes - 1e-9))
 
 
+def full_blocks_for_tokens_fn(model: ModelSpec, kv_dtype: str, tp: int, block_size: int):
+    """Full blocks of a sequence (None for full attention: the manager uses n // block_size)."""
+    if not model.has_local_layers:
+        return None
+    block_bytes = block_size * costmodel.kv_bytes_per_token(model, kv_dtype, tp)
+    return lambda n: math.floor(costmodel.kv_bytes_for_sequence(model, kv_dtype, n, tp) / block_bytes + 1e-9)
+
+
 def fit_check(model: ModelSpec, plan: MemoryPlan, blocks_needed: int, hardware: HardwareProfile,
               engine: EngineSpec) -> str | None:
     """None when one sequence of `blocks_needed` fits; otherwise the reason."""
@@ -121,15 +129,18 @@ def resolve_deployment(spec: DeploymentSpec, field: str, base_dir: Path | None =
                          field=f"{field}.tensor_parallel", value=tp, allowed=allowed)
     notes = []
     caching = engine.enable_prefix_caching
-    if caching and model.has_local_layers:
+    if caching and model.has_local_layers and not any(g.window_tokens is None for g in model.layer_groups()):
         caching = False
-        notes.append("prefix caching disabled: the model has windowed layers (not modelled with caching)")
+        notes.append("prefix caching disabled: every layer is windowed, so cached blocks do not map back to "
+                     "prompt tokens in this model")
     scheduler = SchedulerConfig(max_num_seqs=engine.max_num_seqs,
                                 max_num_batched_tokens=engine.max_num_batched_tokens,
                                 enable_chunked_prefill=engine.enable_chunked_prefill,
                                 enable_prefix_caching=caching, block_size=engine.block_size)
     setup = ReplicaSetup(scheduler=scheduler, num_kv_blocks=plan.num_kv_blocks,
                          blocks_for_tokens=blocks_for_tokens_fn(model, spec.kv_cache_dtype, tp, engine.block_size),
+                         full_blocks_for_tokens=full_blocks_for_tokens_fn(model, spec.kv_cache_dtype, tp,
+                                                                          engine.block_size),
                          cost=costmodel.iteration_cost_params(model, hardware, tp, spec.weight_dtype,
                                                               spec.kv_cache_dtype))
     price = (spec.price_per_gpu_hour_usd if spec.price_per_gpu_hour_usd is not None

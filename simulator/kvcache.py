@@ -131,17 +131,22 @@ class KVCacheManager:
     """Per-request block tables over one `BlockPool`.
 
     `blocks_for_tokens(n)` says how many blocks a sequence of n tokens occupies: ceil(n / block_size)
-    for full attention, fewer when windowed layers cap what is stored.
+    for full attention, fewer when windowed layers cap what is stored. `full_blocks_for_tokens(n)`
+    says how many of them are full (n // block_size for full attention); it must keep growing with
+    n for prefix caching to map cached blocks back to tokens.
     """
 
     def __init__(self, num_blocks: int, block_size: int, enable_caching: bool,
-                 blocks_for_tokens: Callable[[int], int] | None = None) -> None:
+                 blocks_for_tokens: Callable[[int], int] | None = None,
+                 full_blocks_for_tokens: Callable[[int], int] | None = None) -> None:
         if block_size < 1:
             raise ValueError(f"block_size must be >= 1, got {block_size}")
         self.block_size = block_size
         self.enable_caching = enable_caching
         self.pool = BlockPool(num_blocks)
         self.blocks_for_tokens = blocks_for_tokens or (lambda n: -(-n // block_size))
+        self.full_blocks_for_tokens = full_blocks_for_tokens or (lambda n: n // block_size)
+        self._token_based = full_blocks_for_tokens is None
         self.req_to_blocks: dict[int, list[Block]] = {}       # request id -> block table
         self.num_cached_blocks: dict[int, int] = {}          # request id -> blocks already hashed
 
@@ -149,14 +154,30 @@ class KVCacheManager:
         """Longest run of cached full blocks at the start of the request; at least one token is left to compute."""
         if not self.enable_caching:
             return [], 0
-        max_blocks = (request.num_tokens - 1) // self.block_size
+        max_blocks = self.full_blocks_for_tokens(request.num_tokens - 1)
+        shared = self.full_blocks_for_tokens(request.prefix_tokens)
         hits = []
         for index in range(max_blocks):
-            block = self.pool.get_cached_block(request.block_hash(index, self.block_size))
+            block = self.pool.get_cached_block(request.block_hash(index, shared))
             if block is None:
                 break
             hits.append(block)
-        return hits, len(hits) * self.block_size
+        return hits, self.tokens_for_full_blocks(len(hits), request.num_tokens - 1)
+
+    def tokens_for_full_blocks(self, num_blocks: int, max_tokens: int) -> int:
+        """Fewest tokens whose KV fills `num_blocks` full blocks (binary search when layers are windowed)."""
+        if num_blocks == 0:
+            return 0
+        if self._token_based:
+            return num_blocks * self.block_size
+        low, high = 1, max_tokens
+        while low < high:
+            mid = (low + high) // 2
+            if self.full_blocks_for_tokens(mid) >= num_blocks:
+                high = mid
+            else:
+                low = mid + 1
+        return low
 
     def allocate_slots(self, request: Request, num_new_tokens: int,
                        new_computed_blocks: list[Block] | None = None) -> list[Block] | None:
@@ -165,7 +186,7 @@ class KVCacheManager:
         if blocks is not None and not new_computed_blocks:
             num_tokens = request.num_computed_tokens + num_new_tokens
             if self.blocks_for_tokens(num_tokens) <= len(blocks):      # fast path: room in the last block
-                if self.enable_caching and num_tokens // self.block_size > self.num_cached_blocks[request.request_id]:
+                if self.enable_caching and self.full_blocks_for_tokens(num_tokens) > self.num_cached_blocks[request.request_id]:
                     self._cache_full_blocks(request, blocks, num_tokens)
                 return []
         new_computed_blocks = new_computed_blocks or []
@@ -187,9 +208,10 @@ class KVCacheManager:
 
     def _cache_full_blocks(self, request: Request, blocks: list[Block], num_tokens: int) -> None:
         start = self.num_cached_blocks.get(request.request_id, 0)
-        end = min(num_tokens // self.block_size, len(blocks))
+        end = min(self.full_blocks_for_tokens(num_tokens), len(blocks))
+        shared = self.full_blocks_for_tokens(request.prefix_tokens)
         for index in range(start, end):
-            self.pool.cache_block(blocks[index], request.block_hash(index, self.block_size))
+            self.pool.cache_block(blocks[index], request.block_hash(index, shared))
         self.num_cached_blocks[request.request_id] = max(start, end)
 
     def free(self, request: Request) -> None:

@@ -43,6 +43,11 @@ class Request:
     num_preemptions: int = 0
     num_cached_tokens: int = -1  # prefix-cache hit at first admission; -1 until admitted
     reject_reason: str = ""
+    query_id: int = -1           # the user query this LLM call serves (-1: the request is the query)
+    ready_time_s: float = -1.0   # when it reached the router (after retrieval stages or parent calls)
+    dependents: list["Request"] | None = None   # calls released when this one (and their other parents) finish
+    num_pending_parents: int = 0
+    delay_after_parents_s: float = 0.0          # e.g. a user's think time before the next turn
 
     @property
     def num_tokens(self) -> int:
@@ -53,8 +58,8 @@ class Request:
         """Tokens the request will hold when it finishes (prompt plus every output token)."""
         return self.num_prompt_tokens + self.max_output_tokens
 
-    def block_hash(self, block_index: int, block_size: int) -> tuple[int, int]:
-        """Content identity of a full block: shared-prefix blocks hash by prefix id, others by request."""
-        if self.prefix_id >= 0 and (block_index + 1) * block_size <= self.prefix_tokens:
+    def block_hash(self, block_index: int, num_shared_blocks: int) -> tuple[int, int]:
+        """Content identity of a full block: the first `num_shared_blocks` hash by prefix id, the rest by request."""
+        if self.prefix_id >= 0 and block_index < num_shared_blocks:
             return (self.prefix_id, block_index)
         return (-1 - self.request_id, block_index)
