@@ -114,3 +114,35 @@ def validation_table(title: str, report: dict) -> Table:
         table.add_row(f"worst: {row['op']} {row['shape']}", "", f"{row['abs_pct_error']:.1f}%",
                       f"{row['measured_s'] * 1e3:.3g} ms meas / {row['predicted_s'] * 1e3:.3g} ms pred")
     return table
+
+
+def compare_table(result) -> Table:
+    table = Table(title=f"{result.scenario}: cost, latency, capacity, quality (seed {result.seed})")
+    columns = ["deployment", "kind", "$/query", "$/month", "GPUs (+nodes)", "TTFT p50/p99 s", "E2E p50/p99 s",
+               "SLO", "max q/s", "KV peak", "prefix hit", "accuracy", "$/correct"]
+    for column in columns:
+        table.add_column(column, justify="left" if column in ("deployment", "kind") else "right")
+    for r in result.deployments:
+        nodes = f" (+{r['num_retrieval_nodes']})" if r.get("num_retrieval_nodes") else ""
+        table.add_row(
+            r["name"], r["kind"], _usd(r["cost_per_query_usd"]), _usd(r["cost_per_month_usd"]),
+            f"{r['num_gpus']}{nodes}",
+            f"{_num(r['ttft_s']['p50'])}/{_num(r['ttft_s']['p99'])}",
+            f"{_num(r['e2e_s']['p50'])}/{_num(r['e2e_s']['p99'])}",
+            _pct(r["slo_attainment"]), _num(r["max_sustainable_qps"]), _pct(r["kv_cache_peak_utilization"]),
+            _pct(r["prefix_cache_hit_rate"]), _pct(r["expected_accuracy"]), _usd(r["cost_per_correct_answer_usd"]))
+    return table
+
+
+def crossover_table(result: dict) -> Table:
+    names = list(result["rows"][0]["costs"])
+    table = Table(title=f"{result['scenario']}: {result['metric']} as {result['variable']} grows")
+    table.add_column(result["variable"], justify="right")
+    for name in names:
+        table.add_column(name, justify="right")
+    table.add_column("cheapest")
+    for row in result["rows"]:
+        table.add_row(f"{row['value']:,.0f}" if row["value"] >= 10 else f"{row['value']:.3g}",
+                      *[_usd(row["costs"][n]) if row["costs"][n] != float("inf") else "cannot serve" for n in names],
+                      row["cheapest"])
+    return table

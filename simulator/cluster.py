@@ -107,6 +107,8 @@ def simulate(requests: list[Request], setup: ReplicaSetup, num_replicas: int, ro
         if delay_s > 0:
             yield env.timeout(delay_s)
         request.ready_time_s = env.now
+        if request.arrival_on_release:
+            request.arrival_time_s = env.now
         account(+1)
         engines[router.choose(request)].submit(request)
 

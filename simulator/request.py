@@ -48,6 +48,8 @@ class Request:
     dependents: list["Request"] | None = None   # calls released when this one (and their other parents) finish
     num_pending_parents: int = 0
     delay_after_parents_s: float = 0.0          # e.g. a user's think time before the next turn
+    arrival_on_release: bool = False            # latency counts from release (a new chat turn), not the query
+    is_answer: bool = True                      # False for map calls and a hybrid's declined RAG attempt
 
     @property
     def num_tokens(self) -> int:

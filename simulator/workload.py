@@ -41,7 +41,7 @@ class Workload:
         return len(self.arrival_time_s)
 
 
-def _resolve(path: str, base_dir: Path | None) -> Path:
+def resolve_path(path: str, base_dir: Path | None) -> Path:
     candidate = Path(path).expanduser()
     if not candidate.is_absolute() and base_dir is not None and (base_dir / candidate).exists():
         return base_dir / candidate
@@ -97,7 +97,7 @@ def _check_column(ok: pd.Series, raw: pd.Series, path: Path, field: str, allowed
                          allowed=allowed, file=str(path))
 
 
-def _arrival_times(spec, rng: np.random.Generator, num: int | None, horizon_s: float | None) -> np.ndarray:
+def arrival_times(spec, rng: np.random.Generator, num: int | None, horizon_s: float | None) -> np.ndarray:
     rate = spec.rate_per_s
     if num is None:   # enough gaps to pass the horizon with overwhelming probability, then cut
         num = int(rate * horizon_s + 10 * np.sqrt(rate * horizon_s) + 10)
@@ -116,7 +116,7 @@ def _arrival_times(spec, rng: np.random.Generator, num: int | None, horizon_s: f
     return times
 
 
-def _lengths(spec, rng: np.random.Generator, size: int, base_dir: Path | None) -> np.ndarray:
+def sample_lengths(spec, rng: np.random.Generator, size: int, base_dir: Path | None) -> np.ndarray:
     if isinstance(spec, ConstantLength):
         values = np.full(size, float(spec.value))
     elif isinstance(spec, UniformLength):
@@ -126,7 +126,7 @@ def _lengths(spec, rng: np.random.Generator, size: int, base_dir: Path | None) -
     elif isinstance(spec, LognormalLength):
         values = np.exp(rng.normal(np.log(spec.median), spec.sigma, size=size))
     elif isinstance(spec, EmpiricalLength):
-        path = _resolve(spec.path, base_dir)
+        path = resolve_path(spec.path, base_dir)
         try:
             frame = pd.read_csv(path)
         except FileNotFoundError:
@@ -145,7 +145,7 @@ def _lengths(spec, rng: np.random.Generator, size: int, base_dir: Path | None) -
 
 def generate(spec: WorkloadSpec, rng: np.random.Generator, base_dir: Path | None = None) -> Workload:
     if isinstance(spec.arrival, TraceArrivals):
-        trace = read_trace(_resolve(spec.arrival.path, base_dir))
+        trace = read_trace(resolve_path(spec.arrival.path, base_dir))
         times = trace["arrival_time_s"].to_numpy() / spec.arrival.time_scale
         keep = np.ones(len(times), dtype=bool)
         if spec.horizon_s is not None:
@@ -156,11 +156,11 @@ def generate(spec: WorkloadSpec, rng: np.random.Generator, base_dir: Path | None
         prompt = trace["prompt_tokens"].to_numpy()[keep]
         output = trace["output_tokens"].to_numpy()[keep]
     else:
-        times = _arrival_times(spec.arrival, rng, spec.num_requests, spec.horizon_s)
+        times = arrival_times(spec.arrival, rng, spec.num_requests, spec.horizon_s)
         if spec.horizon_s is not None:
             times = times[times <= spec.horizon_s]
-        prompt = _lengths(spec.prompt_tokens, rng, len(times), base_dir)
-        output = _lengths(spec.output_tokens, rng, len(times), base_dir)
+        prompt = sample_lengths(spec.prompt_tokens, rng, len(times), base_dir)
+        output = sample_lengths(spec.output_tokens, rng, len(times), base_dir)
     prefix_index = np.full(len(times), -1, dtype=np.int64)
     if spec.shared_prefixes:
         cumulative = np.cumsum([p.probability for p in spec.shared_prefixes])
