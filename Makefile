@@ -15,7 +15,7 @@ $(BIN)/ctxplan:
 	$(MAKE) install
 
 demo: $(BIN)/ctxplan
-	$(BIN)/ctxplan run scenarios/quickstart.yaml
+	$(BIN)/ctxplan compare scenarios/legal-case-files.yaml
 
 test: $(BIN)/ctxplan
 	$(BIN)/python -m pytest -q

@@ -118,14 +118,15 @@ def validation_table(title: str, report: dict) -> Table:
 
 def compare_table(result) -> Table:
     table = Table(title=f"{result.scenario}: cost, latency, capacity, quality (seed {result.seed})")
-    columns = ["deployment", "kind", "$/query", "$/month", "GPUs (+nodes)", "TTFT p50/p99 s", "E2E p50/p99 s",
+    columns = ["deployment", "kind", "answered", "$/query", "$/month", "GPUs (+nodes)", "TTFT p50/p99 s",
+               "E2E p50/p99 s",
                "SLO", "max q/s", "KV peak", "prefix hit", "accuracy", "$/correct"]
     for column in columns:
         table.add_column(column, justify="left" if column in ("deployment", "kind") else "right")
     for r in result.deployments:
         nodes = f" (+{r['num_retrieval_nodes']})" if r.get("num_retrieval_nodes") else ""
         table.add_row(
-            r["name"], r["kind"], _usd(r["cost_per_query_usd"]), _usd(r["cost_per_month_usd"]),
+            r["name"], r["kind"], f"{r['num_answered']}/{r['num_queries']}", _usd(r["cost_per_query_usd"]), _usd(r["cost_per_month_usd"]),
             f"{r['num_gpus']}{nodes}",
             f"{_num(r['ttft_s']['p50'])}/{_num(r['ttft_s']['p99'])}",
             f"{_num(r['e2e_s']['p50'])}/{_num(r['e2e_s']['p99'])}",

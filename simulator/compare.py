@@ -18,8 +18,8 @@ from simulator.scenario import ScenarioSpec, TraceArrivals
 
 PROBE_SECONDS = 120         # each capacity probe offers about two minutes of arrivals,
 PROBE_QUERIES = (200, 1000)  # clamped to this many queries (short runs hide slowly growing queues)
-SEARCH_STEPS = 4            # bisection steps after bracketing
-MAX_BRACKET_STEPS = 6
+SEARCH_STEPS = 3            # bisection steps after bracketing (a factor-2 bracket -> within 9%)
+MAX_BRACKET_STEPS = 5
 
 
 @dataclass(slots=True)
@@ -90,7 +90,9 @@ def _passes(summary: dict, target: float) -> bool:
     return bool(summary["stable"]) and (summary["slo_attainment"] or 0.0) >= target
 
 
-def max_sustainable_qps(spec, index: int, base_dir: Path | None = None) -> float | None:
+def max_sustainable_qps(spec, index: int, base_dir: Path | None = None, base_result: dict | None = None) -> float | None:
+    """Highest passing rate: the scenario's own run is the first probe; then x2 up (or /4 down) to bracket,
+    then geometric bisection. Probes are deterministic (same seed), so the answer is too."""
     rate = base_rate(spec)
     if rate is None:
         return None
@@ -100,7 +102,8 @@ def max_sustainable_qps(spec, index: int, base_dir: Path | None = None) -> float
         count = int(min(PROBE_QUERIES[1], max(PROBE_QUERIES[0], rate * factor * PROBE_SECONDS)))
         return _passes(_run_one(_with_rate(spec, factor, count), index, base_dir), target)
 
-    low, high = (1.0, None) if ok(1.0) else (None, 1.0)
+    passed = _passes(base_result, target) if base_result is not None else ok(1.0)
+    low, high = (1.0, None) if passed else (None, 1.0)
     for _ in range(MAX_BRACKET_STEPS):
         if low is not None and high is not None:
             break
@@ -108,13 +111,13 @@ def max_sustainable_qps(spec, index: int, base_dir: Path | None = None) -> float
             candidate = low * 2
             low, high = (candidate, None) if ok(candidate) else (low, candidate)
         else:
-            candidate = high / 2
+            candidate = high / 4
             low, high = (candidate, high) if ok(candidate) else (None, candidate)
     if low is None:
         return 0.0
     if high is None:
         return low * rate
-    for _ in range(SEARCH_STEPS):
+    for _ in range(SEARCH_STEPS + (1 if high / low > 2 else 0)):
         middle = (low * high) ** 0.5
         low, high = (middle, high) if ok(middle) else (low, middle)
     return low * rate
@@ -127,7 +130,7 @@ def compare(spec: ComparisonSpec | ScenarioSpec, base_dir: Path | None = None, s
         if progress:
             progress(deployment.name)
         row = _run_one(spec, index, base_dir)
-        row["max_sustainable_qps"] = max_sustainable_qps(spec, index, base_dir) if search_capacity else None
+        row["max_sustainable_qps"] = max_sustainable_qps(spec, index, base_dir, row) if search_capacity else None
         rows.append(row)
     target = _target(spec)
     meeting = [r for r in rows if (r["slo_attainment"] or 0) >= target and r["cost_per_query_usd"] is not None]
