@@ -24,7 +24,7 @@ from simulator.errors import CtxplanError, InputError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Cost and capacity planner for serving long-context LLMs.")
-stdout = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)   # pipes and files get wide tables
+stdout = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 220)   # pipes and files get wide tables
 stderr = Console(stderr=True)
 
 
