@@ -361,6 +361,16 @@ def validate(hardware: Annotated[str, typer.Option(help="catalog name or profile
 
 
 @app.command()
+def serve(host: Annotated[str, typer.Option(help="address to bind")] = "127.0.0.1",
+          port: Annotated[int, typer.Option(help="port", min=1, max=65535)] = 8000,
+          workers: Annotated[int, typer.Option(help="uvicorn worker processes", min=1, max=64)] = 1):
+    """Run the HTTP service (settings from CTXPLAN_* environment variables)."""
+    import uvicorn
+    uvicorn.run("api.main:create_app", factory=True, host=host, port=port, workers=workers,
+                log_level="warning", access_log=False)
+
+
+@app.command()
 def schema():
     """Print the JSON Schema of scenario files."""
     from simulator.scenario import ScenarioSpec

@@ -125,25 +125,31 @@ def resolve_hardware(name_or_path: str, field: str = "hardware", base_dir: Path 
     if not _looks_like_path(name_or_path):
         raise unknown_name_error("hardware", name_or_path, rows, field)
     path = _resolve_path(name_or_path, base_dir)
-    data = _read_yaml(path)
+    return profile_from_mapping(_read_yaml(path), path.stem, str(path))
+
+
+def profile_from_mapping(data: Any, default_name: str, file: str | None = None) -> HardwareProfile:
+    """A hardware profile from a parsed profile document (optionally `base: NAME` plus overrides)."""
+    defaults, rows = _hardware_catalog()
     if not isinstance(data, dict):
-        raise InputError("a hardware profile must be a YAML mapping", file=str(path))
+        raise InputError("a hardware profile must be a YAML mapping", file=file)
     data = dict(data.get("hardware", data))
     base = data.pop("base", None)
     if base is not None:
         if str(base).lower() not in rows:
-            raise unknown_name_error("hardware", str(base), rows, "base").in_file(str(path))
+            error = unknown_name_error("hardware", str(base), rows, "base")
+            raise error.in_file(file) if file else error
         merged = rows[str(base).lower()].model_dump(exclude_none=True)
         merged.update(data)
         data = merged
-    data.setdefault("name", path.stem)
-    data.setdefault("source", f"profile file {path.name}")
+    data.setdefault("name", default_name)
+    data.setdefault("source", f"profile {file or default_name}")
     for ignored in ("calibration", "fit", "measurements"):
         data.pop(ignored, None)   # calibration metadata written beside the profile fields
     try:
         return HardwareRow.model_validate(data).to_profile(defaults)
     except ValidationError as exc:
-        raise validation_error_to_input_error(exc, str(path)) from None
+        raise validation_error_to_input_error(exc, file) from None
 
 
 def _resolve_path(value: str, base_dir: Path | None) -> Path:

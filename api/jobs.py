@@ -1,0 +1,98 @@
+"""Job execution: a bounded queue in the API process, each job in its own worker process
+(`python -m api.worker`, so it shares nothing with the server but the database).
+
+A job process can be killed (cancellation, the per-job wall-clock limit) without touching the
+event loop or other jobs. `job_workers` dispatcher tasks each run one process at a time. On
+start-up, jobs a crash left `running` are marked failed with reason `interrupted` (or queued again
+with `requeue_interrupted`), and queued jobs are picked up again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+
+from api.metrics import Metrics
+from api.settings import Settings
+from api.store import Store
+
+
+class QueueFull(Exception):
+    pass
+
+
+class JobRunner:
+    def __init__(self, settings: Settings, store: Store, metrics: Metrics) -> None:
+        self.settings = settings
+        self.store = store
+        self.metrics = metrics
+        self.queue: asyncio.Queue[str] = asyncio.Queue()
+        self.processes: dict[str, asyncio.subprocess.Process] = {}
+        self.tasks: list[asyncio.Task] = []
+
+    async def start(self) -> None:
+        queued, _ = self.store.recover(self.settings.requeue_interrupted)
+        for job_id in queued:
+            self.queue.put_nowait(job_id)
+        self.tasks = [asyncio.create_task(self._dispatch()) for _ in range(self.settings.job_workers)]
+
+    async def stop(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        for process in list(self.processes.values()):
+            if process.returncode is None:
+                process.kill()
+
+    def depth(self) -> int:
+        return self.queue.qsize()
+
+    def submit(self, job_id: str) -> None:
+        if self.queue.qsize() >= self.settings.max_queued_jobs:
+            raise QueueFull()
+        self.queue.put_nowait(job_id)
+
+    def cancel(self, job_id: str) -> bool:
+        if self.store.set_status(job_id, "cancelled", only_from=("queued",)):
+            return True
+        if self.store.set_status(job_id, "cancelled", only_from=("running",), error="cancelled by request"):
+            process = self.processes.get(job_id)
+            if process is not None and process.returncode is None:
+                process.kill()
+            return True
+        return False
+
+    async def _dispatch(self) -> None:
+        while True:
+            job_id = await self.queue.get()
+            try:
+                await self._run(job_id)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:   # keep dispatching whatever one job did
+                self.store.set_status(job_id, "failed", only_from=("running", "queued"), error=f"dispatch: {exc!r}")
+
+    async def _run(self, job_id: str) -> None:
+        if not self.store.set_status(job_id, "running", only_from=("queued",)):
+            return                                   # cancelled while queued
+        started = time.perf_counter()
+        process = await asyncio.create_subprocess_exec(sys.executable, "-m", "api.worker",
+                                                       self.settings.database_url, job_id)
+        self.processes[job_id] = process
+        try:
+            try:
+                code = await asyncio.wait_for(process.wait(), timeout=self.settings.job_timeout_s)
+            except asyncio.TimeoutError:
+                process.kill()
+                await process.wait()
+                self.store.set_status(job_id, "failed", only_from=("running",),
+                                      error=f"timeout: ran past job_timeout_s={self.settings.job_timeout_s:g}")
+            else:
+                if code != 0:
+                    self.store.set_status(job_id, "failed", only_from=("running",),
+                                          error=f"worker exited with code {code}")
+        finally:
+            self.processes.pop(job_id, None)
+            job = self.store.get_job(job_id)
+            self.metrics.observe_job(job["kind"] if job else "unknown", job["status"] if job else "unknown",
+                                     time.perf_counter() - started)

@@ -1,0 +1,29 @@
+from pathlib import Path
+
+import yaml
+from fastapi import APIRouter, HTTPException
+
+router = APIRouter(prefix="/v1/scenarios", tags=["scenarios"])
+SCENARIO_DIR = Path(__file__).resolve().parents[2] / "scenarios"
+
+
+def _files() -> dict[str, Path]:
+    return {p.stem: p for p in sorted(SCENARIO_DIR.glob("*.yaml"))}
+
+
+@router.get("")
+def list_scenarios() -> list[dict]:
+    out = []
+    for name, path in _files().items():
+        data = yaml.safe_load(path.read_text())
+        kind = "comparison" if any(k in data for k in ("queries", "conversations", "corpus")) else "simulation"
+        out.append({"name": name, "kind": kind, "description": data.get("description", "")})
+    return out
+
+
+@router.get("/{name}")
+def get_scenario(name: str) -> dict:
+    files = _files()
+    if name not in files:
+        raise HTTPException(status_code=404, detail=f"no built-in scenario {name!r}; known: {', '.join(files)}")
+    return {"name": name, "scenario": yaml.safe_load(files[name].read_text()), "yaml": files[name].read_text()}

@@ -1,0 +1,83 @@
+"""Job bodies, run in their own process: simulate or compare, write progress and the result.
+
+Uploaded profiles are written to a private temporary folder and deployments that name them are
+pointed there, so the simulator resolves them like any profile file; clients never pass paths.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+from api.store import Store
+
+
+def _materialise_profiles(spec: dict, profiles: dict[str, str], folder: Path) -> dict:
+    """Rewrite hardware names that match uploaded profiles to files in `folder`."""
+    def point(hardware: str) -> str:
+        if hardware in profiles:
+            path = folder / f"{hardware}.yaml"
+            path.write_text(profiles[hardware])
+            return str(path)
+        return hardware
+
+    spec = json.loads(json.dumps(spec))
+    for deployment in spec.get("deployments", []):
+        target = deployment.get("llm", deployment)
+        if isinstance(target.get("hardware"), str):
+            target["hardware"] = point(target["hardware"])
+    return spec
+
+
+def execute(kind: str, spec: dict, seed: int | None, profiles: dict[str, str], progress) -> dict:
+    with tempfile.TemporaryDirectory(prefix="ctxplan-job-") as tmp:
+        spec = _materialise_profiles(spec, profiles, Path(tmp))
+        if kind == "simulation":
+            from simulator.runner import run
+            from simulator.scenario import ScenarioSpec
+            scenario = ScenarioSpec.model_validate(spec)
+            count = len(scenario.deployments)
+            return run(scenario, seed=seed,
+                       progress=lambda i, done, total: progress((i + done / max(total, 1)) / count)).to_json_dict()
+        from simulator.compare import compare
+        from simulator.comparison_spec import ComparisonSpec
+        from simulator.scenario import ScenarioSpec
+        from simulator.scenario_files import is_comparison
+        model = ComparisonSpec if is_comparison(spec) else ScenarioSpec
+        scenario = model.model_validate(spec if seed is None else {**spec, "seed": seed})
+        names = [d.name for d in scenario.deployments]
+        return compare(scenario, progress=lambda name: progress(names.index(name) / len(names))).to_json_dict()
+
+
+def run_job(database_url: str, job_id: str) -> None:
+    """Process entry point."""
+    store = Store(database_url)
+    job = store.get_job(job_id, with_spec=True)
+    if job is None or job["status"] != "running":
+        return
+    last = [0.0]
+
+    def progress(fraction: float) -> None:
+        now = time.monotonic()
+        if now - last[0] >= 0.5:
+            last[0] = now
+            store.set_progress(job_id, round(min(max(fraction, 0.0), 0.99), 4))
+
+    try:
+        result = execute(job["kind"], job["spec"], job["seed"], store.profiles(), progress)
+    except Exception as exc:   # any failure of the job ends the job, never the service
+        from simulator.errors import CtxplanError
+        message = str(exc) if isinstance(exc, CtxplanError) else f"internal error: {exc!r}"
+        store.set_status(job_id, "failed", only_from=("running",), error=message[:2000])
+        if not isinstance(exc, CtxplanError):
+            traceback.print_exc()
+        return
+    store.set_status(job_id, "succeeded", only_from=("running",), progress=1.0, result_json=json.dumps(result))
+
+
+if __name__ == "__main__":   # python -m api.worker DATABASE_URL JOB_ID
+    import sys
+    run_job(sys.argv[1], sys.argv[2])
