@@ -6,6 +6,7 @@ import logging
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from api.jobs import JobRunner
@@ -46,6 +47,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (catalog.router, estimate.router, jobs.make_router("simulation"), jobs.make_router("comparison"),
                    scenarios.router):
         app.include_router(router, dependencies=secured)
+
+    @app.exception_handler(RequestValidationError)
+    async def request_invalid(_request: Request, exc: RequestValidationError):
+        errors = []
+        for err in exc.errors()[:20]:   # echo inputs only when they are plain JSON values
+            item = {"loc": list(err.get("loc", ())), "msg": err.get("msg", "invalid"), "type": err.get("type", "")}
+            value = err.get("input")
+            if isinstance(value, (int, float, str, bool)) and len(str(value)) <= 200:
+                item["input"] = value
+            errors.append(item)
+        return JSONResponse(status_code=422, content={"detail": errors})
 
     @app.exception_handler(InputError)
     async def input_error(_request: Request, exc: InputError):

@@ -78,6 +78,17 @@ def run_job(database_url: str, job_id: str) -> None:
     store.set_status(job_id, "succeeded", only_from=("running",), progress=1.0, result_json=json.dumps(result))
 
 
+def _die_with_parent() -> None:
+    """Linux: get SIGKILL when the server process dies, so a killed server leaves no orphan job running."""
+    try:
+        import ctypes
+        import signal
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)   # PR_SET_PDEATHSIG = 1
+    except (OSError, AttributeError):
+        pass
+
+
 if __name__ == "__main__":   # python -m api.worker DATABASE_URL JOB_ID
     import sys
+    _die_with_parent()
     run_job(sys.argv[1], sys.argv[2])

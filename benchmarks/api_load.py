@@ -1,0 +1,135 @@
+"""Load test of POST /v1/estimate on loopback: open loop at a fixed rate, then closed loop.
+
+    .venv/bin/python benchmarks/api_load.py [--rate 200] [--duration 20] [--concurrency 64] [--workers 1]
+
+Starts `ctxplan serve` on 127.0.0.1 with a throwaway database, then
+1. open loop: requests are sent on a fixed schedule (rate x duration); latency is measured from
+   each request's scheduled time, so a slow server cannot hide queueing (no coordinated omission);
+2. closed loop: `concurrency` clients send back to back for `duration` seconds.
+Client and server share this machine; the number of server workers is printed with the results.
+Traffic goes only to 127.0.0.1 and stops by itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+BODY = {"model": "llama-3.1-70b", "hardware": "h100-sxm", "prompt_tokens": 32768, "output_tokens": 512, "tp": 4}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(port: int, workers: int, folder: str) -> subprocess.Popen:
+    env = {**os.environ, "CTXPLAN_DATABASE_URL": f"sqlite:///{folder}/load.db", "CTXPLAN_LOG_LEVEL": "WARNING"}
+    server = subprocess.Popen([str(Path(sys.executable).parent / "ctxplan"), "serve", "--port", str(port),
+                               "--workers", str(workers)], env=env, cwd=ROOT,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(150):
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return server
+        except httpx.TransportError:
+            time.sleep(0.2)
+    server.kill()
+    raise SystemExit("server did not start")
+
+
+def report(name: str, latencies: list[float], errors: int, wall_s: float) -> None:
+    data = np.asarray(latencies) * 1e3
+    p50, p90, p99 = np.percentile(data, [50, 90, 99]) if data.size else (float("nan"),) * 3
+    print(f"{name:<34} requests {data.size:>6}  errors {errors:>4}  throughput {data.size / wall_s:>7.1f}/s  "
+          f"p50 {p50:6.1f} ms  p90 {p90:6.1f} ms  p99 {p99:6.1f} ms  max {data.max() if data.size else 0:6.1f} ms")
+
+
+async def open_loop(url: str, rate: float, duration: float) -> None:
+    latencies, errors = [], 0
+    limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
+    async with httpx.AsyncClient(limits=limits, timeout=30) as client:
+        start = time.perf_counter()
+
+        async def one(scheduled: float) -> None:
+            nonlocal errors
+            try:
+                response = await client.post(url, json=BODY)
+                ok = response.status_code == 200
+            except httpx.HTTPError:
+                ok = False
+            if ok:
+                latencies.append(time.perf_counter() - scheduled)
+            else:
+                errors += 1
+
+        tasks = []
+        for i in range(int(rate * duration)):
+            scheduled = start + i / rate
+            delay = scheduled - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(scheduled)))
+        await asyncio.gather(*tasks)
+        report(f"open loop {rate:g}/s for {duration:g} s", latencies, errors, time.perf_counter() - start)
+
+
+async def closed_loop(url: str, concurrency: int, duration: float) -> None:
+    latencies, errors = [], 0
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(limits=limits, timeout=30) as client:
+        start = time.perf_counter()
+        stop = start + duration
+
+        async def worker() -> None:
+            nonlocal errors
+            while time.perf_counter() < stop:
+                sent = time.perf_counter()
+                try:
+                    ok = (await client.post(url, json=BODY)).status_code == 200
+                except httpx.HTTPError:
+                    ok = False
+                if ok:
+                    latencies.append(time.perf_counter() - sent)
+                else:
+                    errors += 1
+
+        await asyncio.gather(*[worker() for _ in range(concurrency)])
+        report(f"closed loop, {concurrency} clients", latencies, errors, time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rate", type=float, default=200)
+    parser.add_argument("--duration", type=float, default=20)
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--workers", type=int, default=1)
+    args = parser.parse_args()
+    port = free_port()
+    with tempfile.TemporaryDirectory() as folder:
+        server = start_server(port, args.workers, folder)
+        try:
+            url = f"http://127.0.0.1:{port}/v1/estimate"
+            print(f"server: ctxplan serve --workers {args.workers} on 127.0.0.1; client: one asyncio process; "
+                  f"{os.cpu_count()} cores shared")
+            asyncio.run(open_loop(url, args.rate, args.duration))
+            asyncio.run(closed_loop(url, args.concurrency, args.duration))
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
+
+
+if __name__ == "__main__":
+    main()

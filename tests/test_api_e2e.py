@@ -1,0 +1,84 @@
+"""End to end: `ctxplan serve` on 127.0.0.1 as a subprocess, SIGKILLed mid-job and restarted."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CTXPLAN = str(Path(sys.executable).parent / "ctxplan")
+SMALL = {"name": "e2e-small", "seed": 2,
+         "workload": {"num_requests": 60, "arrival": {"process": "poisson", "rate_per_s": 4},
+                      "prompt_tokens": {"dist": "lognormal", "median": 400, "sigma": 0.5},
+                      "output_tokens": {"dist": "constant", "value": 30}},
+         "deployments": [{"name": "a", "model": "llama-3.1-8b", "hardware": "h100-sxm"}]}
+LONG = {**SMALL, "name": "e2e-long", "workload": {**SMALL["workload"], "num_requests": 400_000,
+                                                   "arrival": {"process": "poisson", "rate_per_s": 9}}}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start(port: int, db: Path) -> subprocess.Popen:
+    env = {**os.environ, "CTXPLAN_DATABASE_URL": f"sqlite:///{db}", "CTXPLAN_LOG_LEVEL": "WARNING"}
+    process = subprocess.Popen([CTXPLAN, "serve", "--port", str(port)], env=env, cwd=ROOT,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return process
+        except httpx.TransportError:
+            time.sleep(0.2)
+    process.kill()
+    raise AssertionError("server did not start")
+
+
+def wait_status(base: str, job_id: str, wanted: set[str], timeout: float = 120) -> dict:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        job = httpx.get(f"{base}/v1/simulations/{job_id}", timeout=5).json()
+        if job["status"] in wanted:
+            return job
+        time.sleep(0.2)
+    raise AssertionError(f"job {job_id} never reached {wanted}")
+
+
+@pytest.mark.slow
+def test_serve_job_matches_cli_and_survives_sigkill(tmp_path):
+    port, db = free_port(), tmp_path / "service.db"
+    base = f"http://127.0.0.1:{port}"
+    server = start(port, db)
+    try:
+        done_id = httpx.post(f"{base}/v1/simulations?seed=5", json=SMALL, timeout=10).json()["id"]
+        finished = wait_status(base, done_id, {"succeeded", "failed"})
+        assert finished["status"] == "succeeded", finished["error"]
+        path = tmp_path / "small.yaml"
+        path.write_text(json.dumps(SMALL))
+        cli = subprocess.run([CTXPLAN, "run", str(path), "--seed", "5", "--format", "json"], capture_output=True,
+                             text=True, cwd=ROOT, timeout=120)
+        assert finished["result"] == json.loads(cli.stdout)
+
+        running_id = httpx.post(f"{base}/v1/simulations", json=LONG, timeout=10).json()["id"]
+        wait_status(base, running_id, {"running"}, timeout=30)
+        time.sleep(1.0)
+        server.send_signal(signal.SIGKILL)
+        server.wait(timeout=10)
+        server = start(port, db)
+        after_done = httpx.get(f"{base}/v1/simulations/{done_id}", timeout=5).json()
+        assert after_done["status"] == "succeeded" and after_done["result"] == finished["result"]
+        interrupted = httpx.get(f"{base}/v1/simulations/{running_id}", timeout=5).json()
+        assert interrupted["status"] == "failed" and interrupted["error"] == "interrupted"
+    finally:
+        server.kill()
+        server.wait(timeout=10)
