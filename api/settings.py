@@ -17,7 +17,6 @@ class Settings(BaseSettings):
     job_timeout_s: float = Field(default=900.0, gt=0)
     max_requests_per_job: int = Field(default=2_000_000, ge=1)
     max_deployments_per_job: int = Field(default=16, ge=1)
-    max_sweep_points: int = Field(default=64, ge=1)
     requeue_interrupted: bool = False
     log_level: str = "INFO"
 

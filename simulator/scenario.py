@@ -191,15 +191,25 @@ class ScenarioSpec(_Strict):
         return self
 
 
-def load_scenario(path: str | Path) -> tuple[ScenarioSpec, Path]:
-    """Parse and validate a scenario file; returns the spec and the folder relative paths resolve against."""
-    path = Path(path)
+def read_scenario_mapping(path: Path) -> dict:
+    """The parsed YAML mapping of a scenario file, or a one-line `InputError`."""
     if not path.is_file():
         raise InputError("scenario file not found", file=str(path))
     data = _read_yaml(path)
     if not isinstance(data, dict):
         raise InputError("a scenario must be a YAML mapping", file=str(path))
+    return data
+
+
+def validate_scenario(model, data: dict, path: Path):
+    """`model.model_validate(data)` with errors located in `path`; returns (spec, folder for relative paths)."""
     try:
-        return ScenarioSpec.model_validate(data), path.resolve().parent
+        return model.model_validate(data), path.resolve().parent
     except ValidationError as exc:
         raise validation_error_to_input_error(exc, str(path)) from None
+
+
+def load_scenario(path: str | Path) -> tuple[ScenarioSpec, Path]:
+    """Parse and validate a scenario file; returns the spec and the folder relative paths resolve against."""
+    path = Path(path)
+    return validate_scenario(ScenarioSpec, read_scenario_mapping(path), path)

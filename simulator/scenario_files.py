@@ -5,12 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import ValidationError
-
-from simulator.catalog import _read_yaml, validation_error_to_input_error
 from simulator.comparison_spec import ComparisonSpec
-from simulator.errors import InputError
-from simulator.scenario import ScenarioSpec, load_scenario
+from simulator.scenario import ScenarioSpec, read_scenario_mapping, validate_scenario
 
 
 def is_comparison(data: dict) -> bool:
@@ -19,14 +15,5 @@ def is_comparison(data: dict) -> bool:
 
 def load_any_scenario(path: str | Path) -> tuple[ScenarioSpec | ComparisonSpec, Path]:
     path = Path(path)
-    if not path.is_file():
-        raise InputError("scenario file not found", file=str(path))
-    data = _read_yaml(path)
-    if not isinstance(data, dict):
-        raise InputError("a scenario must be a YAML mapping", file=str(path))
-    if not is_comparison(data):
-        return load_scenario(path)
-    try:
-        return ComparisonSpec.model_validate(data), path.resolve().parent
-    except ValidationError as exc:
-        raise validation_error_to_input_error(exc, str(path)) from None
+    data = read_scenario_mapping(path)
+    return validate_scenario(ComparisonSpec if is_comparison(data) else ScenarioSpec, data, path)

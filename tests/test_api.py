@@ -169,9 +169,10 @@ def test_comparison_job(client):
 
 def test_default_caps_accept_every_builtin_scenario(client):
     from api.jobspec import parse_job
+    from simulator.scenario_files import is_comparison
     from api.settings import Settings as S
     store = client.app.state.store
     for path in sorted((ROOT / "scenarios").glob("*.yaml")):
         data = yaml.safe_load(path.read_text())
-        kind = "comparison" if any(k in data for k in ("queries", "conversations", "corpus")) else "simulation"
+        kind = "comparison" if is_comparison(data) else "simulation"
         parse_job(data, kind, S(), store)

@@ -3,6 +3,8 @@ from pathlib import Path
 import yaml
 from fastapi import APIRouter, HTTPException
 
+from simulator.scenario_files import is_comparison
+
 router = APIRouter(prefix="/v1/scenarios", tags=["scenarios"])
 SCENARIO_DIR = Path(__file__).resolve().parents[2] / "scenarios"
 
@@ -16,7 +18,7 @@ def list_scenarios() -> list[dict]:
     out = []
     for name, path in _files().items():
         data = yaml.safe_load(path.read_text())
-        kind = "comparison" if any(k in data for k in ("queries", "conversations", "corpus")) else "simulation"
+        kind = "comparison" if is_comparison(data) else "simulation"
         out.append({"name": name, "kind": kind, "description": data.get("description", "")})
     return out
 
