@@ -133,7 +133,9 @@ def run(scenario: Annotated[Path, typer.Argument(help="scenario YAML file")],
                                                              "(catalog name or profile file)")] = None,
         out: Annotated[Optional[Path], typer.Option(help="write records, summary.json and the resolved "
                                                          "scenario to this folder")] = None,
-        format: Annotated[OutputFormat, typer.Option("--format", help="table or json")] = OutputFormat.table):
+        format: Annotated[OutputFormat, typer.Option("--format", help="table or json")] = OutputFormat.table,
+        exact: Annotated[bool, typer.Option("--exact", help="step every engine iteration (the reference for "
+                                                           "skip-ahead; slower)")] = False):
     """Simulate a scenario file and print latency, capacity and cost per deployment."""
     from api.render import run_table
     from simulator.runner import run as run_scenario
@@ -142,7 +144,8 @@ def run(scenario: Annotated[Path, typer.Argument(help="scenario YAML file")],
     spec, base_dir = load_scenario(scenario)
     progress = _LazyProgress([d.name for d in spec.deployments])
     try:
-        result = run_scenario(spec, base_dir=base_dir, seed=seed, hardware_override=hardware, progress=progress)
+        result = run_scenario(spec, base_dir=base_dir, seed=seed, hardware_override=hardware, progress=progress,
+                              exact=exact)
     except InputError as exc:
         raise exc.in_file(str(scenario)) from None
     finally:

@@ -17,9 +17,12 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import math
+
+import numpy as np
 import simpy
 
-from simulator import costmodel
+from simulator import costmodel, skip
 from simulator.costmodel import IterationCostParams
 from simulator.request import Request, Status
 from simulator.scheduler import ScheduledBatch, Scheduler
@@ -37,7 +40,8 @@ class EngineStats:
 
 class ReplicaEngine:
     def __init__(self, env: simpy.Environment, index: int, scheduler: Scheduler,
-                 cost: IterationCostParams, on_done: Callable[[Request], None]) -> None:
+                 cost: IterationCostParams, on_done: Callable[[Request], None],
+                 next_arrival_s: Callable[[], float] | None = None, stop_s: float = math.inf) -> None:
         self.env = env
         self.index = index
         self.scheduler = scheduler
@@ -46,6 +50,8 @@ class ReplicaEngine:
         self.stats = EngineStats()
         self._wake: simpy.Event | None = None
         self._global_layers = global_only_layers(cost)
+        self.next_arrival_s = next_arrival_s      # None: step by step (the --exact reference)
+        self.stop_s = stop_s
 
     def submit(self, request: Request) -> None:
         request.replica = self.index
@@ -66,6 +72,7 @@ class ReplicaEngine:
                 self._wake = env.event()
                 yield self._wake
                 self._wake = None
+            preemptions_before = scheduler.num_preemptions
             batch = scheduler.schedule()
             if not batch.requests:
                 raise RuntimeError(f"replica {self.index}: no request schedulable with "
@@ -83,9 +90,55 @@ class ReplicaEngine:
             if usage > stats.kv_usage_peak:
                 stats.kv_usage_peak = usage
             stats.batch_size_counts[len(batch.requests)] += 1
+            if self._can_skip(batch, preemptions_before):
+                k_count, delta = self._plan_skip(batch, step_s, now)
+                if k_count > 1:
+                    yield from self._skip(batch, k_count, step_s, delta, now)
+                    continue
             yield env.timeout(step_s)
             for request in scheduler.update(batch, env.now):
                 self.on_done(request)
+
+    def _can_skip(self, batch: ScheduledBatch, preemptions_before: int) -> bool:
+        """A decode-only batch of every running request, nothing admitted or preempted this step."""
+        scheduler = self.scheduler
+        if self.next_arrival_s is None or not self._global_layers or not scheduler.kv._token_based:
+            return False
+        if scheduler.num_preemptions != preemptions_before or len(batch.requests) != len(scheduler.running):
+            return False
+        return all(batch.num_new_tokens[r.request_id] == 1 and r.first_token_s >= 0
+                   and r.num_computed_tokens + 1 == r.num_tokens for r in batch.requests)
+
+    def _plan_skip(self, batch: ScheduledBatch, step_s: float, now: float) -> tuple[int, float]:
+        kv = self.scheduler.kv
+        allocated = np.fromiter((len(kv.req_to_blocks[r.request_id]) for r in batch.requests), dtype=np.int64,
+                                count=len(batch.requests))
+        self._allocated = allocated
+        return skip.plan(self.cost, batch.requests, step_s, self._global_layers, now, self.next_arrival_s(),
+                         self.stop_s, kv.pool.num_free_blocks, allocated, kv.block_size)
+
+    def _skip(self, batch: ScheduledBatch, k_count: int, t0: float, delta: float, now: float):
+        """Run iterations 0..k_count-1 of a decode-only stretch in one timeout (see simulator/skip.py)."""
+        env, scheduler, stats = self.env, self.scheduler, self.stats
+        kv = scheduler.kv
+        contexts = np.fromiter((r.num_computed_tokens for r in batch.requests), dtype=np.int64,
+                               count=len(batch.requests))
+        integral, last_usage = skip.usage_time_integral(contexts, self._allocated, kv.pool.num_used_blocks,
+                                                        kv.pool.num_blocks, k_count, t0, delta, kv.block_size)
+        elapsed = k_count * t0 + delta * k_count * (k_count - 1) / 2
+        batch_size = len(batch.requests)
+        stats.num_iterations += k_count - 1
+        stats.busy_s += elapsed - t0
+        stats.kv_usage_time_integral += integral
+        stats.kv_usage_peak = max(stats.kv_usage_peak, last_usage)
+        stats.batch_size_counts[batch_size] += k_count - 1
+        stats.num_batched_tokens_sum += batch_size * (k_count - 1)
+        yield env.timeout(elapsed)
+        finished = skip.apply(batch.requests, kv, k_count, t0, delta, now)
+        if finished:
+            scheduler.running = [r for r in scheduler.running if r.status is Status.RUNNING]
+        for request in finished:
+            self.on_done(request)
 
 
 def global_only_layers(cost: IterationCostParams) -> int:

@@ -64,10 +64,11 @@ def _check_fixed_lengths(spec: ScenarioSpec, resolved: ResolvedDeployment, field
 
 def run(spec: ScenarioSpec, base_dir: Path | None = None, seed: int | None = None,
         hardware_override: str | None = None,
-        progress: Callable[[int, int, int], None] | None = None) -> Result:
+        progress: Callable[[int, int, int], None] | None = None, exact: bool = False) -> Result:
     """Simulate every deployment of `spec` on one generated workload.
 
     progress(deployment_index, requests_done, requests_total) is called as requests finish.
+    exact=True steps every engine iteration instead of skipping ahead over decode-only stretches.
     """
     seed = spec.seed if seed is None else seed
     resolved = [resolve_deployment(d, f"deployments[{i}]", base_dir, hardware_override)
@@ -80,7 +81,7 @@ def run(spec: ScenarioSpec, base_dir: Path | None = None, seed: int | None = Non
     for index, r in enumerate(resolved):
         requests, num_clipped = workload.requests_for_model(generated, r.model.max_context_tokens)
         callback = (lambda done, total, i=index: progress(i, done, total)) if progress else None
-        output = simulate(requests, r.setup, r.spec.replicas, r.spec.router, spec.max_sim_time_s, callback)
+        output = simulate(requests, r.setup, r.spec.replicas, r.spec.router, spec.max_sim_time_s, callback, exact)
         records = metrics.records_frame(output)
         summary = metrics.summarize(records, output, num_gpus=r.num_gpus,
                                     price_usd_per_gpu_hour=r.price_usd_per_gpu_hour,
