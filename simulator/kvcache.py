@@ -148,7 +148,8 @@ class KVCacheManager:
         self.full_blocks_for_tokens = full_blocks_for_tokens or (lambda n: n // block_size)
         self._token_based = full_blocks_for_tokens is None
         self.req_to_blocks: dict[int, list[Block]] = {}       # request id -> block table
-        self.num_cached_blocks: dict[int, int] = {}          # request id -> blocks already hashed
+        self.num_cached_blocks: dict[int, int] = {}          # request id -> shared-prefix blocks already hashed
+        self.capacity_tokens: dict[int, int] = {}            # request id -> tokens its blocks hold (token-based only)
 
     def get_computed_blocks(self, request: Request) -> tuple[list[Block], int]:
         """Longest run of cached full blocks at the start of the request; at least one token is left to compute."""
@@ -186,7 +187,7 @@ class KVCacheManager:
         if blocks is not None and not new_computed_blocks:
             num_tokens = request.num_computed_tokens + num_new_tokens
             if self.blocks_for_tokens(num_tokens) <= len(blocks):      # fast path: room in the last block
-                if self.enable_caching and self.full_blocks_for_tokens(num_tokens) > self.num_cached_blocks[request.request_id]:
+                if self.enable_caching:
                     self._cache_full_blocks(request, blocks, num_tokens)
                 return []
         new_computed_blocks = new_computed_blocks or []
@@ -202,22 +203,38 @@ class KVCacheManager:
         blocks = self.req_to_blocks.setdefault(request.request_id, blocks)
         blocks.extend(new_computed_blocks)
         blocks.extend(new_blocks)
+        if self._token_based:
+            self.capacity_tokens[request.request_id] = len(blocks) * self.block_size
         if self.enable_caching:
             self._cache_full_blocks(request, blocks, num_computed + num_new_tokens)
         return new_blocks
 
-    def _cache_full_blocks(self, request: Request, blocks: list[Block], num_tokens: int) -> None:
+    def _cache_full_blocks(self, request: Request, blocks: list[Block], num_tokens: int,
+                           shared_only: bool = True) -> None:
+        """Hash the full blocks other requests could hit: the shared prefix (all blocks when `shared_only` is off).
+
+        A request's own blocks can only be hit by itself after a preemption, so they are hashed
+        lazily, when it is preempted (`free(..., cache_tokens=...)`); the cache then holds exactly
+        what hashing every block as it fills would have left there."""
+        shared = self.full_blocks_for_tokens(request.prefix_tokens) if request.prefix_id >= 0 else 0
         start = self.num_cached_blocks.get(request.request_id, 0)
         end = min(self.full_blocks_for_tokens(num_tokens), len(blocks))
-        shared = self.full_blocks_for_tokens(request.prefix_tokens)
+        if shared_only:
+            end = min(end, shared)
         for index in range(start, end):
             self.pool.cache_block(blocks[index], request.block_hash(index, shared))
         self.num_cached_blocks[request.request_id] = max(start, end)
 
-    def free(self, request: Request) -> None:
-        """Release the request's blocks, tail first, so its unshared tail is evicted before its prefix."""
+    def free(self, request: Request, cache_tokens: int | None = None) -> None:
+        """Release the request's blocks, tail first, so its unshared tail is evicted before its prefix.
+
+        cache_tokens: on preemption, the tokens its blocks were filled for; their full blocks are
+        hashed first so a recompute can hit them."""
         blocks = self.req_to_blocks.pop(request.request_id, [])
+        if cache_tokens is not None and self.enable_caching and blocks:
+            self._cache_full_blocks(request, blocks, cache_tokens, shared_only=False)
         self.num_cached_blocks.pop(request.request_id, None)
+        self.capacity_tokens.pop(request.request_id, None)
         self.pool.free_blocks(reversed(blocks))
 
     def usage(self) -> float:

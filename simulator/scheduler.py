@@ -65,8 +65,8 @@ class Scheduler:
     def has_work(self) -> bool:
         return bool(self.waiting or self.running)
 
-    def _preempt(self, request: Request) -> None:
-        self.kv.free(request)
+    def _preempt(self, request: Request, num_slotted_new: int = 0) -> None:
+        self.kv.free(request, cache_tokens=request.num_computed_tokens + num_slotted_new)
         request.num_computed_tokens = 0
         request.status = Status.WAITING
         request.num_preemptions += 1
@@ -79,19 +79,29 @@ class Scheduler:
         order: list[Request] = []
         preempted = False
         # decodes first, then running prefills; FCFS within each (stable sort)
-        candidates = sorted(self.running, key=lambda r: r.num_tokens - r.num_computed_tokens > 1)
+        decodes = [r for r in self.running if r.num_tokens - r.num_computed_tokens == 1]
+        candidates = decodes if len(decodes) == len(self.running) else \
+            decodes + [r for r in self.running if r.num_tokens - r.num_computed_tokens != 1]
+        capacity = self.kv.capacity_tokens
         for request in candidates:
             if budget <= 0:
                 break
             if request.status is not Status.RUNNING:      # preempted earlier in this step
                 continue
             num_new = min(request.num_tokens - request.num_computed_tokens, budget)
+            if num_new == 1 and request.num_computed_tokens < capacity.get(request.request_id, 0):
+                scheduled[request.request_id] = 1         # room in its last block: nothing to allocate
+                order.append(request)
+                budget -= 1
+                continue
             while self.kv.allocate_slots(request, num_new) is None:
                 victim = self.running.pop()
+                slotted = 0
                 if victim.request_id in scheduled:        # already given tokens this step: take them back
-                    budget += scheduled.pop(victim.request_id)
+                    slotted = scheduled.pop(victim.request_id)
+                    budget += slotted
                     order.remove(victim)
-                self._preempt(victim)
+                self._preempt(victim, slotted)
                 preempted = True
                 if victim is request:
                     break

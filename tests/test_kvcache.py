@@ -76,7 +76,7 @@ def test_prefix_hits_reference_counts_and_lru_eviction_order():
     d = req(4, 8)
     assert ids(kv.allocate_slots(d, 8)) == [3, 1]              # then LRU: b's tail, then prefix block 1
     assert (0, 1) not in kv.pool.cached and (0, 0) in kv.pool.cached
-    assert kv.pool.num_evictions == 2
+    assert kv.pool.num_evictions == 1                          # b's own blocks were never hashed (it finished)
 
     e = req(5, 20, prefix_id=0, prefix_tokens=8)
     hits, n = kv.get_computed_blocks(e)
@@ -103,3 +103,17 @@ def test_full_prompt_hit_leaves_one_token_to_compute():
     b = req(2, 8, prefix_id=0, prefix_tokens=8)
     hits, n = kv.get_computed_blocks(b)
     assert n == 4 and ids(hits) == [0]
+
+
+def test_preempted_request_hashes_its_own_blocks_and_hits_them_on_recompute():
+    kv = KVCacheManager(num_blocks=8, block_size=4, enable_caching=True)
+    a = req(1, 10)
+    kv.allocate_slots(a, 10)
+    assert kv.pool.cached == {}                                # own blocks are hashed lazily
+    kv.free(a, cache_tokens=10)                                # preemption after 10 tokens were slotted
+    assert set(kv.pool.cached) == {(-2, 0), (-2, 1)}
+    hits, n = kv.get_computed_blocks(a)
+    assert ids(hits) == [0, 1] and n == 8
+    assert kv.capacity_tokens == {}
+    kv.allocate_slots(a, 2, hits)
+    assert kv.capacity_tokens[1] == 12
