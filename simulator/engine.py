@@ -31,6 +31,7 @@ from simulator.scheduler import ScheduledBatch, Scheduler
 @dataclass(slots=True)
 class EngineStats:
     num_iterations: int = 0
+    num_engine_steps: int = 0                # loop passes: one per iteration, or one per skipped stretch
     busy_s: float = 0.0
     kv_usage_time_integral: float = 0.0     # sum of usage x step seconds
     kv_usage_peak: float = 0.0
@@ -84,6 +85,7 @@ class ReplicaEngine:
                 if request.first_scheduled_s < 0:
                     request.first_scheduled_s = now
             usage = scheduler.kv.usage()
+            stats.num_engine_steps += 1
             stats.num_iterations += 1
             stats.busy_s += step_s
             stats.kv_usage_time_integral += usage * step_s
@@ -111,11 +113,13 @@ class ReplicaEngine:
 
     def _plan_skip(self, batch: ScheduledBatch, step_s: float, now: float) -> tuple[int, float]:
         kv = self.scheduler.kv
-        allocated = np.fromiter((len(kv.req_to_blocks[r.request_id]) for r in batch.requests), dtype=np.int64,
-                                count=len(batch.requests))
-        self._allocated = allocated
-        return skip.plan(self.cost, batch.requests, step_s, self._global_layers, now, self.next_arrival_s(),
-                         self.stop_s, kv.pool.num_free_blocks, allocated, kv.block_size)
+        next_arrival = self.next_arrival_s()
+        if next_arrival <= now + step_s:             # the next iteration must see an arrival: nothing to skip
+            return 1, 0.0
+        self._allocated = np.fromiter((len(kv.req_to_blocks[r.request_id]) for r in batch.requests),
+                                      dtype=np.int64, count=len(batch.requests))
+        return skip.plan(self.cost, batch.requests, step_s, self._global_layers, now, next_arrival,
+                         self.stop_s, kv.pool.num_free_blocks, self._allocated, kv.block_size)
 
     def _skip(self, batch: ScheduledBatch, k_count: int, t0: float, delta: float, now: float):
         """Run iterations 0..k_count-1 of a decode-only stretch in one timeout (see simulator/skip.py)."""

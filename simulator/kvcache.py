@@ -187,7 +187,7 @@ class KVCacheManager:
         if blocks is not None and not new_computed_blocks:
             num_tokens = request.num_computed_tokens + num_new_tokens
             if self.blocks_for_tokens(num_tokens) <= len(blocks):      # fast path: room in the last block
-                if self.enable_caching:
+                if self.enable_caching and request.prefix_id >= 0:
                     self._cache_full_blocks(request, blocks, num_tokens)
                 return []
         new_computed_blocks = new_computed_blocks or []

@@ -149,6 +149,7 @@ def summarize(records: pd.DataFrame, output: SimulationOutput, *, num_gpus: int,
                                   if output.prefix_caching_enabled and output.num_prefix_query_tokens else 0.0),
         "num_preemptions": output.num_preemptions,
         "num_iterations": num_iterations,
+        "num_engine_steps": sum(s.num_engine_steps for s in stats),
         "batch_size": _batch_stats(batch_counts),
         "mean_batched_tokens": (sum(s.num_batched_tokens_sum for s in stats) / num_iterations
                                 if num_iterations else 0.0),

@@ -101,10 +101,12 @@ def apply(requests: list[Request], kv, k_count: int, t0: float, delta: float, st
     later_gaps = (k_count - 1) * t0 + delta * (k_count - 1) * k_count / 2   # sum of t_1 .. t_{K-1}
     last_step = t0 + delta * (k_count - 1)
     finished = []
+    capacity = kv.capacity_tokens
     for request in requests:
         context = request.num_computed_tokens
-        request.num_computed_tokens = context + k_count - 1      # allocate through the last iteration's token
-        kv.allocate_slots(request, 1)
+        if context + k_count > capacity.get(request.request_id, 0) or request.prefix_id >= 0:
+            request.num_computed_tokens = context + k_count - 1  # allocate through the last iteration's token
+            kv.allocate_slots(request, 1)
         request.num_computed_tokens = context + k_count
         request.num_output_tokens += k_count
         first_gap = end_first - request.last_token_s

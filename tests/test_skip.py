@@ -1,0 +1,93 @@
+"""Skip-ahead against the step-by-step reference: same per-request times, same summaries."""
+
+import math
+
+import numpy as np
+import pytest
+
+from simulator.runner import run
+from simulator.scenario import ScenarioSpec
+from simulator.skip import new_blocks_needed, start_times_below
+
+EXACT_KEYS_SKIPPED = {"num_engine_steps"}
+
+
+def mix(prompt, output, rate, n, deployment, prefixes=True):
+    return ScenarioSpec.model_validate({
+        "name": "mix", "seed": 5,
+        "workload": {"num_requests": n, "arrival": {"process": "poisson", "rate_per_s": rate},
+                     "prompt_tokens": prompt, "output_tokens": output,
+                     "shared_prefixes": [{"id": "s", "tokens": 300, "probability": 0.5}] if prefixes else []},
+        "deployments": [deployment]})
+
+
+MIXES = {
+    "chat": mix({"dist": "lognormal", "median": 1000, "sigma": 0.7, "max": 16000},
+                {"dist": "lognormal", "median": 250, "sigma": 0.5, "max": 2000}, 9, 600,
+                {"name": "a", "model": "llama-3.1-8b", "hardware": "h100-sxm"}),
+    "chat-4-replicas": mix({"dist": "lognormal", "median": 1000, "sigma": 0.7, "max": 16000},
+                           {"dist": "lognormal", "median": 250, "sigma": 0.5, "max": 2000}, 30, 600,
+                           {"name": "a", "model": "llama-3.1-8b", "hardware": "h100-sxm", "replicas": 4,
+                            "router": "least_outstanding_tokens"}),
+    "long-context": mix({"dist": "uniform", "low": 32000, "high": 128000}, {"dist": "uniform", "low": 100, "high": 400},
+                        0.3, 60, {"name": "a", "model": "llama-3.1-8b", "hardware": "h100-sxm"}),
+    "preemption-heavy": mix({"dist": "lognormal", "median": 2000, "sigma": 0.5, "max": 16000},
+                            {"dist": "lognormal", "median": 800, "sigma": 0.5, "max": 4000}, 6, 400,
+                            {"name": "a", "model": "llama-3.1-8b", "hardware": "l4",
+                             "engine": {"gpu_memory_utilization": 0.95}}),
+    "moe-tp-fp8": mix({"dist": "lognormal", "median": 3000, "sigma": 0.6, "max": 30000},
+                      {"dist": "lognormal", "median": 300, "sigma": 0.5, "max": 2000}, 3, 300,
+                      {"name": "a", "model": "mixtral-8x7b", "hardware": "h100-sxm", "tensor_parallel": 2,
+                       "kv_cache_dtype": "fp8", "engine": {"max_num_batched_tokens": 2048}}, prefixes=False),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MIXES))
+def test_skip_ahead_matches_step_by_step(name):
+    exact = run(MIXES[name], exact=True).deployments[0]
+    fast = run(MIXES[name]).deployments[0]
+    for column in ("first_scheduled_s", "ttft_s", "e2e_s", "tpot_s", "itl_mean_s", "itl_max_s"):
+        a, b = exact.records[column].to_numpy(), fast.records[column].to_numpy()
+        assert np.array_equal(np.isnan(a), np.isnan(b))
+        ok = ~np.isnan(a)
+        assert np.allclose(b[ok], a[ok], rtol=1e-6, atol=1e-9), column
+    assert exact.records["status"].tolist() == fast.records["status"].tolist()
+    _close(exact.metrics, fast.metrics)
+    assert fast.metrics["num_engine_steps"] < exact.metrics["num_engine_steps"]
+    if name == "preemption-heavy":
+        assert exact.metrics["num_preemptions"] > 0
+
+
+def _close(a, b, path="metrics"):
+    if isinstance(a, dict):
+        for key in a:
+            if key not in EXACT_KEYS_SKIPPED:
+                _close(a[key], b[key], f"{path}.{key}")
+    elif isinstance(a, float):
+        assert b == pytest.approx(a, rel=0.005, abs=1e-12), path
+    else:
+        assert a == b, path
+
+
+def test_skip_is_off_with_dependent_calls_and_windowed_models():
+    windowed = mix({"dist": "constant", "value": 6000}, {"dist": "constant", "value": 200}, 1, 30,
+                   {"name": "a", "model": "mistral-7b", "hardware": "h100-sxm"})
+    m = run(windowed).deployments[0].metrics
+    assert m["num_engine_steps"] == m["num_iterations"]
+
+
+def test_start_times_closed_form():
+    # starts: 0, 1, 2.5, 4.5, 7 with t0 = 1, delta = 0.5
+    assert start_times_below(0.0, 1.0, 0.5, 4.5, 100) == 3
+    assert start_times_below(0.0, 1.0, 0.5, 4.6, 100) == 4
+    assert start_times_below(0.0, 1.0, 0.5, math.inf, 7) == 7
+    assert start_times_below(5.0, 1.0, 0.0, 5.0, 10) == 0
+    assert start_times_below(0.0, 1.0, 0.0, 3.5, 10) == 4
+
+
+def test_new_blocks_needed_counts_boundary_crossings():
+    contexts, allocated = np.array([15, 16, 30]), np.array([1, 2, 2])
+    # iteration k needs ceil((c + k + 1) / 16) blocks: k=0 -> [1, 2, 2]; k=1 -> [2, 2, 2]; k=2 -> [2, 2, 3]
+    assert new_blocks_needed(contexts, allocated, 0, 16) == 0
+    assert new_blocks_needed(contexts, allocated, 1, 16) == 1
+    assert new_blocks_needed(contexts, allocated, 2, 16) == 2
