@@ -122,10 +122,14 @@ def simulate(requests: list[Request], setup: ReplicaSetup, num_replicas: int, ro
     roots.sort(key=lambda r: (r.ready_time_s if r.ready_time_s >= 0 else r.arrival_time_s, r.request_id))
     clock = {"next": 0}      # index of the next root arrival
 
-    def next_arrival_s() -> float:
-        if clock["next"] >= len(roots):
+    def next_arrival_s(replica: int) -> float:
+        """When the next request can reach `replica`: exact for round robin, any arrival otherwise."""
+        index = clock["next"]
+        if router.policy is RouterPolicy.ROUND_ROBIN:
+            index += (replica - router._next) % num_replicas
+        if index >= len(roots):
             return math.inf
-        request = roots[clock["next"]]
+        request = roots[index]
         return request.ready_time_s if request.ready_time_s >= 0 else request.arrival_time_s
 
     skipping = not exact and not any(r.dependents for r in requests)

@@ -42,7 +42,7 @@ class EngineStats:
 class ReplicaEngine:
     def __init__(self, env: simpy.Environment, index: int, scheduler: Scheduler,
                  cost: IterationCostParams, on_done: Callable[[Request], None],
-                 next_arrival_s: Callable[[], float] | None = None, stop_s: float = math.inf) -> None:
+                 next_arrival_s: Callable[[int], float] | None = None, stop_s: float = math.inf) -> None:
         self.env = env
         self.index = index
         self.scheduler = scheduler
@@ -113,7 +113,7 @@ class ReplicaEngine:
 
     def _plan_skip(self, batch: ScheduledBatch, step_s: float, now: float) -> tuple[int, float]:
         kv = self.scheduler.kv
-        next_arrival = self.next_arrival_s()
+        next_arrival = self.next_arrival_s(self.index)
         if next_arrival <= now + step_s:             # the next iteration must see an arrival: nothing to skip
             return 1, 0.0
         self._allocated = np.fromiter((len(kv.req_to_blocks[r.request_id]) for r in batch.requests),
