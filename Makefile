@@ -2,7 +2,7 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test lint bench clean
 
 # `install` always (re)installs; `demo` and `test` only trigger it when .venv is missing.
 install:
@@ -18,7 +18,11 @@ demo: $(BIN)/ctxplan
 	$(BIN)/ctxplan compare scenarios/legal-case-files.yaml
 
 test: $(BIN)/ctxplan
+	$(BIN)/ruff check simulator api kernels tests benchmarks
 	$(BIN)/python -m pytest -q
+
+lint: $(BIN)/ctxplan
+	$(BIN)/ruff check simulator api kernels tests benchmarks
 
 bench: $(BIN)/ctxplan
 	$(BIN)/python benchmarks/bench_run.py

@@ -315,7 +315,7 @@ def calibrate(out: Annotated[Path, typer.Option(help="profile YAML to write (mea
     except ImportError as exc:
         _fail(f"calibration needs torch ({exc}); install the kernels extra: pip install 'ctxplan[kernels]'")
     if base_profile is not None:
-        from simulator.catalog import hardware_names, resolve_hardware
+        from simulator.catalog import resolve_hardware
         resolve_hardware(base_profile, field="--base-profile")
     stderr.print(f"timing kernels on {device.value} ({'quick' if quick else 'full'} grid)...")
     report = run_calibration(device.value, quick, out, base_profile)
@@ -345,7 +345,7 @@ def validate(hardware: Annotated[str, typer.Option(help="catalog name or profile
         _fail("give exactly one of --measurements FILE or --engine")
     if engine:
         try:
-            import torch
+            import torch  # noqa: F401  (fail early with a clear message when torch is missing)
             from kernels.engine_check import engine_check
             from kernels.microbench import resolve_device
         except ImportError as exc:

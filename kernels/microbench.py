@@ -169,7 +169,6 @@ def run_grid(device: torch.device, quick: bool, budget_s: float, max_seconds: fl
         dst = torch.empty_like(src)
         rec.add("memcpy", bench(lambda: dst.copy_(src), device, budget_s=budget_s), bytes=mib * size,
                 backend="copy_")
-        del src, dst
 
     for m, n, k in matmul_shapes(quick, device):
         if rec.out_of_time():

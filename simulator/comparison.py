@@ -23,9 +23,9 @@ import pandas as pd
 from simulator import metrics
 from simulator.catalog import resolve_hardware
 from simulator.cluster import simulate
-from simulator.comparison_spec import ComparisonSpec, HybridDeployment, LongContextDeployment, RagDeployment
+from simulator.comparison_spec import ComparisonSpec, LongContextDeployment, RagDeployment
 from simulator.deployment import ResolvedDeployment, resolve_deployment
-from simulator.queries import (Calls, QuerySet, _Ids, chat_calls, generate_queries, generate_sessions,
+from simulator.queries import (Calls, QuerySet, IdCounter, chat_calls, generate_queries, generate_sessions,
                                long_context_calls, rag_calls)
 from simulator.quality import quality_model, quality_priors
 from simulator.rag import encoder_time_s, pipeline_ready_times, retrieval_defaults, search_time_s
@@ -93,7 +93,7 @@ def _calls(spec, dep, resolved: ResolvedDeployment, data, base_dir) -> tuple[Cal
         c = spec.conversations
         chat_calls(data, c.system_prompt_tokens, c.think_time_s, context, calls)
         return calls, extra
-    ids, n = _Ids(), len(data)
+    ids, n = IdCounter(), len(data)
     calls.num_queries = n
     if isinstance(dep, LongContextDeployment):
         calls.accuracy = long_context_calls(data, dep, context, quality, ids, calls)
@@ -179,7 +179,9 @@ def _summary(spec, dep, resolved, calls, extra, output, queries, llm) -> dict:
     per_query = cost / num_answered if num_answered else None
     accuracy = float(np.mean(calls.accuracy)) if calls.accuracy is not None and len(calls.accuracy) else None
     api = _api_cost(dep, calls) if dep.api_pricing else None
-    ls = lambda col: metrics._stats(queries.loc[answered, col])   # noqa: E731
+
+    def ls(column: str) -> dict:
+        return metrics.percentile_stats(queries.loc[answered, column])
     return {
         "name": dep.name, "kind": dep.kind, "model": resolved.model.name, "hardware": resolved.hardware.name,
         "num_queries": calls.num_queries, "num_answered": num_answered,

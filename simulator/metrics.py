@@ -68,7 +68,7 @@ def records_frame(output: SimulationOutput) -> pd.DataFrame:
     })
 
 
-def _stats(values: pd.Series | np.ndarray) -> dict[str, float | None]:
+def percentile_stats(values: pd.Series | np.ndarray) -> dict[str, float | None]:
     data = np.asarray(values, dtype=float)
     data = data[~np.isnan(data)]
     if data.size == 0:
@@ -131,12 +131,12 @@ def summarize(records: pd.DataFrame, output: SimulationOutput, *, num_gpus: int,
         "num_unfinished": int((records["status"] == "unfinished").sum()),
         "num_clipped": num_clipped,
         "reject_reasons": dict(sorted(reasons.items())),
-        "ttft_s": _stats(completed["ttft_s"]),
-        "tpot_s": _stats(completed["tpot_s"]),
-        "itl_s": _stats(completed["itl_mean_s"]),
-        "itl_max_s": _stats(completed["itl_max_s"]),
-        "e2e_s": _stats(completed["e2e_s"]),
-        "queueing_delay_s": _stats(completed["queueing_delay_s"]),
+        "ttft_s": percentile_stats(completed["ttft_s"]),
+        "tpot_s": percentile_stats(completed["tpot_s"]),
+        "itl_s": percentile_stats(completed["itl_mean_s"]),
+        "itl_max_s": percentile_stats(completed["itl_max_s"]),
+        "e2e_s": percentile_stats(completed["e2e_s"]),
+        "queueing_delay_s": percentile_stats(completed["queueing_delay_s"]),
         "duration_s": duration_s,
         "throughput_requests_per_s": per_s(len(completed)),
         "throughput_input_tokens_per_s": per_s(input_tokens),

@@ -100,7 +100,7 @@ def _refused(rid: int, query: int, arrival: float, prompt: int, output: int, con
     return request
 
 
-class _Ids:
+class IdCounter:
     def __init__(self) -> None:
         self.next = 0
 
@@ -110,7 +110,7 @@ class _Ids:
 
 
 def long_context_calls(queries: QuerySet, dep: LongContextDeployment | HybridDeployment, context: int,
-                       quality: QualityModel, ids: _Ids, calls: Calls, only: np.ndarray | None = None,
+                       quality: QualityModel, ids: IdCounter, calls: Calls, only: np.ndarray | None = None,
                        parents: dict[int, Request] | None = None) -> np.ndarray:
     """Append long-context calls for the queries in `only` (all by default); returns their accuracy."""
     system = dep.system_prompt_tokens
@@ -171,7 +171,7 @@ def _attach(parent: Request | None, children: list[Request]) -> None:
 
 
 def rag_calls(queries: QuerySet, dep: RagDeployment | HybridDeployment, chunk_tokens: int, context: int,
-              ids: _Ids, calls: Calls, ready_s: np.ndarray, declined: np.ndarray | None = None) -> dict[int, Request]:
+              ids: IdCounter, calls: Calls, ready_s: np.ndarray, declined: np.ndarray | None = None) -> dict[int, Request]:
     """One RAG call per query; `declined` queries answer "unanswerable" (hybrid fallback)."""
     system = dep.system_prompt_tokens
     by_query = {}
@@ -191,7 +191,7 @@ def rag_calls(queries: QuerySet, dep: RagDeployment | HybridDeployment, chunk_to
 
 
 def chat_calls(sessions: SessionSet, system: int, think_time_s: float, context: int, calls: Calls) -> None:
-    ids = _Ids()
+    ids = IdCounter()
     for s, start in enumerate(sessions.start_s.tolist()):
         history = system
         previous = None

@@ -1,6 +1,5 @@
 """RAG versus long context: cost trends, refusal, map-reduce, hybrid, conversations, crossover."""
 
-import json
 import subprocess
 import sys
 from pathlib import Path

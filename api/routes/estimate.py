@@ -1,4 +1,4 @@
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter
 
 from api.deps import StoreDep
 from api.jobspec import input_error_422, resolve_uploaded, unprocessable
@@ -27,5 +27,3 @@ def post_estimate(body: EstimateRequest, store: StoreDep) -> dict:
                         weight_dtype=body.weight_dtype, kv_dtype=body.kv_dtype)
     except InputError as exc:
         raise input_error_422(exc) from None
-    except HTTPException:
-        raise

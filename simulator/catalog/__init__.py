@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from simulator.catalog.rows import CurvesRow, HardwareDefaults, HardwareRow, ModelRow
+from simulator.catalog.rows import HardwareDefaults, HardwareRow, ModelRow
 from simulator.errors import InputError, unknown_name_error
 from simulator.hardware import HardwareProfile
 from simulator.model import ModelSpec
