@@ -121,12 +121,16 @@ def compare_table(result) -> Table:
     columns = ["deployment", "kind", "answered", "$/query", "$/month", "GPUs (+nodes)", "TTFT p50/p99 s",
                "E2E p50/p99 s",
                "SLO", "max q/s", "KV peak", "prefix hit", "accuracy", "$/correct"]
+    with_api = any(r.get("api_cost_per_query_usd") is not None for r in result.deployments)
+    if with_api:
+        columns.insert(4, "API $/query")
     for column in columns:
         table.add_column(column, justify="left" if column in ("deployment", "kind") else "right")
     for r in result.deployments:
+        api = [_usd(r.get("api_cost_per_query_usd"))] if with_api else []
         nodes = f" (+{r['num_retrieval_nodes']})" if r.get("num_retrieval_nodes") else ""
         table.add_row(
-            r["name"], r["kind"], f"{r['num_answered']}/{r['num_queries']}", _usd(r["cost_per_query_usd"]), _usd(r["cost_per_month_usd"]),
+            r["name"], r["kind"], f"{r['num_answered']}/{r['num_queries']}", _usd(r["cost_per_query_usd"]), *api, _usd(r["cost_per_month_usd"]),
             f"{r['num_gpus']}{nodes}",
             f"{_num(r['ttft_s']['p50'])}/{_num(r['ttft_s']['p99'])}",
             f"{_num(r['e2e_s']['p50'])}/{_num(r['e2e_s']['p99'])}",

@@ -210,6 +210,10 @@ def validate_scenario(model, data: dict, path: Path):
 
 
 def load_scenario(path: str | Path) -> tuple[ScenarioSpec, Path]:
-    """Parse and validate a scenario file; returns the spec and the folder relative paths resolve against."""
+    """Parse and validate a serving scenario file; returns the spec and the folder relative paths resolve against."""
     path = Path(path)
-    return validate_scenario(ScenarioSpec, read_scenario_mapping(path), path)
+    data = read_scenario_mapping(path)
+    if "workload" not in data and any(key in data for key in ("queries", "conversations", "corpus")):
+        raise InputError("this is a comparison scenario (queries over a corpus, or conversations); "
+                         "run it with: ctxplan compare " + str(path), file=str(path))
+    return validate_scenario(ScenarioSpec, data, path)

@@ -147,3 +147,8 @@ def test_estimate_accepts_a_config_json_path(tmp_path):
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
     assert data["model"] == "my-llama" and data["kv_cache_bytes_per_token"] == 131072
+
+
+def test_run_points_comparison_scenarios_to_compare():
+    out = ctxplan("run", "scenarios/legal-case-files.yaml")
+    assert out.returncode == 2 and "ctxplan compare scenarios/legal-case-files.yaml" in out.stderr
