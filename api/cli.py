@@ -373,11 +373,22 @@ def serve(host: Annotated[str, typer.Option(help="address to bind")] = "127.0.0.
                 log_level="warning", access_log=False)
 
 
+class SchemaKind(str, Enum):
+    serving = "serving"
+    comparison = "comparison"
+
+
 @app.command()
-def schema():
+def schema(kind: Annotated[SchemaKind, typer.Option("--kind", help="serving scenarios (ctxplan run) or "
+                                                                  "comparison scenarios (ctxplan compare)")]
+           = SchemaKind.serving):
     """Print the JSON Schema of scenario files."""
-    from simulator.scenario import ScenarioSpec
-    _print_json(ScenarioSpec.model_json_schema())
+    if kind is SchemaKind.comparison:
+        from simulator.comparison_spec import ComparisonSpec
+        _print_json(ComparisonSpec.model_json_schema())
+    else:
+        from simulator.scenario import ScenarioSpec
+        _print_json(ScenarioSpec.model_json_schema())
 
 
 if __name__ == "__main__":

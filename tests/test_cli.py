@@ -129,7 +129,9 @@ def test_listing_commands_and_schema():
     hardware = ctxplan("hardware", "--format", "json")
     assert "mi300x" in {h["name"] for h in json.loads(hardware.stdout)}
     schema = json.loads(ctxplan("schema").stdout)
-    assert "deployments" in schema["properties"]
+    assert "deployments" in schema["properties"] and "workload" in schema["properties"]
+    comparison = json.loads(ctxplan("schema", "--kind", "comparison").stdout)
+    assert "corpus" in comparison["properties"]
     table = ctxplan("estimate", "--model", "mistral-7b", "--hardware", "l4", "--prompt-tokens", 2000,
                     "--output-tokens", 200)
     assert table.returncode == 0 and "prefill_time_s" in table.stdout
