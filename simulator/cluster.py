@@ -123,10 +123,25 @@ def simulate(requests: list[Request], setup: ReplicaSetup, num_replicas: int, ro
     clock = {"next": 0}      # index of the next root arrival
 
     def next_arrival_s(replica: int) -> float:
-        """When the next request can reach `replica`: exact for round robin, any arrival otherwise."""
+        """When the next request can reach `replica` (used to bound its skip-ahead).
+
+        Round robin: exact. Least outstanding tokens: while `replica` skips ahead its own load is
+        fixed and the others' only fall (completions), so arrivals that the current loads send
+        elsewhere go elsewhere whatever happens; the first one the loads would send here bounds it.
+        """
         index = clock["next"]
         if router.policy is RouterPolicy.ROUND_ROBIN:
             index += (replica - router._next) % num_replicas
+        elif num_replicas > 1:
+            loads = list(router.outstanding_tokens)
+            for _ in range(4 * num_replicas):
+                if index >= len(roots):
+                    break
+                chosen = loads.index(min(loads))
+                if chosen == replica:
+                    break
+                loads[chosen] += roots[index].total_tokens
+                index += 1
         if index >= len(roots):
             return math.inf
         request = roots[index]
