@@ -14,12 +14,13 @@ import time
 from enum import Enum
 from functools import wraps
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Optional, get_args
 
 import typer
 import yaml
 from rich.console import Console
 
+from simulator import scenario as scenario_schema
 from simulator.errors import CtxplanError, InputError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -33,18 +34,9 @@ class OutputFormat(str, Enum):
     json = "json"
 
 
-class KVDtype(str, Enum):
-    bf16 = "bf16"
-    fp16 = "fp16"
-    fp8 = "fp8"
-
-
-class WeightDtype(str, Enum):
-    bf16 = "bf16"
-    fp16 = "fp16"
-    fp8 = "fp8"
-    int8 = "int8"
-    int4 = "int4"
+# the dtype choices of scenario files (simulator.scenario.KVDtype / WeightDtype), as enums typer can show
+KVDtype = Enum("KVDtype", {name: name for name in get_args(scenario_schema.KVDtype)}, type=str)
+WeightDtype = Enum("WeightDtype", {name: name for name in get_args(scenario_schema.WeightDtype)}, type=str)
 
 
 def _fail(message: str) -> None:
@@ -181,8 +173,8 @@ def estimate(model: Annotated[str, typer.Option(help="catalog name, config.json 
              prompt_tokens: Annotated[int, typer.Option(help="prompt length in tokens")],
              output_tokens: Annotated[int, typer.Option(help="output length in tokens")],
              tp: Annotated[int, typer.Option(help="tensor-parallel degree")] = 1,
-             kv_dtype: Annotated[KVDtype, typer.Option(help="KV cache dtype")] = KVDtype.bf16,
-             weight_dtype: Annotated[WeightDtype, typer.Option(help="weight dtype")] = WeightDtype.bf16,
+             kv_dtype: Annotated[KVDtype, typer.Option(help="KV cache dtype")] = KVDtype("bf16"),
+             weight_dtype: Annotated[WeightDtype, typer.Option(help="weight dtype")] = WeightDtype("bf16"),
              format: Annotated[OutputFormat, typer.Option("--format", help="table or json")] = OutputFormat.table):
     """Closed-form memory, fit, latency and cost for one request shape (no simulation)."""
     from api.render import key_value_table

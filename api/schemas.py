@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from simulator.scenario import KVDtype, WeightDtype
+
 
 class EstimateRequest(BaseModel):
     """The options of `ctxplan estimate`, in snake_case."""
@@ -15,8 +17,8 @@ class EstimateRequest(BaseModel):
     prompt_tokens: int = Field(ge=1, le=100_000_000)
     output_tokens: int = Field(ge=1, le=100_000_000)
     tp: int = Field(default=1, ge=1, le=1024)
-    kv_dtype: Literal["bf16", "fp16", "fp8"] = "bf16"
-    weight_dtype: Literal["bf16", "fp16", "fp8", "int8", "int4"] = "bf16"
+    kv_dtype: KVDtype = "bf16"
+    weight_dtype: WeightDtype = "bf16"
 
 
 class JobCreated(BaseModel):

@@ -57,57 +57,55 @@ def report(name: str, latencies: list[float], errors: int, wall_s: float) -> Non
           f"p50 {p50:6.1f} ms  p90 {p90:6.1f} ms  p99 {p99:6.1f} ms  max {data.max() if data.size else 0:6.1f} ms")
 
 
+class Recorder:
+    """Latencies of successful requests and the error count."""
+
+    def __init__(self) -> None:
+        self.latencies: list[float] = []
+        self.errors = 0
+
+    async def post(self, client: httpx.AsyncClient, url: str, since: float) -> None:
+        try:
+            ok = (await client.post(url, json=BODY)).status_code == 200
+        except httpx.HTTPError:
+            ok = False
+        if ok:
+            self.latencies.append(time.perf_counter() - since)
+        else:
+            self.errors += 1
+
+
 async def open_loop(url: str, rate: float, duration: float) -> None:
-    latencies, errors = [], 0
+    recorder = Recorder()
     limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
     async with httpx.AsyncClient(limits=limits, timeout=30) as client:
         start = time.perf_counter()
-
-        async def one(scheduled: float) -> None:
-            nonlocal errors
-            try:
-                response = await client.post(url, json=BODY)
-                ok = response.status_code == 200
-            except httpx.HTTPError:
-                ok = False
-            if ok:
-                latencies.append(time.perf_counter() - scheduled)
-            else:
-                errors += 1
-
         tasks = []
         for i in range(int(rate * duration)):
             scheduled = start + i / rate
             delay = scheduled - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(one(scheduled)))
+            tasks.append(asyncio.create_task(recorder.post(client, url, scheduled)))
         await asyncio.gather(*tasks)
-        report(f"open loop {rate:g}/s for {duration:g} s", latencies, errors, time.perf_counter() - start)
+        report(f"open loop {rate:g}/s for {duration:g} s", recorder.latencies, recorder.errors,
+               time.perf_counter() - start)
 
 
 async def closed_loop(url: str, concurrency: int, duration: float) -> None:
-    latencies, errors = [], 0
+    recorder = Recorder()
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(limits=limits, timeout=30) as client:
         start = time.perf_counter()
         stop = start + duration
 
         async def worker() -> None:
-            nonlocal errors
             while time.perf_counter() < stop:
-                sent = time.perf_counter()
-                try:
-                    ok = (await client.post(url, json=BODY)).status_code == 200
-                except httpx.HTTPError:
-                    ok = False
-                if ok:
-                    latencies.append(time.perf_counter() - sent)
-                else:
-                    errors += 1
+                await recorder.post(client, url, time.perf_counter())
 
         await asyncio.gather(*[worker() for _ in range(concurrency)])
-        report(f"closed loop, {concurrency} clients", latencies, errors, time.perf_counter() - start)
+        report(f"closed loop, {concurrency} clients", recorder.latencies, recorder.errors,
+               time.perf_counter() - start)
 
 
 def main() -> None:

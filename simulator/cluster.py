@@ -67,6 +67,23 @@ class Router:
         self.outstanding_tokens[index] += request.total_tokens
         return index
 
+    def arrivals_before_mine(self, replica: int, upcoming_tokens: list[int]) -> int:
+        """How many upcoming arrivals certainly go to other replicas while `replica` holds its load.
+
+        Round robin: exact. Least outstanding tokens: the replica's own load is fixed and the others'
+        only fall (completions), so arrivals the current loads send elsewhere go elsewhere whatever
+        happens; counting stops at the first one the loads could send here.
+        """
+        if self.policy is RouterPolicy.ROUND_ROBIN:
+            return (replica - self._next) % self.num_replicas
+        loads = list(self.outstanding_tokens)
+        for count, tokens in enumerate(upcoming_tokens):
+            chosen = loads.index(min(loads))
+            if chosen == replica:
+                return count
+            loads[chosen] += tokens
+        return len(upcoming_tokens)
+
     def done(self, request: Request) -> None:
         self.outstanding_tokens[request.replica] -= request.total_tokens
 
@@ -123,25 +140,11 @@ def simulate(requests: list[Request], setup: ReplicaSetup, num_replicas: int, ro
     clock = {"next": 0}      # index of the next root arrival
 
     def next_arrival_s(replica: int) -> float:
-        """When the next request can reach `replica` (used to bound its skip-ahead).
-
-        Round robin: exact. Least outstanding tokens: while `replica` skips ahead its own load is
-        fixed and the others' only fall (completions), so arrivals that the current loads send
-        elsewhere go elsewhere whatever happens; the first one the loads would send here bounds it.
-        """
+        """When the next request can reach `replica` (bounds its skip-ahead)."""
         index = clock["next"]
-        if router.policy is RouterPolicy.ROUND_ROBIN:
-            index += (replica - router._next) % num_replicas
-        elif num_replicas > 1:
-            loads = list(router.outstanding_tokens)
-            for _ in range(4 * num_replicas):
-                if index >= len(roots):
-                    break
-                chosen = loads.index(min(loads))
-                if chosen == replica:
-                    break
-                loads[chosen] += roots[index].total_tokens
-                index += 1
+        if num_replicas > 1:
+            upcoming = [r.total_tokens for r in roots[index:index + 4 * num_replicas]]
+            index += router.arrivals_before_mine(replica, upcoming)
         if index >= len(roots):
             return math.inf
         request = roots[index]

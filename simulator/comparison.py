@@ -43,8 +43,6 @@ def _retrieval(spec: ComparisonSpec, dep, queries: QuerySet, base_dir):
     stages, rate_usd_per_s, busy_usd, api_usd, gpus = [], 0.0, 0.0, 0.0, 0
     emb = r.embedding
     emb_hw = resolve_hardware(emb.hardware, field=f"{dep.name}.retrieval.embedding.hardware", base_dir=base_dir)
-    emb_service = np.array([encoder_time_s(emb.params_m * 1e6, t, emb_hw, "embedding")
-                            for t in queries.question_tokens.tolist()])
     corpus_tokens = float(queries.document_tokens.sum())
     if emb.api_usd_per_million_tokens is not None:
         stages.append((np.full(n, API_ROUND_TRIP_S), n))      # an API scales out: no queueing
@@ -52,6 +50,8 @@ def _retrieval(spec: ComparisonSpec, dep, queries: QuerySet, base_dir):
         busy_usd += api_usd
         indexing = corpus_tokens * emb.api_usd_per_million_tokens / 1e6
     else:
+        emb_service = np.array([encoder_time_s(emb.params_m * 1e6, t, emb_hw, "embedding")
+                                for t in queries.question_tokens.tolist()])
         stages.append((emb_service, emb.replicas))
         price = emb_hw.on_demand_usd_per_gpu_hour / 3600
         rate_usd_per_s += emb.replicas * price

@@ -93,9 +93,9 @@ class ReplicaEngine:
                 stats.kv_usage_peak = usage
             stats.batch_size_counts[len(batch.requests)] += 1
             if self._can_skip(batch, preemptions_before):
-                k_count, delta = self._plan_skip(batch, step_s, now)
-                if k_count > 1:
-                    yield from self._skip(batch, k_count, step_s, delta, now)
+                stretch = self._plan_skip(batch, step_s, now)
+                if stretch is not None and stretch.k_count > 1:
+                    yield from self._skip(batch, stretch, now)
                     continue
             yield env.timeout(step_s)
             for request in scheduler.update(batch, env.now):
@@ -104,32 +104,32 @@ class ReplicaEngine:
     def _can_skip(self, batch: ScheduledBatch, preemptions_before: int) -> bool:
         """A decode-only batch of every running request, nothing admitted or preempted this step."""
         scheduler = self.scheduler
-        if self.next_arrival_s is None or not self._global_layers or not scheduler.kv._token_based:
+        if self.next_arrival_s is None or not self._global_layers or not scheduler.kv.token_based:
             return False
         if scheduler.num_preemptions != preemptions_before or len(batch.requests) != len(scheduler.running):
             return False
         return all(batch.num_new_tokens[r.request_id] == 1 and r.first_token_s >= 0
                    and r.num_computed_tokens + 1 == r.num_tokens for r in batch.requests)
 
-    def _plan_skip(self, batch: ScheduledBatch, step_s: float, now: float) -> tuple[int, float]:
+    def _plan_skip(self, batch: ScheduledBatch, step_s: float, now: float) -> skip.Stretch | None:
         kv = self.scheduler.kv
         next_arrival = self.next_arrival_s(self.index)
         if next_arrival <= now + step_s:             # the next iteration must see an arrival: nothing to skip
-            return 1, 0.0
-        self._allocated = np.fromiter((len(kv.req_to_blocks[r.request_id]) for r in batch.requests),
-                                      dtype=np.int64, count=len(batch.requests))
+            return None
+        allocated = np.fromiter((len(kv.req_to_blocks[r.request_id]) for r in batch.requests),
+                                dtype=np.int64, count=len(batch.requests))
         return skip.plan(self.cost, batch.requests, step_s, self._global_layers, now, next_arrival,
-                         self.stop_s, kv.pool.num_free_blocks, self._allocated, kv.block_size)
+                         self.stop_s, kv.pool.num_free_blocks, allocated, kv.block_size)
 
-    def _skip(self, batch: ScheduledBatch, k_count: int, t0: float, delta: float, now: float):
-        """Run iterations 0..k_count-1 of a decode-only stretch in one timeout (see simulator/skip.py)."""
+    def _skip(self, batch: ScheduledBatch, stretch: skip.Stretch, now: float):
+        """Run a planned decode-only stretch in one timeout (see simulator/skip.py)."""
         env, scheduler, stats = self.env, self.scheduler, self.stats
         kv = scheduler.kv
-        contexts = np.fromiter((r.num_computed_tokens for r in batch.requests), dtype=np.int64,
-                               count=len(batch.requests))
-        integral, last_usage = skip.usage_time_integral(contexts, self._allocated, kv.pool.num_used_blocks,
-                                                        kv.pool.num_blocks, k_count, t0, delta, kv.block_size)
-        elapsed = k_count * t0 + delta * k_count * (k_count - 1) / 2
+        k_count, t0 = stretch.k_count, stretch.t0
+        integral, last_usage = skip.usage_time_integral(stretch.contexts, stretch.allocated,
+                                                        kv.pool.num_used_blocks, kv.pool.num_blocks, k_count, t0,
+                                                        stretch.delta, kv.block_size)
+        elapsed = stretch.elapsed_s
         batch_size = len(batch.requests)
         stats.num_iterations += k_count - 1
         stats.busy_s += elapsed - t0
@@ -138,7 +138,7 @@ class ReplicaEngine:
         stats.batch_size_counts[batch_size] += k_count - 1
         stats.num_batched_tokens_sum += batch_size * (k_count - 1)
         yield env.timeout(elapsed)
-        finished = skip.apply(batch.requests, kv, k_count, t0, delta, now)
+        finished = skip.apply(batch.requests, kv, stretch, now)
         if finished:
             scheduler.running = [r for r in scheduler.running if r.status is Status.RUNNING]
         for request in finished:

@@ -146,7 +146,7 @@ class KVCacheManager:
         self.pool = BlockPool(num_blocks)
         self.blocks_for_tokens = blocks_for_tokens or (lambda n: -(-n // block_size))
         self.full_blocks_for_tokens = full_blocks_for_tokens or (lambda n: n // block_size)
-        self._token_based = full_blocks_for_tokens is None
+        self.token_based = full_blocks_for_tokens is None
         self.req_to_blocks: dict[int, list[Block]] = {}       # request id -> block table
         self.num_cached_blocks: dict[int, int] = {}          # request id -> shared-prefix blocks already hashed
         self.capacity_tokens: dict[int, int] = {}            # request id -> tokens its blocks hold (token-based only)
@@ -169,7 +169,7 @@ class KVCacheManager:
         """Fewest tokens whose KV fills `num_blocks` full blocks (binary search when layers are windowed)."""
         if num_blocks == 0:
             return 0
-        if self._token_based:
+        if self.token_based:
             return num_blocks * self.block_size
         low, high = 1, max_tokens
         while low < high:
@@ -203,7 +203,7 @@ class KVCacheManager:
         blocks = self.req_to_blocks.setdefault(request.request_id, blocks)
         blocks.extend(new_computed_blocks)
         blocks.extend(new_blocks)
-        if self._token_based:
+        if self.token_based:
             self.capacity_tokens[request.request_id] = len(blocks) * self.block_size
         if self.enable_caching:
             self._cache_full_blocks(request, blocks, num_computed + num_new_tokens)

@@ -24,6 +24,7 @@ loop (`exact=True`) stays the reference; tests compare the two.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -56,11 +57,33 @@ def new_blocks_needed(contexts: np.ndarray, allocated: np.ndarray, k: int, block
     return int(np.maximum(0, need - allocated).sum())
 
 
+@dataclass(slots=True)
+class Stretch:
+    """A planned decode-only stretch: `k_count` iterations, the first costing t0, each next one delta more."""
+    k_count: int
+    t0: float
+    delta: float
+    contexts: np.ndarray        # tokens computed per request before iteration 0
+    allocated: np.ndarray       # blocks held per request after iteration 0's allocation
+
+    @property
+    def elapsed_s(self) -> float:
+        return self.k_count * self.t0 + self.delta * self.k_count * (self.k_count - 1) / 2
+
+
 def plan(cost: IterationCostParams, requests: list[Request], t0: float, layers: int, now: float,
-         next_arrival_s: float, stop_s: float, free_blocks: int, allocated: np.ndarray, block_size: int) -> tuple[int, float]:
-    """(iterations to run, delta) for a decode-only batch whose iteration 0 costs t0."""
+         next_arrival_s: float, stop_s: float, free_blocks: int, allocated: np.ndarray, block_size: int) -> Stretch:
+    """The stretch a decode-only batch whose iteration 0 costs t0 can run in one step."""
     batch = len(requests)
     contexts = np.fromiter((r.num_computed_tokens for r in requests), dtype=np.int64, count=batch)
+    k = _iterations(cost, requests, t0, layers, now, next_arrival_s, stop_s, free_blocks, allocated, block_size,
+                    contexts)
+    return Stretch(k[0], t0, k[1], contexts, allocated)
+
+
+def _iterations(cost, requests, t0, layers, now, next_arrival_s, stop_s, free_blocks, allocated, block_size,
+                contexts) -> tuple[int, float]:
+    batch = len(requests)
     remaining = min(r.max_output_tokens - r.num_output_tokens for r in requests)
     attended = layers * (int(contexts.sum()) + 2 * batch)
     delta = costmodel.iteration_time_s(cost, [], batch, attended, batch) - t0
@@ -94,8 +117,9 @@ def usage_time_integral(contexts: np.ndarray, allocated: np.ndarray, used0: int,
     return float((used * times).sum() / total), float(used[-1] / total)
 
 
-def apply(requests: list[Request], kv, k_count: int, t0: float, delta: float, start: float) -> list[Request]:
-    """Advance every request by `k_count` tokens ending at start + elapsed; returns the finished ones."""
+def apply(requests: list[Request], kv, stretch: Stretch, start: float) -> list[Request]:
+    """Advance every request by `stretch.k_count` tokens ending at start + elapsed; returns the finished ones."""
+    k_count, t0, delta = stretch.k_count, stretch.t0, stretch.delta
     end_first = start + t0
     end_last = start + k_count * t0 + delta * k_count * (k_count - 1) / 2
     later_gaps = (k_count - 1) * t0 + delta * (k_count - 1) * k_count / 2   # sum of t_1 .. t_{K-1}

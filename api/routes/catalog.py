@@ -20,10 +20,7 @@ def hardware(store: StoreDep) -> list[dict]:
     rows = [{**row.model_dump(mode="json"), "uploaded": False} for row in hardware_rows()]
     for name in sorted(store.profiles()):
         profile = resolve_uploaded(store, name)
-        rows.append({"name": name, "uploaded": True, "source": profile.source,
-                     "memory_gb": profile.memory_bytes / 1e9,
-                     "memory_bandwidth_tb_s": profile.memory_bandwidth_bytes_per_s / 1e12,
-                     "bf16_dense_tflops": profile.bf16_flops_per_s / 1e12})
+        rows.append({**_describe(profile), "name": name, "uploaded": True, "source": profile.source})
     return rows
 
 
