@@ -116,7 +116,7 @@ class ReplicaEngine:
         next_arrival = self.next_arrival_s(self.index)
         if next_arrival <= now + step_s:             # the next iteration must see an arrival: nothing to skip
             return None
-        allocated = np.fromiter((len(kv.req_to_blocks[r.request_id]) for r in batch.requests),
+        allocated = np.fromiter((kv.num_blocks_of(r) for r in batch.requests),
                                 dtype=np.int64, count=len(batch.requests))
         return skip.plan(self.cost, batch.requests, step_s, self._global_layers, now, next_arrival,
                          self.stop_s, kv.pool.num_free_blocks, allocated, kv.block_size)
