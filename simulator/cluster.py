@@ -17,10 +17,12 @@ from enum import Enum
 import simpy
 
 from simulator.costmodel import IterationCostParams
-from simulator.engine import EngineStats, ReplicaEngine
+from simulator.clock import ClockedScheduler
+from simulator.engine import EngineStats, ReplicaEngine, global_only_layers
 from simulator.kvcache import KVCacheManager
 from simulator.request import Request, Status
 from simulator.scheduler import Scheduler, SchedulerConfig
+from simulator.skip import SkipEngine
 
 
 class RouterPolicy(str, Enum):
@@ -152,12 +154,17 @@ def simulate(requests: list[Request], setup: ReplicaSetup, num_replicas: int, ro
 
     skipping = not exact and not any(r.dependents for r in requests)
     stop_s = max_sim_time_s if max_sim_time_s is not None else math.inf
-    engines = []
+    skipping = skipping and setup.full_blocks_for_tokens is None and global_only_layers(setup.cost) > 0 \
+        and setup.scheduler.max_num_batched_tokens >= setup.scheduler.max_num_seqs
+    engines: list[ReplicaEngine] = []
     for index in range(num_replicas):
         kv = KVCacheManager(setup.num_kv_blocks, setup.scheduler.block_size, enable_caching,
                             setup.blocks_for_tokens, setup.full_blocks_for_tokens)
-        engines.append(ReplicaEngine(env, index, Scheduler(setup.scheduler, kv), setup.cost, on_done,
-                                     next_arrival_s if skipping else None, stop_s))
+        if skipping:
+            engines.append(SkipEngine(env, index, ClockedScheduler(setup.scheduler, kv), setup.cost, on_done,
+                                      next_arrival_s, stop_s))
+        else:
+            engines.append(ReplicaEngine(env, index, Scheduler(setup.scheduler, kv), setup.cost, on_done))
 
     def arrivals():
         for request in roots:
@@ -174,6 +181,8 @@ def simulate(requests: list[Request], setup: ReplicaSetup, num_replicas: int, ro
     for engine in engines:
         env.process(engine.run())
     env.run(until=max_sim_time_s)
+    for engine in engines:
+        engine.finalize()
     if state["in_system"] > 0:            # hard stop with work left: the run lasted until the stop
         account(0)
     schedulers = [e.scheduler for e in engines]

@@ -6,9 +6,9 @@
         yield env.timeout(step_s)
         scheduler.update(batch, env.now)                  # tokens emitted at the end of the step
 
-The engine sleeps on an event when it has nothing to do and the router wakes it. All state is in
-per-request token counters, so a later skip-ahead over decode-only stretches can advance many
-iterations in closed form.
+The engine sleeps on an event when it has nothing to do and the router wakes it. This loop is the
+step-by-step reference (`--exact`); simulator/skip.py runs the same schedule jumping from event
+to event.
 """
 
 from __future__ import annotations
@@ -17,12 +17,9 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import math
-
-import numpy as np
 import simpy
 
-from simulator import costmodel, skip
+from simulator import costmodel
 from simulator.costmodel import IterationCostParams
 from simulator.request import Request, Status
 from simulator.scheduler import ScheduledBatch, Scheduler
@@ -41,8 +38,7 @@ class EngineStats:
 
 class ReplicaEngine:
     def __init__(self, env: simpy.Environment, index: int, scheduler: Scheduler,
-                 cost: IterationCostParams, on_done: Callable[[Request], None],
-                 next_arrival_s: Callable[[int], float] | None = None, stop_s: float = math.inf) -> None:
+                 cost: IterationCostParams, on_done: Callable[[Request], None]) -> None:
         self.env = env
         self.index = index
         self.scheduler = scheduler
@@ -51,8 +47,6 @@ class ReplicaEngine:
         self.stats = EngineStats()
         self._wake: simpy.Event | None = None
         self._global_layers = global_only_layers(cost)
-        self.next_arrival_s = next_arrival_s      # None: step by step (the --exact reference)
-        self.stop_s = stop_s
 
     def submit(self, request: Request) -> None:
         request.replica = self.index
@@ -73,7 +67,6 @@ class ReplicaEngine:
                 self._wake = env.event()
                 yield self._wake
                 self._wake = None
-            preemptions_before = scheduler.num_preemptions
             batch = scheduler.schedule()
             if not batch.requests:
                 raise RuntimeError(f"replica {self.index}: no request schedulable with "
@@ -92,57 +85,12 @@ class ReplicaEngine:
             if usage > stats.kv_usage_peak:
                 stats.kv_usage_peak = usage
             stats.batch_size_counts[len(batch.requests)] += 1
-            if self._can_skip(batch, preemptions_before):
-                stretch = self._plan_skip(batch, step_s, now)
-                if stretch is not None and stretch.k_count > 1:
-                    yield from self._skip(batch, stretch, now)
-                    continue
             yield env.timeout(step_s)
             for request in scheduler.update(batch, env.now):
                 self.on_done(request)
 
-    def _can_skip(self, batch: ScheduledBatch, preemptions_before: int) -> bool:
-        """A decode-only batch of every running request, nothing admitted or preempted this step."""
-        scheduler = self.scheduler
-        if self.next_arrival_s is None or not self._global_layers or not scheduler.kv.token_based:
-            return False
-        if scheduler.num_preemptions != preemptions_before or len(batch.requests) != len(scheduler.running):
-            return False
-        return all(batch.num_new_tokens[r.request_id] == 1 and r.first_token_s >= 0
-                   and r.num_computed_tokens + 1 == r.num_tokens for r in batch.requests)
-
-    def _plan_skip(self, batch: ScheduledBatch, step_s: float, now: float) -> skip.Stretch | None:
-        kv = self.scheduler.kv
-        next_arrival = self.next_arrival_s(self.index)
-        if next_arrival <= now + step_s:             # the next iteration must see an arrival: nothing to skip
-            return None
-        allocated = np.fromiter((kv.num_blocks_of(r) for r in batch.requests),
-                                dtype=np.int64, count=len(batch.requests))
-        return skip.plan(self.cost, batch.requests, step_s, self._global_layers, now, next_arrival,
-                         self.stop_s, kv.pool.num_free_blocks, allocated, kv.block_size)
-
-    def _skip(self, batch: ScheduledBatch, stretch: skip.Stretch, now: float):
-        """Run a planned decode-only stretch in one timeout (see simulator/skip.py)."""
-        env, scheduler, stats = self.env, self.scheduler, self.stats
-        kv = scheduler.kv
-        k_count, t0 = stretch.k_count, stretch.t0
-        integral, last_usage = skip.usage_time_integral(stretch.contexts, stretch.allocated,
-                                                        kv.pool.num_used_blocks, kv.pool.num_blocks, k_count, t0,
-                                                        stretch.delta, kv.block_size)
-        elapsed = stretch.elapsed_s
-        batch_size = len(batch.requests)
-        stats.num_iterations += k_count - 1
-        stats.busy_s += elapsed - t0
-        stats.kv_usage_time_integral += integral
-        stats.kv_usage_peak = max(stats.kv_usage_peak, last_usage)
-        stats.batch_size_counts[batch_size] += k_count - 1
-        stats.num_batched_tokens_sum += batch_size * (k_count - 1)
-        yield env.timeout(elapsed)
-        finished = skip.apply(batch.requests, kv, stretch, now)
-        if finished:
-            scheduler.running = [r for r in scheduler.running if r.status is Status.RUNNING]
-        for request in finished:
-            self.on_done(request)
+    def finalize(self) -> None:
+        """Write back any state kept implicitly (nothing here; see simulator/skip.py)."""
 
 
 def global_only_layers(cost: IterationCostParams) -> int:

@@ -1,7 +1,9 @@
-"""Skip-ahead over decode-only stretches: many engine iterations in one step, with the same result.
+"""Skip-ahead: the engine loop jumping from event to event, with the step-by-step loop's results.
 
-Between events the batch is fixed: every running request decodes one token per iteration, nothing
-is admitted or preempted, nothing finishes. For a model whose layers are all global, iteration k
+The scheduler is a `ClockedScheduler` (simulator/clock.py): decoding requests advance on a shared
+clock, so a step costs O(1) Python for its decodes plus the work of its prefill chunks. When a
+step is decode-only (every running request decodes, nothing is admitted, nothing preempted), the
+next iterations are too until an event, and for a model whose layers are all global iteration k
 of such a stretch costs
 
     t_k = t_0 + k * delta        (decode attention grows by B tokens of KV per iteration)
@@ -10,27 +12,28 @@ so K iterations take K t_0 + delta K (K - 1) / 2 and iteration k starts at
 s_k = now + k t_0 + delta k (k - 1) / 2. The stretch ends at the first of:
 
     - the next arrival: the iteration that starts at or after it must be scheduled normally;
-    - the first completion: after min(remaining outputs) iterations;
-    - the KV pool running short: block needs grow as sequences cross block boundaries
-      (sum_i max(0, ceil((c_i + k + 1) / block_size) - allocated_i) must stay within free blocks);
+    - the first completion (the top of the clock's completion heap);
+    - the KV pool running short: block needs are arithmetic in the clock's phase counts, and the
+      iteration that would need more blocks than are free must be scheduled normally;
     - a hard stop of the run.
 
-Blocks are then allocated per request in one call (the same set of blocks leaves the free queue
-and the same hashes are cached, only which request holds which block id differs), and per-request
-counters, inter-token gaps and engine statistics are advanced in closed form. The step-by-step
-loop (`exact=True`) stays the reference; tests compare the two.
+The whole stretch is one SimPy timeout. Engine statistics (KV usage integral, batch sizes) are
+advanced in closed form; per-request timestamps are written when a request leaves the clock.
+The step-by-step loop (`exact=True`, simulator/engine.py) stays the reference; tests compare the two.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Callable
 
-import numpy as np
+import simpy
 
 from simulator import costmodel
+from simulator.clock import ClockedScheduler, Step
 from simulator.costmodel import IterationCostParams
-from simulator.request import Request, Status
+from simulator.engine import ReplicaEngine, step_time_s
+from simulator.request import Request
 
 
 def start_times_below(now: float, t0: float, delta: float, limit: float, k_max: int) -> int:
@@ -51,95 +54,112 @@ def start_times_below(now: float, t0: float, delta: float, limit: float, k_max: 
     return k
 
 
-def new_blocks_needed(contexts: np.ndarray, allocated: np.ndarray, k: int, block_size: int) -> int:
-    """Blocks the batch must add to run iteration k (iteration 0 is already allocated)."""
-    need = -(-(contexts + k + 1) // block_size)
-    return int(np.maximum(0, need - allocated).sum())
+class SkipEngine(ReplicaEngine):
+    def __init__(self, env: simpy.Environment, index: int, scheduler: ClockedScheduler,
+                 cost: IterationCostParams, on_done: Callable[[Request], None],
+                 next_arrival_s: Callable[[int], float], stop_s: float = math.inf) -> None:
+        super().__init__(env, index, scheduler, cost, on_done)
+        if not self._global_layers:
+            raise ValueError("skip-ahead needs a model whose layers are all global")
+        self.next_arrival_s = next_arrival_s
+        self.stop_s = stop_s
 
+    def finalize(self) -> None:
+        self.scheduler.unclock_all()
 
-@dataclass(slots=True)
-class Stretch:
-    """A planned decode-only stretch: `k_count` iterations, the first costing t0, each next one delta more."""
-    k_count: int
-    t0: float
-    delta: float
-    contexts: np.ndarray        # tokens computed per request before iteration 0
-    allocated: np.ndarray       # blocks held per request after iteration 0's allocation
-
-    @property
-    def elapsed_s(self) -> float:
-        return self.k_count * self.t0 + self.delta * self.k_count * (self.k_count - 1) / 2
-
-
-def plan(cost: IterationCostParams, requests: list[Request], t0: float, layers: int, now: float,
-         next_arrival_s: float, stop_s: float, free_blocks: int, allocated: np.ndarray, block_size: int) -> Stretch:
-    """The stretch a decode-only batch whose iteration 0 costs t0 can run in one step."""
-    batch = len(requests)
-    contexts = np.fromiter((r.num_computed_tokens for r in requests), dtype=np.int64, count=batch)
-    k = _iterations(cost, requests, t0, layers, now, next_arrival_s, stop_s, free_blocks, allocated, block_size,
-                    contexts)
-    return Stretch(k[0], t0, k[1], contexts, allocated)
-
-
-def _iterations(cost, requests, t0, layers, now, next_arrival_s, stop_s, free_blocks, allocated, block_size,
-                contexts) -> tuple[int, float]:
-    batch = len(requests)
-    remaining = min(r.max_output_tokens - r.num_output_tokens for r in requests)
-    attended = layers * (int(contexts.sum()) + 2 * batch)
-    delta = costmodel.iteration_time_s(cost, [], batch, attended, batch) - t0
-    delta = max(delta, 0.0)
-    k = start_times_below(now, t0, delta, next_arrival_s, remaining)
-    if not math.isinf(stop_s):   # every iteration must also end before the hard stop
-        k = min(k, max(0, start_times_below(now + t0, t0, delta, stop_s, remaining)))
-    if k <= 1:
-        return k, delta
-    if new_blocks_needed(contexts, allocated, k - 1, block_size) > free_blocks:
-        low, high = 0, k - 1                   # largest iteration index whose needs still fit
-        while low < high:
-            middle = (low + high + 1) // 2
-            if new_blocks_needed(contexts, allocated, middle, block_size) <= free_blocks:
-                low = middle
+    def run(self):
+        env, scheduler, stats = self.env, self.scheduler, self.stats
+        kv = scheduler.kv
+        while True:
+            if not scheduler.has_work():
+                self._wake = env.event()
+                yield self._wake
+                self._wake = None
+            step = scheduler.schedule_step()
+            if step.exact is not None:
+                batch = step.exact
+                size, started = len(batch.requests), batch.requests
+                step_s = step_time_s(self.cost, batch, self._global_layers)
+                stats.num_batched_tokens_sum += sum(batch.num_new_tokens.values())
             else:
-                high = middle - 1
-        k = low + 1
-    return k, delta
+                size, started = step.num_clocked + len(step.explicit), step.explicit
+                step_s = self._step_time_s(step) if size else 0.0
+                stats.num_batched_tokens_sum += step.num_clocked + sum(step.explicit_new)
+            if not size:
+                raise RuntimeError(f"replica {self.index}: no request schedulable with "
+                                   f"{len(scheduler.waiting)} waiting and {len(scheduler.running)} running")
+            now = env.now
+            for request in started:
+                if request.first_scheduled_s < 0:
+                    request.first_scheduled_s = now
+            used = kv.pool.num_used_blocks
+            usage = used / kv.pool.num_blocks
+            stats.num_engine_steps += 1
+            stats.num_iterations += 1
+            stats.busy_s += step_s
+            stats.kv_usage_time_integral += usage * step_s
+            if usage > stats.kv_usage_peak:
+                stats.kv_usage_peak = usage
+            stats.batch_size_counts[size] += 1
+            if step.exact is None and not step.explicit and not scheduler.prefilling:
+                k_count, delta = self._plan(step, step_s, now)
+                if k_count > 1:
+                    integral, last_usage = scheduler.usage_time_integral(k_count, used, step_s, delta)
+                    elapsed = k_count * step_s + delta * k_count * (k_count - 1) / 2
+                    stats.num_iterations += k_count - 1
+                    stats.busy_s += elapsed - step_s
+                    stats.kv_usage_time_integral += integral
+                    stats.kv_usage_peak = max(stats.kv_usage_peak, last_usage)
+                    stats.batch_size_counts[size] += k_count - 1
+                    stats.num_batched_tokens_sum += size * (k_count - 1)
+                    yield env.timeout(elapsed)
+                    for request in scheduler.advance(k_count, now, step_s, delta):
+                        self.on_done(request)
+                    continue
+            yield env.timeout(step_s)
+            for request in scheduler.finish_step(step, env.now, step_s):
+                self.on_done(request)
 
+    def _step_time_s(self, step: Step) -> float:
+        """`engine.step_time_s` for a clocked step: decodes in aggregate, the rest per request."""
+        prefill_chunks = []
+        num_decodes = num_samples = step.num_clocked
+        decode_context_sum = step.clocked_context_sum
+        for request, num_new in zip(step.explicit, step.explicit_new):
+            context = request.num_computed_tokens
+            if context + num_new >= request.num_tokens:
+                num_samples += 1
+            if num_new == 1:
+                num_decodes += 1
+                decode_context_sum += context
+            else:
+                prefill_chunks.append((context, num_new))
+        attended = self._global_layers * (decode_context_sum + num_decodes)
+        return costmodel.iteration_time_s(self.cost, prefill_chunks, num_decodes, attended, num_samples)
 
-def usage_time_integral(contexts: np.ndarray, allocated: np.ndarray, used0: int, total: int, k_count: int,
-                        t0: float, delta: float, block_size: int) -> tuple[float, float]:
-    """(sum over iterations 1..K-1 of usage_k x t_k, usage at the last iteration)."""
-    ks = np.arange(1, k_count)
-    if ks.size == 0:
-        return 0.0, used0 / total
-    need = -(-(contexts[None, :] + ks[:, None] + 1) // block_size)
-    used = used0 + np.maximum(0, need - allocated[None, :]).sum(axis=1)
-    times = t0 + delta * ks
-    return float((used * times).sum() / total), float(used[-1] / total)
-
-
-def apply(requests: list[Request], kv, stretch: Stretch, start: float) -> list[Request]:
-    """Advance every request by `stretch.k_count` tokens ending at start + elapsed; returns the finished ones."""
-    k_count, t0, delta = stretch.k_count, stretch.t0, stretch.delta
-    end_first = start + t0
-    end_last = start + k_count * t0 + delta * k_count * (k_count - 1) / 2
-    later_gaps = (k_count - 1) * t0 + delta * (k_count - 1) * k_count / 2   # sum of t_1 .. t_{K-1}
-    last_step = t0 + delta * (k_count - 1)
-    finished = []
-    capacity = kv.capacity_tokens
-    for request in requests:
-        context = request.num_computed_tokens
-        if context + k_count > capacity.get(request.request_id, 0) or request.prefix_id >= 0:
-            request.num_computed_tokens = context + k_count - 1  # allocate through the last iteration's token
-            kv.allocate_slots(request, 1)
-        request.num_computed_tokens = context + k_count
-        request.num_output_tokens += k_count
-        first_gap = end_first - request.last_token_s
-        request.itl_sum_s += first_gap + later_gaps
-        request.itl_max_s = max(request.itl_max_s, first_gap, last_step if k_count > 1 else first_gap)
-        request.last_token_s = end_last
-        if request.num_output_tokens >= request.max_output_tokens:
-            request.status = Status.FINISHED
-            request.finish_s = end_last
-            kv.free(request)
-            finished.append(request)
-    return finished
+    def _plan(self, step: Step, t0: float, now: float) -> tuple[int, float]:
+        """Iterations the decode-only batch can run from now in one step, and the per-iteration growth delta."""
+        scheduler = self.scheduler
+        next_arrival = self.next_arrival_s(self.index)
+        if next_arrival <= now + t0:             # the next iteration must see an arrival: nothing to skip
+            return 1, 0.0
+        batch = step.num_clocked
+        attended = self._global_layers * (step.clocked_context_sum + 2 * batch)
+        delta = max(costmodel.iteration_time_s(self.cost, [], batch, attended, batch) - t0, 0.0)
+        d = scheduler.iteration
+        k = start_times_below(now, t0, delta, next_arrival, scheduler.next_completion() - d)
+        if not math.isinf(self.stop_s):          # every iteration must also end before the hard stop
+            k = min(k, max(0, start_times_below(now + t0, t0, delta, self.stop_s, k)))
+        if k <= 1:
+            return k, delta
+        free = scheduler.kv.pool.num_free_blocks
+        if scheduler.blocks_between(d + 1, d + k) > free:
+            low, high = 1, k - 1                  # most iterations whose block needs still fit
+            while low < high:
+                middle = (low + high + 1) // 2
+                if scheduler.blocks_between(d + 1, d + middle) <= free:
+                    low = middle
+                else:
+                    high = middle - 1
+            k = low
+        return k, delta

@@ -7,7 +7,11 @@ import pytest
 
 from simulator.runner import run
 from simulator.scenario import ScenarioSpec
-from simulator.skip import new_blocks_needed, start_times_below
+from simulator.clock import ClockedScheduler
+from simulator.kvcache import KVCacheManager
+from simulator.request import Request, Status
+from simulator.scheduler import SchedulerConfig
+from simulator.skip import start_times_below
 
 EXACT_KEYS_SKIPPED = {"num_engine_steps"}
 
@@ -88,9 +92,32 @@ def test_start_times_closed_form():
     assert start_times_below(0.0, 1.0, 0.0, 3.5, 10) == 4
 
 
-def test_new_blocks_needed_counts_boundary_crossings():
-    contexts, allocated = np.array([15, 16, 30]), np.array([1, 2, 2])
-    # iteration k needs ceil((c + k + 1) / 16) blocks: k=0 -> [1, 2, 2]; k=1 -> [2, 2, 2]; k=2 -> [2, 2, 3]
-    assert new_blocks_needed(contexts, allocated, 0, 16) == 0
-    assert new_blocks_needed(contexts, allocated, 1, 16) == 1
-    assert new_blocks_needed(contexts, allocated, 2, 16) == 2
+def test_clock_counts_block_boundaries_and_writes_back_counters():
+    config = SchedulerConfig(max_num_seqs=8, max_num_batched_tokens=64, enable_chunked_prefill=True,
+                             enable_prefix_caching=False, block_size=16)
+    scheduler = ClockedScheduler(config, KVCacheManager(100, 16, False))
+    contexts = [15, 16, 30]
+    for rid, context in enumerate(contexts):     # running decodes holding ceil(context / 16) blocks
+        request = Request(rid, 0.0, context, 50, num_output_tokens=1, num_computed_tokens=context,
+                          status=Status.RUNNING, first_token_s=0.0, last_token_s=0.0, run_seq=rid)
+        scheduler.kv.allocate_slots(request, 0)
+        scheduler.running.append(request)
+        scheduler._clock(request)
+    # iteration k computes token c + k + 1, which opens a block when c + k is a multiple of 16
+    assert scheduler.blocks_between(0, 1) == 1        # context 16 opens block 2 at iteration 0
+    assert scheduler.blocks_between(1, 2) == 1        # context 15: token 17 at iteration 1
+    assert scheduler.blocks_between(2, 3) == 1        # context 30: token 33 at iteration 2
+    assert scheduler.blocks_between(0, 3) == 3
+    assert scheduler.blocks_between(0, 16 * 4) == 3 * 4     # one block per request every 16 iterations
+    assert scheduler.clocked_context_sum() == sum(contexts)
+    step = scheduler.schedule_step()
+    assert step.num_clocked == 3 and not step.explicit
+    scheduler.finish_step(step, 0.5, 0.5)
+    scheduler.schedule_step()                         # iteration 1 takes its blocks, then a 3-iteration stretch
+    scheduler.advance(3, 0.5, 0.25, 0.0)
+    assert scheduler.clocked_context_sum() == sum(contexts) + 3 * 4
+    scheduler.unclock_all()
+    request = scheduler.running[0]
+    assert request.num_computed_tokens == 19 and request.num_output_tokens == 5
+    assert request.last_token_s == pytest.approx(1.25) and request.itl_max_s == pytest.approx(0.5)
+    assert scheduler.kv.capacity_tokens[0] == 32 and scheduler.kv.pool.num_used_blocks == 2 + 2 + 3
