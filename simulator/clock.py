@@ -21,8 +21,6 @@ from __future__ import annotations
 import heapq
 from dataclasses import dataclass
 
-import numpy as np
-
 from simulator.kvcache import KVCacheManager
 from simulator.request import Request, Status
 from simulator.scheduler import ScheduledBatch, Scheduler, SchedulerConfig
@@ -31,28 +29,31 @@ from simulator.scheduler import ScheduledBatch, Scheduler, SchedulerConfig
 class IterationLog:
     """End time and duration of each engine iteration still needed by a clocked request."""
 
-    def __init__(self, capacity: int = 4096) -> None:
-        self.ends = np.empty(capacity)
-        self.durations = np.empty(capacity)
-        self.origin = 0                       # iteration index of slot 0
+    def __init__(self) -> None:
+        self.ends: list[float] = []
+        self.durations: list[float] = []
+        self.origin = 0                       # iteration index of entry 0
+        self._compact_at = 1 << 16
 
-    def full(self, upto: int) -> bool:
-        return upto - self.origin > self.ends.size
+    def add(self, end_s: float, duration_s: float) -> None:
+        self.ends.append(end_s)
+        self.durations.append(duration_s)
 
-    def grow(self, upto: int, keep_from: int) -> None:
-        """Room for iterations below `upto`, dropping those before `keep_from`."""
-        keep = slice(keep_from - self.origin, self.ends.size)
-        kept = self.ends.size - (keep_from - self.origin)
-        size = max(2 * (upto - keep_from), 4096)
-        ends, durations = np.empty(size), np.empty(size)
-        ends[:kept], durations[:kept] = self.ends[keep], self.durations[keep]
-        self.ends, self.durations, self.origin = ends, durations, keep_from
+    def needs_compaction(self) -> bool:
+        return len(self.ends) > self._compact_at
+
+    def compact(self, keep_from: int) -> None:
+        """Drop iterations before `keep_from` (no clocked request needs them)."""
+        cut = keep_from - self.origin
+        del self.ends[:cut], self.durations[:cut]
+        self.origin = keep_from
+        self._compact_at = max(1 << 16, 2 * len(self.ends))
 
     def end(self, iteration: int) -> float:
-        return float(self.ends[iteration - self.origin])
+        return self.ends[iteration - self.origin]
 
     def max_duration(self, first: int, stop: int) -> float:
-        return float(self.durations[first - self.origin:stop - self.origin].max())
+        return max(self.durations[first - self.origin:stop - self.origin])
 
 
 @dataclass(slots=True)
@@ -177,6 +178,8 @@ class ClockedScheduler(Scheduler):
             kv.allocate_slots(request, num_new)
             explicit.append(request)
             explicit_new.append(num_new)
+        if not self.waiting:
+            return Step(self.num_clocked, self.clocked_context_sum(), explicit, explicit_new)
         scheduled: dict[int, int] = {}
         admitted: list[Request] = []
         self._admit_waiting(budget, scheduled, admitted)
@@ -190,11 +193,7 @@ class ClockedScheduler(Scheduler):
 
     def finish_step(self, step: Step, now_s: float, step_s: float) -> list[Request]:
         """Apply a finished iteration; returns the requests that finished in it, in the reference's order."""
-        log = self.log
-        if log.full(self.iteration + 1):
-            log.grow(self.iteration + 1, self.oldest_clock_base())
-        log.ends[self.iteration - log.origin] = now_s
-        log.durations[self.iteration - log.origin] = step_s
+        self.log.add(now_s, step_s)
         self.iteration += 1
         if step.exact is not None:
             finished = Scheduler.update(self, step.exact, now_s)
@@ -207,7 +206,8 @@ class ClockedScheduler(Scheduler):
                 else:
                     self.prefilling.append(request)
             return finished
-        finished = self._finish_clocked(now_s)
+        heap = self._heap
+        finished = self._finish_clocked(now_s) if heap and heap[0][0] <= self.iteration else []
         clocked_any = False
         for request, num_new in zip(step.explicit, step.explicit_new):
             request.num_computed_tokens += num_new
@@ -253,26 +253,21 @@ class ClockedScheduler(Scheduler):
         d = self.iteration
         self.kv.pool.take(self.blocks_between(d + 1, d + k_count))
         log = self.log
-        if log.full(d + k_count):
-            log.grow(d + k_count, self.oldest_clock_base())
-        ks = np.arange(k_count)
-        durations = t0 + delta * ks
-        i = d - log.origin
-        log.durations[i:i + k_count] = durations
-        log.ends[i:i + k_count] = start_s + (ks + 1) * t0 + delta * ks * (ks + 1) / 2
+        if log.needs_compaction():
+            log.compact(self.oldest_clock_base())
+        log.durations.extend([t0 + delta * k for k in range(k_count)])
+        log.ends.extend([start_s + (k + 1) * t0 + delta * k * (k + 1) / 2 for k in range(k_count)])
         self.iteration = d + k_count
-        end_s = start_s + k_count * t0 + delta * k_count * (k_count - 1) / 2
-        finished = self._finish_clocked(end_s)
+        finished = self._finish_clocked(log.ends[-1])
         if finished:
             self.running = [r for r in self.running if r.status is Status.RUNNING]
         return finished
 
     def usage_time_integral(self, k_count: int, used0: int, t0: float, delta: float) -> tuple[float, float]:
         """(sum over iterations 1..K-1 of a stretch of usage x duration, usage at its last iteration)."""
-        total = self.kv.pool.num_blocks
-        if k_count <= 1:
-            return 0.0, used0 / total
-        ks = np.arange(1, k_count)
-        opened = np.asarray(self.phase)[(self.iteration + ks) % len(self.phase)]
-        used = used0 + np.cumsum(opened)
-        return float((used * (t0 + delta * ks)).sum() / total), float(used[-1] / total)
+        phase, size, d = self.phase, len(self.phase), self.iteration
+        used, integral = used0, 0.0
+        for k in range(1, k_count):
+            used += phase[(d + k) % size]
+            integral += used * (t0 + delta * k)
+        return integral / self.kv.pool.num_blocks, used / self.kv.pool.num_blocks

@@ -143,9 +143,8 @@ class SkipEngine(ReplicaEngine):
         next_arrival = self.next_arrival_s(self.index)
         if next_arrival <= now + t0:             # the next iteration must see an arrival: nothing to skip
             return 1, 0.0
-        batch = step.num_clocked
-        attended = self._global_layers * (step.clocked_context_sum + 2 * batch)
-        delta = max(costmodel.iteration_time_s(self.cost, [], batch, attended, batch) - t0, 0.0)
+        # each iteration adds one token of KV per sequence and layer; decode attention is linear in it
+        delta = costmodel.decode_attention_time_s(self.cost, self._global_layers * step.num_clocked)
         d = scheduler.iteration
         k = start_times_below(now, t0, delta, next_arrival, scheduler.next_completion() - d)
         if not math.isinf(self.stop_s):          # every iteration must also end before the hard stop
