@@ -35,6 +35,7 @@ class OutputFormat(str, Enum):
 
 
 # the dtype choices of scenario files (simulator.scenario.KVDtype / WeightDtype), as enums typer can show
+AttentionImpl = Enum("AttentionImpl", {name: name for name in ("flash", "naive")}, type=str)
 KVDtype = Enum("KVDtype", {name: name for name in get_args(scenario_schema.KVDtype)}, type=str)
 WeightDtype = Enum("WeightDtype", {name: name for name in get_args(scenario_schema.WeightDtype)}, type=str)
 
@@ -175,6 +176,11 @@ def estimate(model: Annotated[str, typer.Option(help="catalog name, config.json 
              tp: Annotated[int, typer.Option(help="tensor-parallel degree")] = 1,
              kv_dtype: Annotated[KVDtype, typer.Option(help="KV cache dtype")] = KVDtype("bf16"),
              weight_dtype: Annotated[WeightDtype, typer.Option(help="weight dtype")] = WeightDtype("bf16"),
+             context_parallel: Annotated[int, typer.Option(help="GPUs each sequence is sharded over (ring attention)")] = 1,
+             pipeline_parallel: Annotated[int, typer.Option(help="pipeline stages")] = 1,
+             expert_parallel: Annotated[int, typer.Option(help="1, or tp: MoE experts spread whole over the TP group")] = 1,
+             attention_impl: Annotated[AttentionImpl, typer.Option(help="flash or naive (materialised scores)")] =
+             AttentionImpl("flash"),
              format: Annotated[OutputFormat, typer.Option("--format", help="table or json")] = OutputFormat.table):
     """Closed-form memory, fit, latency and cost for one request shape (no simulation)."""
     from api.render import key_value_table
@@ -182,11 +188,14 @@ def estimate(model: Annotated[str, typer.Option(help="catalog name, config.json 
     from simulator.estimate import estimate as run_estimate
 
     result = run_estimate(resolve_model(model), resolve_hardware(hardware), prompt_tokens, output_tokens, tp=tp,
-                          weight_dtype=weight_dtype.value, kv_dtype=kv_dtype.value)
+                          weight_dtype=weight_dtype.value, kv_dtype=kv_dtype.value,
+                          context_parallel=context_parallel, pipeline_parallel=pipeline_parallel,
+                          expert_parallel=expert_parallel, attention_impl=attention_impl.value)
     if format is OutputFormat.json:
         _print_json(result)
     else:
-        stdout.print(key_value_table(f"estimate: {result['model']} on {result['hardware']} x{tp}", result))
+        stdout.print(key_value_table(f"estimate: {result['model']} on {result['hardware']} x{result['num_gpus']}",
+                                     result))
 
 
 @app.command()

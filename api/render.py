@@ -75,7 +75,7 @@ def key_value_table(title: str, values: dict) -> Table:
     table = Table(title=title)
     table.add_column("field", style="bold")
     table.add_column("value", justify="right")
-    for key, value in values.items():
+    for key, value in _flatten(values):
         if isinstance(value, float):
             text = f"{value:.4g}"
         elif isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10_000:
@@ -84,6 +84,15 @@ def key_value_table(title: str, values: dict) -> Table:
             text = str(value)
         table.add_row(key, text)
     return table
+
+
+def _flatten(values: dict, prefix: str = ""):
+    """Nested mappings as dotted keys (`attention.naive.fits`)."""
+    for key, value in values.items():
+        if isinstance(value, dict):
+            yield from _flatten(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", value
 
 
 def rows_table(title: str, rows: list[dict], columns: list[str]) -> Table:

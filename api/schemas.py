@@ -19,6 +19,10 @@ class EstimateRequest(BaseModel):
     tp: int = Field(default=1, ge=1, le=1024)
     kv_dtype: KVDtype = "bf16"
     weight_dtype: WeightDtype = "bf16"
+    context_parallel: int = Field(default=1, ge=1, le=256)
+    pipeline_parallel: int = Field(default=1, ge=1, le=256)
+    expert_parallel: int = Field(default=1, ge=1, le=1024)
+    attention_impl: Literal["flash", "naive"] = "flash"
 
 
 class JobCreated(BaseModel):

@@ -64,6 +64,7 @@ class Step:
     explicit: list[Request]
     explicit_new: list[int]
     exact: ScheduledBatch | None = None
+    transfer_tokens: int = 0
 
 
 class ClockedScheduler(Scheduler):
@@ -189,7 +190,8 @@ class ClockedScheduler(Scheduler):
             self.prefilling.append(request)
             explicit.append(request)
             explicit_new.append(scheduled[request.request_id])
-        return Step(self.num_clocked, self.clocked_context_sum(), explicit, explicit_new)
+        transfer, self.transfer_tokens = self.transfer_tokens, 0
+        return Step(self.num_clocked, self.clocked_context_sum(), explicit, explicit_new, None, transfer)
 
     def finish_step(self, step: Step, now_s: float, step_s: float) -> list[Request]:
         """Apply a finished iteration; returns the requests that finished in it, in the reference's order."""

@@ -27,7 +27,7 @@ from simulator.comparison_spec import ComparisonSpec, LongContextDeployment, Rag
 from simulator.deployment import ResolvedDeployment, resolve_deployment
 from simulator.queries import (Calls, QuerySet, IdCounter, chat_calls, generate_queries, generate_sessions,
                                long_context_calls, rag_calls)
-from simulator.quality import quality_model, quality_priors
+from simulator.quality import kv_quality_penalty, quality_model, quality_priors
 from simulator.rag import encoder_time_s, pipeline_ready_times, retrieval_defaults, search_time_s
 from simulator.scenario import engine_defaults
 
@@ -85,6 +85,15 @@ def _fallback_mask(spec: ComparisonSpec, n: int, fraction: float) -> np.ndarray:
 
 
 def _calls(spec, dep, resolved: ResolvedDeployment, data, base_dir) -> tuple[Calls, dict]:
+    calls, extra = _calls_unpenalised(spec, dep, resolved, data, base_dir)
+    penalty = kv_quality_penalty(dep.llm.kv_cache_dtype, dep.llm.kv_quality_penalty)
+    if penalty and calls.accuracy is not None:
+        calls.accuracy = np.maximum(0.0, np.asarray(calls.accuracy, dtype=float) - penalty)
+    extra["kv_quality_penalty"] = penalty
+    return calls, extra
+
+
+def _calls_unpenalised(spec, dep, resolved: ResolvedDeployment, data, base_dir) -> tuple[Calls, dict]:
     context = resolved.model.max_context_tokens
     quality = quality_model(resolved.model.name, spec.quality.model_dump(exclude_none=True) if spec.quality else None)
     calls, extra = Calls(), {"rate_usd_per_s": 0.0, "busy_usd": 0.0, "api_usd": 0.0, "gpus": 0, "nodes": 0,

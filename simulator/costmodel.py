@@ -39,6 +39,12 @@ from simulator.model import LayerGroup, ModelSpec, WindowKind
 
 BYTES_PER_ELEMENT = {"fp32": 4.0, "bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int8": 1.0, "int4": 0.5}
 ACTIVATION_BYTES = 2.0   # 16-bit activations on the wire for all-reduce
+ATTENTION_IMPLS = ("flash", "naive")
+# Naive attention writes the score matrix S = QK^T, reads it for the softmax, writes P and reads it
+# for PV: four passes of 16-bit scores through HBM per (query, key) pair and head (assumption:
+# fp16 scores, no fusion; FlashAttention keeps them in on-chip memory).
+NAIVE_SCORE_PASSES = 4
+NAIVE_SCORE_BYTES = 2.0
 
 
 def bytes_per_element(dtype: str) -> float:
@@ -166,12 +172,31 @@ class IterationCostParams:
     allreduce_latency_s: float
     allreduce_bandwidth_bytes_per_s: float  # achieved ring bus bandwidth; inf when tp == 1
     tp: int
+    cp: int = 1                            # context parallel: each sequence's tokens sharded over cp ranks
+    cp_link_bytes_per_s: float = math.inf  # achieved per-GPU bandwidth of the ring passing KV shards
+    cp_merge_latency_s: float = 0.0        # decode: combining per-shard partial attention, per iteration
+    pp: int = 1                            # pipeline stages (one batch in flight: stage times add up)
+    pp_hop_s: float = 0.0                  # fixed latency of one stage-to-stage send
+    pp_bytes_per_token: float = 0.0        # activation bytes sent between stages per token
+    pp_link_bytes_per_s: float = math.inf
+    alltoalls_per_iteration: int = 0       # expert parallel: dispatch + combine per MoE layer
+    alltoall_bytes_per_token: float = 0.0
+    alltoall_bandwidth_bytes_per_s: float = math.inf
+    score_bytes_per_pair: float = 0.0      # naive attention: score-matrix HBM traffic per (query, key) per layer
+    kv_bytes_per_token: float = 0.0        # all layers, per GPU (swap and transfer sizes)
+    host_link_bytes_per_s: float = math.inf
 
 
 def iteration_cost_params(model: ModelSpec, hardware: HardwareProfile, tp: int = 1,
-                          weight_dtype: str = "bf16", kv_dtype: str = "bf16") -> IterationCostParams:
-    if tp < 1:
-        raise ValueError(f"tensor_parallel must be >= 1, got {tp}")
+                          weight_dtype: str = "bf16", kv_dtype: str = "bf16", cp: int = 1, pp: int = 1,
+                          ep: int = 1, attention_impl: str = "flash") -> IterationCostParams:
+    """Per-GPU constants of a replica of tp x cp x pp GPUs (ep: experts spread whole over ep of them)."""
+    for name, value in (("tensor_parallel", tp), ("context_parallel", cp), ("pipeline_parallel", pp),
+                        ("expert_parallel", ep)):
+        if value < 1:
+            raise ValueError(f"{name} must be >= 1, got {value}")
+    if attention_impl not in ATTENTION_IMPLS:
+        raise ValueError(f"attention_impl must be one of {ATTENTION_IMPLS}, got {attention_impl!r}")
     wbytes = bytes_per_element(weight_dtype)
     head_matrix = model.vocab_size * model.hidden_size
     shared, per_expert = model.expert_split()
@@ -204,9 +229,27 @@ def iteration_cost_params(model: ModelSpec, hardware: HardwareProfile, tp: int =
         allreduce_bytes_per_token=model.hidden_size * ACTIVATION_BYTES * ring_factor,
         allreduces_per_iteration=2 * model.num_layers if tp > 1 else 0,
         allreduce_latency_s=curves.allreduce_latency_s,
-        allreduce_bandwidth_bytes_per_s=(hardware.interconnect_bytes_per_s * curves.interconnect_efficiency
+        allreduce_bandwidth_bytes_per_s=(hardware.link_bytes_per_s(tp) * curves.interconnect_efficiency
                                          if tp > 1 else math.inf),
         tp=tp,
+        cp=cp,
+        cp_link_bytes_per_s=(hardware.link_bytes_per_s(tp * cp) * curves.interconnect_efficiency
+                             if cp > 1 else math.inf),
+        cp_merge_latency_s=model.num_layers * curves.allreduce_latency_s if cp > 1 else 0.0,
+        pp=pp,
+        pp_hop_s=curves.allreduce_latency_s if pp > 1 else 0.0,
+        pp_bytes_per_token=model.hidden_size * ACTIVATION_BYTES if pp > 1 else 0.0,
+        pp_link_bytes_per_s=(hardware.link_bytes_per_s(tp * pp) * curves.interconnect_efficiency
+                             if pp > 1 else math.inf),
+        alltoalls_per_iteration=2 * model.num_layers if ep > 1 and model.num_experts else 0,
+        alltoall_bytes_per_token=(model.hidden_size * ACTIVATION_BYTES * model.experts_per_token * (ep - 1) / ep
+                                  if ep > 1 else 0.0),
+        alltoall_bandwidth_bytes_per_s=(hardware.link_bytes_per_s(ep) * curves.interconnect_efficiency
+                                        if ep > 1 else math.inf),
+        score_bytes_per_pair=(NAIVE_SCORE_PASSES * NAIVE_SCORE_BYTES * model.num_attention_heads / tp
+                              if attention_impl == "naive" else 0.0),
+        kv_bytes_per_token=kv_bytes_per_token(model, kv_dtype, tp),
+        host_link_bytes_per_s=hardware.host_link_bytes_per_s,
     )
 
 
@@ -235,8 +278,15 @@ def prefill_attention_time_s(p: IterationCostParams, context_tokens: int, new_to
         kv_tokens_read += group.num_layers * (attended_length(group, last) + new_tokens)
     efficiency = p.attention_efficiency_max * new_tokens / (new_tokens + p.attention_half_saturation_tokens)
     flops_s = pairs * p.attention_flops_per_pair / (p.attention_peak_flops_per_s * efficiency)
-    bytes_s = kv_tokens_read * p.kv_bytes_per_token_per_layer / p.achieved_bandwidth_bytes_per_s
-    return max(flops_s, bytes_s)
+    kv_bytes = kv_tokens_read * p.kv_bytes_per_token_per_layer
+    bytes_s = (kv_bytes + pairs * p.score_bytes_per_pair) / p.achieved_bandwidth_bytes_per_s
+    local_s = max(flops_s, bytes_s) / p.cp
+    if p.cp == 1:
+        return local_s
+    # ring attention: each rank computes on its shard while receiving the other cp - 1 KV shards;
+    # communication hides behind compute until it is the longer of the two
+    ring_s = kv_bytes * (p.cp - 1) / p.cp / p.cp_link_bytes_per_s
+    return max(local_s, ring_s)
 
 
 def decode_attended_tokens(p: IterationCostParams, context_tokens: int) -> int:
@@ -249,7 +299,7 @@ def decode_attention_time_s(p: IterationCostParams, attended_tokens_all_layers: 
     flops_s = attended_tokens_all_layers * p.attention_flops_per_pair / (
         p.attention_peak_flops_per_s * p.attention_efficiency_max)
     bytes_s = attended_tokens_all_layers * p.kv_bytes_per_token_per_layer / p.achieved_decode_bandwidth_bytes_per_s
-    return max(flops_s, bytes_s)
+    return max(flops_s, bytes_s) / p.cp      # context parallel: each rank reads its shard of the KV
 
 
 def allreduce_time_s(p: IterationCostParams, num_tokens: int) -> float:
@@ -268,11 +318,25 @@ def iteration_time_s(p: IterationCostParams, prefill_chunks: list[tuple[int, int
     `decode_attended_tokens`. num_samples: sequences producing a token (decodes plus
     prefills that finish their prompt this iteration).
     """
-    num_tokens = num_decodes + sum(new for _, new in prefill_chunks)
+    prefill_tokens = sum(new for _, new in prefill_chunks)
+    num_tokens = num_decodes + prefill_tokens
     if num_tokens == 0:
         return 0.0
+    if p.cp > 1:    # prefill tokens are split over the ranks; a decode token runs on every rank
+        num_tokens = num_decodes + -(-prefill_tokens // p.cp)
     attention_s = sum(prefill_attention_time_s(p, c, n) for c, n in prefill_chunks)
     if num_decodes:
-        attention_s += decode_attention_time_s(p, decode_attended_tokens_sum)
-    return (p.iteration_overhead_s + linear_time_s(p, num_tokens, num_samples) + attention_s
-            + allreduce_time_s(p, num_tokens))
+        attention_s += decode_attention_time_s(p, decode_attended_tokens_sum) + p.cp_merge_latency_s
+    total = (p.iteration_overhead_s + linear_time_s(p, num_tokens, num_samples) + attention_s
+             + allreduce_time_s(p, num_tokens))
+    if p.pp > 1:
+        total += (p.pp - 1) * (p.pp_hop_s + num_tokens * p.pp_bytes_per_token / p.pp_link_bytes_per_s)
+    if p.alltoalls_per_iteration:
+        total += p.alltoalls_per_iteration * (p.allreduce_latency_s + num_tokens * p.alltoall_bytes_per_token
+                                              / p.alltoall_bandwidth_bytes_per_s)
+    return total
+
+
+def transfer_time_s(p: IterationCostParams, num_tokens: int, bandwidth_bytes_per_s: float) -> float:
+    """Moving `num_tokens` of KV (all layers, per GPU) over a link: swap, offload reload, disaggregation."""
+    return num_tokens * p.kv_bytes_per_token / bandwidth_bytes_per_s

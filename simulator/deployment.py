@@ -38,14 +38,18 @@ class MemoryPlan:
 
 
 def memory_plan(model: ModelSpec, hardware: HardwareProfile, tp: int, weight_dtype: str, kv_dtype: str,
-                engine: EngineSpec) -> MemoryPlan:
+                engine: EngineSpec, cp: int = 1, pp: int = 1) -> MemoryPlan:
+    """Per-GPU memory of a replica of tp x cp x pp GPUs.
+
+    Weights split over tp x pp (context-parallel ranks hold copies); a sequence's KV splits over
+    tp (heads), pp (layers per stage) and cp (its tokens are sharded over the ring)."""
     reserve = costmodel.activation_reserve_bytes(model, tp, engine.max_num_batched_tokens, engine.max_num_seqs,
                                                  engine_defaults()["memory_reserve"])
-    capacity = costmodel.kv_capacity_bytes_per_gpu(model, hardware, tp, weight_dtype,
+    capacity = costmodel.kv_capacity_bytes_per_gpu(model, hardware, tp * pp, weight_dtype,
                                                    engine.gpu_memory_utilization, reserve)
-    per_token = costmodel.kv_bytes_per_token(model, kv_dtype, tp)
+    per_token = costmodel.kv_bytes_per_token(model, kv_dtype, tp) / (cp * pp)
     block_bytes = engine.block_size * per_token
-    return MemoryPlan(weights_bytes_per_gpu=costmodel.weight_bytes(model, weight_dtype) / tp,
+    return MemoryPlan(weights_bytes_per_gpu=costmodel.weight_bytes(model, weight_dtype) / (tp * pp),
                       reserve_bytes_per_gpu=reserve, kv_capacity_bytes_per_gpu=capacity,
                       kv_bytes_per_token_per_gpu=per_token, block_bytes_per_gpu=block_bytes,
                       num_kv_blocks=max(0, math.floor(capacity / block_bytes)))
@@ -116,10 +120,17 @@ def resolve_deployment(spec: DeploymentSpec, field: str, base_dir: Path | None =
     model = resolve_model(spec.model, field=f"{field}.model", base_dir=base_dir)
     hardware = resolve_hardware(hardware_override or spec.hardware, field=f"{field}.hardware", base_dir=base_dir)
     tp, engine = spec.tensor_parallel, spec.engine
+    cp, pp = spec.context_parallel, spec.pipeline_parallel
     if not valid_tp(model, tp):
         raise InputError(f"must divide the model's {model.num_attention_heads} attention heads",
                          field=f"{field}.tensor_parallel", value=tp)
-    plan = memory_plan(model, hardware, tp, spec.weight_dtype, spec.kv_cache_dtype, engine)
+    if pp > model.num_layers:
+        raise InputError(f"more stages than the model's {model.num_layers} layers",
+                         field=f"{field}.pipeline_parallel", value=pp, allowed=f"1..{model.num_layers}")
+    if spec.expert_parallel > 1 and not model.is_moe:
+        raise InputError(f"{model.name} has no experts", field=f"{field}.expert_parallel",
+                         value=spec.expert_parallel, allowed="1")
+    plan = memory_plan(model, hardware, tp, spec.weight_dtype, spec.kv_cache_dtype, engine, cp, pp)
     reason = fit_check(model, plan, 1, hardware, engine)
     if reason is not None:
         needed = min_tensor_parallel(model, hardware, spec.weight_dtype, spec.kv_cache_dtype, engine,
@@ -134,16 +145,23 @@ def resolve_deployment(spec: DeploymentSpec, field: str, base_dir: Path | None =
         notes.append("prefix caching disabled: every layer is windowed, so cached blocks do not map back to "
                      "prompt tokens in this model")
     scheduler = SchedulerConfig(max_num_seqs=engine.max_num_seqs,
-                                max_num_batched_tokens=engine.max_num_batched_tokens,
+                                max_num_batched_tokens=engine.max_num_batched_tokens * cp,   # budget per rank
                                 enable_chunked_prefill=engine.enable_chunked_prefill,
-                                enable_prefix_caching=caching, block_size=engine.block_size)
+                                enable_prefix_caching=caching, block_size=engine.block_size,
+                                swap=spec.preemption_mode == "swap", host_kv_blocks=_host_kv_blocks(hardware, plan))
     setup = ReplicaSetup(scheduler=scheduler, num_kv_blocks=plan.num_kv_blocks,
                          blocks_for_tokens=blocks_for_tokens_fn(model, spec.kv_cache_dtype, tp, engine.block_size),
                          full_blocks_for_tokens=full_blocks_for_tokens_fn(model, spec.kv_cache_dtype, tp,
                                                                           engine.block_size),
                          cost=costmodel.iteration_cost_params(model, hardware, tp, spec.weight_dtype,
-                                                              spec.kv_cache_dtype))
+                                                              spec.kv_cache_dtype, cp, pp, spec.expert_parallel,
+                                                              spec.attention_impl))
     price = (spec.price_per_gpu_hour_usd if spec.price_per_gpu_hour_usd is not None
              else hardware.price_usd_per_gpu_hour(spec.pricing))
     return ResolvedDeployment(spec=spec, model=model, hardware=hardware, plan=plan, setup=setup,
-                              num_gpus=spec.replicas * tp, price_usd_per_gpu_hour=price, notes=tuple(notes))
+                              num_gpus=spec.replicas * tp * cp * pp, price_usd_per_gpu_hour=price, notes=tuple(notes))
+
+
+def _host_kv_blocks(hardware: HardwareProfile, plan: MemoryPlan) -> int:
+    """Blocks of a replica that fit the host-memory tier (every GPU offloads its share)."""
+    return int(hardware.host_memory_bytes // plan.block_bytes_per_gpu) if plan.block_bytes_per_gpu else 0

@@ -123,4 +123,7 @@ def step_time_s(cost: IterationCostParams, batch: ScheduledBatch, global_layers:
             prefill_chunks.append((context, num_new))
     if global_layers:
         decode_attended = global_layers * (decode_context_sum + num_decodes)
-    return costmodel.iteration_time_s(cost, prefill_chunks, num_decodes, decode_attended, num_samples)
+    step_s = costmodel.iteration_time_s(cost, prefill_chunks, num_decodes, decode_attended, num_samples)
+    if batch.transfer_tokens:     # swapped KV crosses the host link before the step's compute (not overlapped)
+        step_s += costmodel.transfer_time_s(cost, batch.transfer_tokens, cost.host_link_bytes_per_s)
+    return step_s

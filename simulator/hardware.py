@@ -63,6 +63,10 @@ class HardwareProfile:
     reserved_usd_per_gpu_hour: float
     spot_usd_per_gpu_hour: float
     curves: EfficiencyCurves
+    internode_bytes_per_s: float = 50e9     # scale-out link per GPU (between nodes)
+    gpus_per_node: int = 8                  # GPUs sharing the `interconnect` domain
+    host_link_bytes_per_s: float = 32e9     # GPU <-> host memory, per direction (KV offload, swap)
+    host_memory_bytes: float = 0.0          # host memory per GPU usable as a KV tier
     display_name: str = ""
     vendor: str = ""
     source: str = ""
@@ -73,6 +77,10 @@ class HardwareProfile:
                       "interconnect_bytes_per_s"):
             if getattr(self, field) <= 0:
                 raise ValueError(f"hardware {self.name}: {field} must be > 0, got {getattr(self, field)}")
+
+    def link_bytes_per_s(self, num_gpus: int) -> float:
+        """Per-GPU bandwidth of a group of `num_gpus`: the node interconnect if it fits one node."""
+        return self.interconnect_bytes_per_s if num_gpus <= self.gpus_per_node else self.internode_bytes_per_s
 
     def price_usd_per_gpu_hour(self, tier: PricingTier) -> float:
         return {PricingTier.ON_DEMAND: self.on_demand_usd_per_gpu_hour,

@@ -89,3 +89,10 @@ def quality_model(model_name: str, overrides: dict | None = None) -> QualityMode
         recall_points=tuple(map(tuple, overrides.get("recall_at_k") or priors["recall_at_k"]["points"])),
         position_points=tuple(map(tuple, priors["position_curve"]["points"])),
     )
+
+
+def kv_quality_penalty(kv_cache_dtype: str, override: float | None = None) -> float:
+    """Accuracy points lost to storing the KV cache in `kv_cache_dtype` (catalog default unless overridden)."""
+    if override is not None:
+        return override
+    return float(quality_priors()["kv_cache_quality_penalty"].get(kv_cache_dtype, 0.0))

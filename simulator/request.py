@@ -50,6 +50,7 @@ class Request:
     delay_after_parents_s: float = 0.0          # e.g. a user's think time before the next turn
     arrival_on_release: bool = False            # latency counts from release (a new chat turn), not the query
     is_answer: bool = True                      # False for map calls and a hybrid's declined RAG attempt
+    swapped_tokens: int = 0      # KV tokens parked in host memory by a swap preemption
     run_seq: int = -1            # order of its latest admission to the running batch (skip-ahead engine)
     clock_base: int = -1         # skip-ahead: engine iteration its counters were last written at, -1 when current
 

@@ -157,7 +157,16 @@ class EngineSpec(_Strict):
 
 
 WeightDtype = Literal["bf16", "fp16", "fp8", "int8", "int4"]
-KVDtype = Literal["bf16", "fp16", "fp8"]
+KVDtype = Literal["bf16", "fp16", "fp8", "int4"]
+
+
+class PrefillPoolSpec(_Strict):
+    """Disaggregated serving: a separate prefill pool; the deployment's own fields describe the decode pool."""
+    hardware: str | None = Field(default=None, description="defaults to the deployment's hardware")
+    tensor_parallel: int = Field(default=1, ge=1, le=1024)
+    replicas: int = Field(default=1, ge=1, le=100_000)
+    transfer_gb_s: float | None = Field(default=None, gt=0, description="KV transfer link per GPU, GB/s; "
+                                        "default: the scale-out link of the slower pool's hardware")
 
 
 class DeploymentSpec(_Strict):
@@ -172,6 +181,24 @@ class DeploymentSpec(_Strict):
     price_per_gpu_hour_usd: float | None = Field(default=None, ge=0, description="overrides the catalog price")
     router: RouterPolicy = RouterPolicy.ROUND_ROBIN
     engine: EngineSpec = Field(default_factory=EngineSpec)
+    context_parallel: int = Field(default=1, ge=1, le=1024, description="GPUs each sequence is sharded over "
+                                  "(ring attention)")
+    pipeline_parallel: int = Field(default=1, ge=1, le=256)
+    expert_parallel: int = Field(default=1, ge=1, le=1024, description="1, or tensor_parallel: MoE experts "
+                                 "placed whole across the tensor-parallel group, with all-to-all")
+    attention_impl: Literal["flash", "naive"] = "flash"
+    preemption_mode: Literal["recompute", "swap"] = Field(default="recompute", description="swap: preempted "
+                                                          "requests move their KV to host memory")
+    kv_quality_penalty: float | None = Field(default=None, ge=0, le=1, description="accuracy lost to KV "
+                                             "compression; default from catalog/quality.yaml by kv_cache_dtype")
+    prefill_pool: PrefillPoolSpec | None = Field(default=None, description="disaggregated prefill")
+
+    @model_validator(mode="after")
+    def _expert_parallel(self):
+        if self.expert_parallel not in (1, self.tensor_parallel):
+            raise ValueError(f"expert_parallel must be 1 or tensor_parallel ({self.tensor_parallel}), "
+                             f"got {self.expert_parallel}")
+        return self
 
 
 class ScenarioSpec(_Strict):

@@ -30,12 +30,15 @@ class SchedulerConfig:
     enable_chunked_prefill: bool
     enable_prefix_caching: bool
     block_size: int
+    swap: bool = False              # preemption moves KV to host memory (when it has room) instead of recomputing
+    host_kv_blocks: int = 0         # host-tier capacity, in blocks
 
 
 @dataclass(slots=True)
 class ScheduledBatch:
     num_new_tokens: dict[int, int]          # request id -> tokens computed this step
     requests: list[Request]                 # in schedule order; num_computed_tokens is the context
+    transfer_tokens: int = 0                # KV tokens swapped out or in over the host link this step
 
 
 class Scheduler:
@@ -47,6 +50,9 @@ class Scheduler:
         self.num_preemptions = 0
         self.num_prefix_query_tokens = 0
         self.num_prefix_hit_tokens = 0
+        self.num_swaps = 0
+        self.host_blocks_used = 0
+        self.transfer_tokens = 0            # swapped out or in since the last schedule, for the step's cost
 
     def admission_error(self, request: Request) -> str | None:
         """Why a request can never be served by this engine, or None."""
@@ -66,7 +72,16 @@ class Scheduler:
         return bool(self.waiting or self.running)
 
     def _preempt(self, request: Request, num_slotted_new: int = 0) -> None:
-        self.kv.free(request, cache_tokens=request.num_computed_tokens + num_slotted_new)
+        blocks = self.kv.blocks_for_tokens(request.num_computed_tokens)
+        if (self.config.swap and request.num_computed_tokens
+                and self.host_blocks_used + blocks <= self.config.host_kv_blocks):
+            self.kv.free(request)                      # its KV moves to host memory: nothing to hash
+            request.swapped_tokens = request.num_computed_tokens
+            self.host_blocks_used += blocks
+            self.transfer_tokens += request.num_computed_tokens
+            self.num_swaps += 1
+        else:
+            self.kv.free(request, cache_tokens=request.num_computed_tokens + num_slotted_new)
         request.num_computed_tokens = 0
         request.status = Status.WAITING
         request.num_preemptions += 1
@@ -111,22 +126,35 @@ class Scheduler:
                 budget -= num_new
         if not preempted:
             budget = self._admit_waiting(budget, scheduled, order)
-        return ScheduledBatch(scheduled, order)
+        transfer, self.transfer_tokens = self.transfer_tokens, 0
+        return ScheduledBatch(scheduled, order, transfer)
 
     def _admit_waiting(self, budget: int, scheduled: dict[int, int], order: list[Request]) -> int:
         while self.waiting and budget > 0 and len(self.running) < self.config.max_num_seqs:
             request = self.waiting[0]
-            hits, num_hit_tokens = self.kv.get_computed_blocks(request)
+            swapped = request.swapped_tokens
+            if swapped:                                 # swap back in what was computed before preemption
+                hits, num_hit_tokens = [], swapped
+                request.num_computed_tokens = swapped
+            else:
+                hits, num_hit_tokens = self.kv.get_computed_blocks(request)
             num_new = request.num_tokens - num_hit_tokens
             if num_new > budget:
                 if not self.config.enable_chunked_prefill:
+                    request.num_computed_tokens = 0
                     break
                 num_new = budget
             if self.kv.allocate_slots(request, num_new, hits) is None:
+                request.num_computed_tokens = 0
                 break
             self.waiting.popleft()
-            self.num_prefix_query_tokens += request.num_tokens
-            self.num_prefix_hit_tokens += num_hit_tokens
+            if swapped:
+                request.swapped_tokens = 0
+                self.host_blocks_used -= self.kv.blocks_for_tokens(swapped)
+                self.transfer_tokens += swapped
+            else:
+                self.num_prefix_query_tokens += request.num_tokens
+                self.num_prefix_hit_tokens += num_hit_tokens
             if request.num_cached_tokens < 0:
                 request.num_cached_tokens = num_hit_tokens
             request.num_computed_tokens = num_hit_tokens

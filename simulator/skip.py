@@ -135,7 +135,10 @@ class SkipEngine(ReplicaEngine):
             else:
                 prefill_chunks.append((context, num_new))
         attended = self._global_layers * (decode_context_sum + num_decodes)
-        return costmodel.iteration_time_s(self.cost, prefill_chunks, num_decodes, attended, num_samples)
+        step_s = costmodel.iteration_time_s(self.cost, prefill_chunks, num_decodes, attended, num_samples)
+        if step.transfer_tokens:
+            step_s += costmodel.transfer_time_s(self.cost, step.transfer_tokens, self.cost.host_link_bytes_per_s)
+        return step_s
 
     def _plan(self, step: Step, t0: float, now: float) -> tuple[int, float]:
         """Iterations the decode-only batch can run from now in one step, and the per-iteration growth delta."""

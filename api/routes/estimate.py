@@ -24,6 +24,8 @@ def post_estimate(body: EstimateRequest, store: StoreDep) -> dict:
         else:
             hardware = resolve_uploaded(store, body.hardware) or resolve_hardware(body.hardware, field="hardware")
         return estimate(model, hardware, body.prompt_tokens, body.output_tokens, tp=body.tp,
-                        weight_dtype=body.weight_dtype, kv_dtype=body.kv_dtype)
+                        weight_dtype=body.weight_dtype, kv_dtype=body.kv_dtype,
+                        context_parallel=body.context_parallel, pipeline_parallel=body.pipeline_parallel,
+                        expert_parallel=body.expert_parallel, attention_impl=body.attention_impl)
     except InputError as exc:
         raise input_error_422(exc) from None

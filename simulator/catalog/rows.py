@@ -69,6 +69,10 @@ class HardwareDefaults(BaseModel):
     allreduce_latency_s: float = Field(ge=0)
     interconnect_efficiency: float = Field(gt=0, le=1)
     fp32_fraction_of_bf16_when_unknown: float = Field(gt=0, le=1)
+    internode_gb_s: float = Field(gt=0)
+    gpus_per_node: int = Field(ge=1)
+    host_link_gb_s: float = Field(gt=0)
+    host_memory_gb_per_gpu: float = Field(ge=0)
     reserved_price_ratio: float = Field(gt=0, le=1)
     spot_price_ratio: float = Field(gt=0, le=1)
     source: str
@@ -93,6 +97,10 @@ class HardwareRow(BaseModel):
     sm_count: int = Field(gt=0)
     l2_mb: float = Field(ge=0)
     interconnect_gb_s: float = Field(gt=0)
+    internode_gb_s: float | None = Field(default=None, gt=0, description="scale-out link per GPU, GB/s")
+    gpus_per_node: int | None = Field(default=None, ge=1, description="GPUs on one interconnect domain")
+    host_link_gb_s: float | None = Field(default=None, gt=0, description="GPU-host link per direction, GB/s")
+    host_memory_gb_per_gpu: float | None = Field(default=None, ge=0, description="host memory for KV offload")
     on_demand_usd_per_gpu_hour: float = Field(ge=0)
     reserved_usd_per_gpu_hour: float | None = Field(default=None, ge=0)
     spot_usd_per_gpu_hour: float | None = Field(default=None, ge=0)
@@ -111,6 +119,11 @@ class HardwareRow(BaseModel):
                               else self.bf16_dense_tflops * 1e12 * defaults.fp32_fraction_of_bf16_when_unknown),
             sm_count=self.sm_count, l2_bytes=self.l2_mb * 1e6,
             interconnect_bytes_per_s=self.interconnect_gb_s * 1e9,
+            internode_bytes_per_s=(self.internode_gb_s or defaults.internode_gb_s) * 1e9,
+            gpus_per_node=self.gpus_per_node or defaults.gpus_per_node,
+            host_link_bytes_per_s=(self.host_link_gb_s or defaults.host_link_gb_s) * 1e9,
+            host_memory_bytes=(self.host_memory_gb_per_gpu if self.host_memory_gb_per_gpu is not None
+                               else defaults.host_memory_gb_per_gpu) * 1e9,
             on_demand_usd_per_gpu_hour=self.on_demand_usd_per_gpu_hour,
             reserved_usd_per_gpu_hour=(self.reserved_usd_per_gpu_hour if self.reserved_usd_per_gpu_hour is not None
                                        else self.on_demand_usd_per_gpu_hour * defaults.reserved_price_ratio),
