@@ -40,6 +40,18 @@ class ReplicaSetup:
     full_blocks_for_tokens: Callable[[int], int] | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class PrefillPool:
+    """Disaggregated serving: prompts are prefilled here, their KV sent to the decode replicas."""
+    setup: ReplicaSetup
+    num_replicas: int
+    kv_bytes_per_token: float            # whole sequence, all layers (sent once per request)
+    transfer_bytes_per_s: float          # aggregate link between one prefill and one decode replica
+
+    def transfer_s(self, num_tokens: int) -> float:
+        return num_tokens * self.kv_bytes_per_token / self.transfer_bytes_per_s
+
+
 @dataclass(slots=True)
 class SimulationOutput:
     requests: list[Request]
@@ -92,11 +104,17 @@ class Router:
 
 def simulate(requests: list[Request], setup: ReplicaSetup, num_replicas: int, router_policy: RouterPolicy,
              max_sim_time_s: float | None = None,
-             progress: Callable[[int, int], None] | None = None, exact: bool = False) -> SimulationOutput:
+             progress: Callable[[int, int], None] | None = None, exact: bool = False,
+             prefill: PrefillPool | None = None) -> SimulationOutput:
     """Serve `requests`; `exact=True` steps every iteration (the reference for skip-ahead).
 
     Skip-ahead is used only when no request depends on another (a dependent call can arrive at any
-    time, which a closed-form stretch cannot foresee)."""
+    time, which a closed-form stretch cannot foresee) and serving is not disaggregated (handoffs
+    reach the decode pool at times only the prefill pool knows).
+
+    With a `prefill` pool, a request is prefilled there (emitting its first token), its KV crosses
+    the link, and it joins a decode replica with that KV in place; its first token counts when the
+    KV has arrived, so TTFT includes the transfer."""
     env = simpy.Environment()
     router = Router(router_policy, num_replicas)
     state = {"in_system": 0, "area": 0.0, "last": 0.0, "done": 0}
@@ -108,9 +126,10 @@ def simulate(requests: list[Request], setup: ReplicaSetup, num_replicas: int, ro
         state["last"] = now
         state["in_system"] += delta
 
-    def on_done(request: Request) -> None:
+    def on_done(request: Request, routed: bool = True) -> None:
         account(-1)
-        router.done(request)
+        if routed:
+            router.done(request)
         state["done"] += 1
         if progress is not None:
             progress(state["done"], total)
@@ -123,7 +142,7 @@ def simulate(requests: list[Request], setup: ReplicaSetup, num_replicas: int, ro
                 if child.status is Status.REJECTED:
                     child.replica = request.replica
                     account(+1)
-                    on_done(child)
+                    on_done(child, routed=False)
                 else:
                     env.process(release(child, child.delay_after_parents_s))
 
@@ -135,6 +154,43 @@ def simulate(requests: list[Request], setup: ReplicaSetup, num_replicas: int, ro
             request.arrival_time_s = env.now
         account(+1)
         engines[router.choose(request)].submit(request)
+
+    def handoff(request: Request, delay_s: float):
+        yield env.timeout(delay_s)
+        request.status = Status.WAITING
+        request.max_output_tokens, request.handoff_max_output = request.handoff_max_output, 0
+        request.preloaded_tokens = request.num_computed_tokens
+        request.num_computed_tokens = 0
+        request.first_token_s = request.last_token_s = env.now
+        engines[decode_router.choose(request)].submit(request)
+
+    def on_prefilled(request: Request) -> None:
+        prefill_router.done(request)
+        if request.status is Status.FINISHED and request.handoff_max_output > 1:
+            env.process(handoff(request, prefill.transfer_s(request.num_computed_tokens)))
+        else:
+            if request.handoff_max_output:       # rejected by the prefill pool
+                request.max_output_tokens, request.handoff_max_output = request.handoff_max_output, 0
+            on_done(request, routed=False)
+
+    prefill_engines: list[ReplicaEngine] = []
+    if prefill is not None:
+        prefill_router = Router(router_policy, prefill.num_replicas)
+        decode_router = router
+        for index in range(prefill.num_replicas):
+            kv = KVCacheManager(prefill.setup.num_kv_blocks, prefill.setup.scheduler.block_size,
+                                prefill.setup.scheduler.enable_prefix_caching, prefill.setup.blocks_for_tokens,
+                                prefill.setup.full_blocks_for_tokens)
+            prefill_engines.append(ReplicaEngine(env, index, Scheduler(prefill.setup.scheduler, kv),
+                                                 prefill.setup.cost, on_prefilled))
+
+    def dispatch(request: Request) -> None:
+        if prefill is None:
+            engines[router.choose(request)].submit(request)
+            return
+        request.handoff_max_output = request.max_output_tokens
+        request.max_output_tokens = 1
+        prefill_engines[prefill_router.choose(request)].submit(request)
 
     enable_caching = setup.scheduler.enable_prefix_caching
     roots = [r for r in requests if r.num_pending_parents == 0]
@@ -152,7 +208,7 @@ def simulate(requests: list[Request], setup: ReplicaSetup, num_replicas: int, ro
         request = roots[index]
         return request.ready_time_s if request.ready_time_s >= 0 else request.arrival_time_s
 
-    skipping = not exact and not any(r.dependents for r in requests)
+    skipping = not exact and prefill is None and not any(r.dependents for r in requests)
     stop_s = max_sim_time_s if max_sim_time_s is not None else math.inf
     skipping = skipping and setup.full_blocks_for_tokens is None and global_only_layers(setup.cost) > 0 \
         and setup.scheduler.max_num_batched_tokens >= setup.scheduler.max_num_seqs
@@ -175,20 +231,20 @@ def simulate(requests: list[Request], setup: ReplicaSetup, num_replicas: int, ro
             clock["next"] += 1
             request.ready_time_s = env.now
             account(+1)
-            engines[router.choose(request)].submit(request)
+            dispatch(request)
 
     env.process(arrivals())
-    for engine in engines:
+    for engine in engines + prefill_engines:
         env.process(engine.run())
     env.run(until=max_sim_time_s)
     for engine in engines:
         engine.finalize()
     if state["in_system"] > 0:            # hard stop with work left: the run lasted until the stop
         account(0)
-    schedulers = [e.scheduler for e in engines]
+    schedulers = [e.scheduler for e in engines + prefill_engines]
     return SimulationOutput(
         requests=requests,
-        engine_stats=[e.stats for e in engines],
+        engine_stats=[e.stats for e in engines + prefill_engines],
         end_time_s=state["last"],
         requests_in_system_time_integral=state["area"],
         num_preemptions=sum(s.num_preemptions for s in schedulers),

@@ -162,7 +162,8 @@ def run_comparison_deployment(spec: ComparisonSpec, index: int, base_dir: Path |
         rng = np.random.default_rng(spec.seed)
         data = generate_queries(spec, rng, base_dir) if spec.queries else generate_sessions(spec, rng, base_dir)
     calls, extra = _calls(spec, dep, resolved, data, base_dir)
-    output = simulate(calls.requests, resolved.setup, dep.llm.replicas, dep.llm.router, spec.max_sim_time_s)
+    output = simulate(calls.requests, resolved.setup, dep.llm.replicas, dep.llm.router, spec.max_sim_time_s,
+                      prefill=resolved.prefill)
     everything = calls.requests + calls.refused
     queries = query_table(everything, calls.num_queries)
     records = metrics.records_frame(dataclasses.replace(output, requests=everything))

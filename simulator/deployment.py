@@ -17,7 +17,7 @@ from pathlib import Path
 
 from simulator import costmodel
 from simulator.catalog import resolve_hardware, resolve_model
-from simulator.cluster import ReplicaSetup
+from simulator.cluster import PrefillPool, ReplicaSetup
 from simulator.errors import InputError
 from simulator.hardware import HardwareProfile
 from simulator.model import ModelSpec
@@ -113,6 +113,7 @@ class ResolvedDeployment:
     num_gpus: int
     price_usd_per_gpu_hour: float
     notes: tuple[str, ...]
+    prefill: PrefillPool | None = None
 
 
 def resolve_deployment(spec: DeploymentSpec, field: str, base_dir: Path | None = None,
@@ -158,8 +159,25 @@ def resolve_deployment(spec: DeploymentSpec, field: str, base_dir: Path | None =
                                                               spec.attention_impl))
     price = (spec.price_per_gpu_hour_usd if spec.price_per_gpu_hour_usd is not None
              else hardware.price_usd_per_gpu_hour(spec.pricing))
+    num_gpus = spec.replicas * tp * cp * pp
+    prefill = None
+    if spec.prefill_pool is not None:
+        pool = spec.prefill_pool
+        side = resolve_deployment(spec.model_copy(update={
+            "name": f"{spec.name}-prefill", "hardware": pool.hardware or spec.hardware, "replicas": pool.replicas,
+            "tensor_parallel": pool.tensor_parallel, "expert_parallel": 1, "prefill_pool": None}),
+            f"{field}.prefill_pool", base_dir)
+        link = (pool.transfer_gb_s * 1e9 if pool.transfer_gb_s is not None
+                else min(hardware.internode_bytes_per_s, side.hardware.internode_bytes_per_s))
+        prefill = PrefillPool(setup=side.setup, num_replicas=pool.replicas,
+                              kv_bytes_per_token=costmodel.kv_bytes_per_token(model, spec.kv_cache_dtype),
+                              transfer_bytes_per_s=link * min(pool.tensor_parallel, tp))
+        price = (price * num_gpus + side.price_usd_per_gpu_hour * side.num_gpus) / (num_gpus + side.num_gpus)
+        num_gpus += side.num_gpus
+        notes.append(f"disaggregated: {pool.replicas} prefill replica(s) of {side.hardware.name} x{pool.tensor_parallel}, "
+                     f"KV sent at {link * min(pool.tensor_parallel, tp) / 1e9:,.0f} GB/s")
     return ResolvedDeployment(spec=spec, model=model, hardware=hardware, plan=plan, setup=setup,
-                              num_gpus=spec.replicas * tp * cp * pp, price_usd_per_gpu_hour=price, notes=tuple(notes))
+                              num_gpus=num_gpus, price_usd_per_gpu_hour=price, notes=tuple(notes), prefill=prefill)
 
 
 def _host_kv_blocks(hardware: HardwareProfile, plan: MemoryPlan) -> int:

@@ -51,6 +51,8 @@ class Request:
     arrival_on_release: bool = False            # latency counts from release (a new chat turn), not the query
     is_answer: bool = True                      # False for map calls and a hybrid's declined RAG attempt
     swapped_tokens: int = 0      # KV tokens parked in host memory by a swap preemption
+    preloaded_tokens: int = 0    # KV tokens computed elsewhere and already here (disaggregated prefill)
+    handoff_max_output: int = 0  # disaggregated: the real output length while the prefill pool emits token 1
     run_seq: int = -1            # order of its latest admission to the running batch (skip-ahead engine)
     clock_base: int = -1         # skip-ahead: engine iteration its counters were last written at, -1 when current
 

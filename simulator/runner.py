@@ -81,7 +81,8 @@ def run(spec: ScenarioSpec, base_dir: Path | None = None, seed: int | None = Non
     for index, r in enumerate(resolved):
         requests, num_clipped = workload.requests_for_model(generated, r.model.max_context_tokens)
         callback = (lambda done, total, i=index: progress(i, done, total)) if progress else None
-        output = simulate(requests, r.setup, r.spec.replicas, r.spec.router, spec.max_sim_time_s, callback, exact)
+        output = simulate(requests, r.setup, r.spec.replicas, r.spec.router, spec.max_sim_time_s, callback, exact,
+                          r.prefill)
         records = metrics.records_frame(output)
         summary = metrics.summarize(records, output, num_gpus=r.num_gpus,
                                     price_usd_per_gpu_hour=r.price_usd_per_gpu_hour,

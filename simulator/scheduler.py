@@ -132,10 +132,10 @@ class Scheduler:
     def _admit_waiting(self, budget: int, scheduled: dict[int, int], order: list[Request]) -> int:
         while self.waiting and budget > 0 and len(self.running) < self.config.max_num_seqs:
             request = self.waiting[0]
-            swapped = request.swapped_tokens
-            if swapped:                                 # swap back in what was computed before preemption
-                hits, num_hit_tokens = [], swapped
-                request.num_computed_tokens = swapped
+            swapped, preloaded = request.swapped_tokens, request.preloaded_tokens
+            if swapped or preloaded:    # swap back in what was computed before preemption / KV sent by a prefill pool
+                hits, num_hit_tokens = [], swapped or preloaded
+                request.num_computed_tokens = num_hit_tokens
             else:
                 hits, num_hit_tokens = self.kv.get_computed_blocks(request)
             num_new = request.num_tokens - num_hit_tokens
@@ -152,6 +152,8 @@ class Scheduler:
                 request.swapped_tokens = 0
                 self.host_blocks_used -= self.kv.blocks_for_tokens(swapped)
                 self.transfer_tokens += swapped
+            elif preloaded:
+                request.preloaded_tokens = 0
             else:
                 self.num_prefix_query_tokens += request.num_tokens
                 self.num_prefix_hit_tokens += num_hit_tokens

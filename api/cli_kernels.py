@@ -1,0 +1,82 @@
+"""`ctxplan calibrate` and `ctxplan validate`: microbenchmarks and measured-vs-predicted (torch imported lazily)."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from api.cli_common import (AttentionImpl, KVDtype, OutputFormat, WeightDtype, _fail, _LazyProgress,  # noqa: F401
+                            _print_json, _write_outputs, app, stderr, stdout, user_errors)
+
+
+class Device(str, Enum):
+    auto = "auto"
+    cuda = "cuda"
+    cpu = "cpu"
+
+
+@app.command()
+@user_errors
+def calibrate(out: Annotated[Path, typer.Option(help="profile YAML to write (measurement CSVs go beside it)")],
+              device: Annotated[Device, typer.Option(help="device to time")] = Device.auto,
+              quick: Annotated[bool, typer.Option("--quick", help="small grid (CPU: under 2 minutes)")] = False,
+              base_profile: Annotated[Optional[str], typer.Option(help="catalog entry whose datasheet peaks "
+                                                                        "to keep (GPU default: guessed)")] = None,
+              format: Annotated[OutputFormat, typer.Option("--format")] = OutputFormat.table):
+    """Time attention, matmul and copy kernels here and fit a hardware profile to them."""
+    try:
+        from kernels.calibrate import calibrate as run_calibration
+    except ImportError as exc:
+        _fail(f"calibration needs torch ({exc}); install the kernels extra: pip install 'ctxplan[kernels]'")
+    if base_profile is not None:
+        from simulator.catalog import resolve_hardware
+        resolve_hardware(base_profile, field="--base-profile")
+    stderr.print(f"timing kernels on {device.value} ({'quick' if quick else 'full'} grid)...")
+    report = run_calibration(device.value, quick, out, base_profile)
+    if format is OutputFormat.json:
+        _print_json(report)
+        return
+    from api.render import validation_table
+    stdout.print(f"wrote {report['profile']} (device: {report['device']}, base: {report['base_profile']}, "
+                 f"{report['num_measurements']} kernels)")
+    stdout.print(validation_table("fitted rows", report["fit"]))
+    stdout.print(validation_table("held-out rows (not fitted)", report["holdout"]))
+    stdout.print(f"check it: ctxplan validate --hardware {report['profile']} --measurements {report['files']['holdout']}")
+
+
+@app.command()
+@user_errors
+def validate(hardware: Annotated[str, typer.Option(help="catalog name or profile YAML")],
+             measurements: Annotated[Optional[Path], typer.Option(help="measurement CSV or Parquet")] = None,
+             engine: Annotated[bool, typer.Option("--engine", help="run the tiny real engine here and compare "
+                                                               "with the simulator")] = False,
+             device: Annotated[Device, typer.Option(help="device for --engine")] = Device.auto,
+             format: Annotated[OutputFormat, typer.Option("--format")] = OutputFormat.table):
+    """Predicted versus measured kernel times (or, with --engine, a real engine run)."""
+    from simulator.catalog import resolve_hardware
+    profile = resolve_hardware(hardware, field="--hardware")
+    if engine == (measurements is not None):
+        _fail("give exactly one of --measurements FILE or --engine")
+    if engine:
+        try:
+            import torch  # noqa: F401  (fail early with a clear message when torch is missing)
+            from kernels.engine_check import engine_check
+            from kernels.microbench import resolve_device
+        except ImportError as exc:
+            _fail(f"--engine needs torch ({exc}); install the kernels extra: pip install 'ctxplan[kernels]'")
+        report = engine_check(profile, resolve_device(device.value))
+    else:
+        from simulator.measurements import load_measurements
+        from simulator.validation import validate_rows
+        report = validate_rows(profile, load_measurements(measurements))
+    if format is OutputFormat.json:
+        _print_json(report)
+        return
+    from api.render import validation_table
+    title = f"{profile.name}: " + ("engine check (predicted vs measured)" if engine else str(measurements))
+    stdout.print(validation_table(title, report))
+
+

@@ -1,0 +1,90 @@
+"""`ctxplan train-cost` and `ctxplan explain`: what long context costs to train and to serve."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from api.cli_common import OutputFormat, _print_json, app, stdout, user_errors
+
+
+@app.command("train-cost")
+@user_errors
+def train_cost(model: Annotated[str, typer.Option(help="catalog name, config.json or model YAML")],
+               hardware: Annotated[str, typer.Option(help="catalog name or profile YAML")],
+               from_context: Annotated[int, typer.Option(help="the model's current training length")],
+               to_context: Annotated[Optional[int], typer.Option(help="target length (one stage)")] = None,
+               tokens: Annotated[Optional[float], typer.Option(help="tokens trained at --to-context, e.g. 20e9")] = None,
+               curriculum: Annotated[Optional[str], typer.Option(help="several stages: CONTEXT=TOKENS,... "
+                                                                      "(e.g. 32768=10e9,131072=5e9)")] = None,
+               num_gpus: Annotated[int, typer.Option(help="GPUs training together (wall time)")] = 8,
+               price: Annotated[Optional[float], typer.Option(help="USD per GPU-hour (default: catalog on-demand)")]
+               = None,
+               format: Annotated[OutputFormat, typer.Option("--format", help="table or json")] = OutputFormat.table):
+    """FLOPs, GPU-hours, dollars and wall time of continued pre-training that extends the context."""
+    from rich.table import Table
+
+    from simulator.catalog import resolve_hardware, resolve_model
+    from simulator.errors import InputError
+    from simulator.longctx import parse_curriculum
+    from simulator.longctx import train_cost as compute
+
+    if curriculum is not None:
+        if to_context is not None or tokens is not None:
+            raise InputError("give either --curriculum or --to-context with --tokens", field="curriculum")
+        stages = parse_curriculum(curriculum)
+    else:
+        if to_context is None or tokens is None:
+            raise InputError("--to-context and --tokens are required (or --curriculum)", field="to_context")
+        stages = [(to_context, tokens)]
+    result = compute(resolve_model(model), resolve_hardware(hardware), from_context, stages, num_gpus, price)
+    if format is OutputFormat.json:
+        _print_json(result)
+        return
+    table = Table(title=f"continued pre-training: {result['model']} on {num_gpus} x {result['hardware']} "
+                        f"from {from_context:,} tokens")
+    for column in ("context", "tokens", "GFLOP/token", "attention share", "per-sample cost vs from",
+                   "GPU-hours", "cost USD", "wall hours"):
+        table.add_column(column, justify="right")
+    table.add_row(f"{from_context:,}", "-", f"{result['from_context_flops_per_token'] / 1e9:,.1f}",
+                  f"{result['from_context_attention_share']:.0%}", "1.0x", "-", "-", "-")
+    for s in result["stages"]:
+        table.add_row(f"{s['context_tokens']:,}", f"{s['tokens']:.3g}", f"{s['flops_per_token'] / 1e9:,.1f}",
+                      f"{s['attention_share']:.0%}", f"{s['per_sample_cost_ratio_vs_from_context']:,.1f}x",
+                      f"{s['gpu_hours']:,.0f}", f"{s['cost_usd']:,.0f}", f"{s['wall_time_hours']:,.1f}")
+    stdout.print(table)
+    stdout.print(f"total: {result['total_gpu_hours']:,.0f} GPU-hours, ${result['total_cost_usd']:,.0f}, "
+                 f"{result['total_wall_time_hours']:,.1f} h on {num_gpus} GPUs. MFUs are assumptions "
+                 "(simulator/catalog/training.yaml).")
+
+
+@app.command()
+@user_errors
+def explain(context: Annotated[int, typer.Option(help="long context length, tokens")] = 131072,
+            short: Annotated[int, typer.Option(help="short context for the prefill ratio")] = 4096,
+            model: Annotated[str, typer.Option(help="model for the prefill ratio")] = "llama-3.1-8b",
+            hardware: Annotated[str, typer.Option(help="hardware for the prefill time ratio")] = "h100-sxm",
+            format: Annotated[OutputFormat, typer.Option("--format", help="table or json")] = OutputFormat.table):
+    """The numbers long-context discussions quote, recomputed from the catalogs."""
+    from rich.table import Table
+
+    from simulator.errors import InputError
+    from simulator.longctx import explain_rows
+
+    for name, value in (("context", context), ("short", short)):
+        if not 16 <= value <= 100_000_000:
+            raise InputError("out of range", field=name, value=value, allowed="16..100000000")
+    if short >= context:
+        raise InputError(f"must be below --context {context}", field="short", value=short)
+    rows = explain_rows(context, short, model, hardware)
+    if format is OutputFormat.json:
+        _print_json(rows)
+        return
+    table = Table(title="what long context costs")
+    table.add_column("quantity")
+    table.add_column("value", justify="right")
+    table.add_column("how")
+    for row in rows:
+        table.add_row(row["quantity"], f"{row['value']:,.2f} {row['unit']}", row["how"])
+    stdout.print(table)
