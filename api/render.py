@@ -35,7 +35,7 @@ def _usd(value) -> str:
 
 
 ROWS = [
-    ("GPUs (replicas x TP)", lambda d, m: f"{d['num_gpus']} ({d['replicas']}x{d['tensor_parallel']})"),
+    ("GPUs (replicas x GPUs each)", lambda d, m: f"{d['num_gpus']} ({d.get('layout') or d['replicas']})"),
     ("model / hardware", lambda d, m: f"{d['model']} / {d['hardware']}"),
     ("requests done / rejected / unfinished",
      lambda d, m: f"{m['num_completed']} / {m['num_rejected']} / {m['num_unfinished']}"),

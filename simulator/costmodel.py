@@ -26,7 +26,16 @@ Approximations (each visible here, none hidden in callers):
   read each sequence's attended KV; decode attention is dominated by bytes, so its FLOPs run at
   a_max without the short-query penalty;
 - tensor parallelism splits weights, heads and FLOPs evenly; KV heads below the TP degree are
-  replicated; an MLA latent is replicated on every rank.
+  replicated; an MLA latent is replicated on every rank;
+- context parallelism (ring attention) splits a prefill chunk's tokens and attention over cp
+  ranks; each rank receives the other (cp - 1) / cp of the KV per chunk and layer, hidden behind
+  its attention compute until the ring is the slower of the two; decode attention reads 1/cp of
+  the KV per rank plus a per-layer merge latency; decode tokens run on every rank;
+- pipeline parallelism keeps one batch in flight: stage times add up to the unsplit time, plus a
+  hop (latency + activations over the link) between stages; expert parallelism adds an all-to-all
+  (dispatch and combine) per layer; links are the node interconnect within a node, the scale-out
+  link beyond it;
+- naive attention streams the score matrix through HBM four times (write S, read S, write P, read P).
 """
 
 from __future__ import annotations

@@ -149,7 +149,8 @@ def resolve_deployment(spec: DeploymentSpec, field: str, base_dir: Path | None =
                                 max_num_batched_tokens=engine.max_num_batched_tokens * cp,   # budget per rank
                                 enable_chunked_prefill=engine.enable_chunked_prefill,
                                 enable_prefix_caching=caching, block_size=engine.block_size,
-                                swap=spec.preemption_mode == "swap", host_kv_blocks=_host_kv_blocks(hardware, plan))
+                                swap=spec.preemption_mode == "swap", host_kv_blocks=_host_kv_blocks(hardware, plan),
+                                host_offload=spec.kv_offload and caching)
     setup = ReplicaSetup(scheduler=scheduler, num_kv_blocks=plan.num_kv_blocks,
                          blocks_for_tokens=blocks_for_tokens_fn(model, spec.kv_cache_dtype, tp, engine.block_size),
                          full_blocks_for_tokens=full_blocks_for_tokens_fn(model, spec.kv_cache_dtype, tp,
@@ -159,6 +160,8 @@ def resolve_deployment(spec: DeploymentSpec, field: str, base_dir: Path | None =
                                                               spec.attention_impl))
     price = (spec.price_per_gpu_hour_usd if spec.price_per_gpu_hour_usd is not None
              else hardware.price_usd_per_gpu_hour(spec.pricing))
+    if spec.kv_offload or spec.preemption_mode == "swap":
+        notes.extend(_host_tier_notes(setup.cost, spec, caching))
     num_gpus = spec.replicas * tp * cp * pp
     prefill = None
     if spec.prefill_pool is not None:
@@ -183,3 +186,18 @@ def resolve_deployment(spec: DeploymentSpec, field: str, base_dir: Path | None =
 def _host_kv_blocks(hardware: HardwareProfile, plan: MemoryPlan) -> int:
     """Blocks of a replica that fit the host-memory tier (every GPU offloads its share)."""
     return int(hardware.host_memory_bytes // plan.block_bytes_per_gpu) if plan.block_bytes_per_gpu else 0
+
+
+def _host_tier_notes(cost, spec: DeploymentSpec, caching: bool) -> list[str]:
+    """Say when the host link makes a reload slower than computing the same tokens again."""
+    notes = []
+    if spec.kv_offload and not caching:
+        notes.append("kv_offload has no effect: prefix caching is off for this deployment")
+    chunk = spec.engine.max_num_batched_tokens
+    prefill_s_per_token = costmodel.iteration_time_s(cost, [(chunk, chunk)], 0, 0, 0) / chunk
+    reload_s_per_token = costmodel.transfer_time_s(cost, 1, cost.host_link_bytes_per_s)
+    if reload_s_per_token > prefill_s_per_token:
+        notes.append(f"host link ({cost.host_link_bytes_per_s / 1e9:,.1f} GB/s) moves KV slower than prefill computes "
+                     f"it ({reload_s_per_token * 1e6:,.1f} vs {prefill_s_per_token * 1e6:,.1f} us per token): "
+                     "swapping or reloading from host memory will cost more than recomputing")
+    return notes

@@ -19,6 +19,7 @@ returns None when a request does not fit and the scheduler chooses whom to preem
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -110,6 +111,7 @@ class BlockPool:
         self.cached: dict[tuple[int, int], Block] = {}   # block hash -> block holding that content
         self.num_evictions = 0
         self._evicted: list[Block] = []
+        self.on_evict = None          # callable(block_hash): a lower tier keeping evicted content
 
     @property
     def num_free_blocks(self) -> int:
@@ -127,6 +129,8 @@ class BlockPool:
             for block in evicted:
                 if self.cached.get(block.block_hash) is block:
                     del self.cached[block.block_hash]
+                    if self.on_evict is not None:
+                        self.on_evict(block.block_hash)
                 self.num_evictions += 1
             evicted.clear()
 
@@ -180,6 +184,10 @@ class KVCacheManager:
         self.req_to_anonymous: dict[int, int] = {}           # request id -> anonymous blocks after the head
         self.num_cached_blocks: dict[int, int] = {}          # request id -> shared-prefix blocks already hashed
         self.capacity_tokens: dict[int, int] = {}            # request id -> tokens its blocks hold (token-based only)
+        self.host_cache: OrderedDict[tuple[int, int], None] = OrderedDict()   # hashes held in host memory
+        self.host_capacity_blocks = 0
+        self.host_reserved_blocks = 0      # host blocks holding swapped-out requests (they take priority)
+        self.last_host_hit_blocks = 0
 
     def num_blocks_of(self, request: Request) -> int:
         rid = request.request_id
@@ -191,8 +199,24 @@ class KVCacheManager:
             return 0
         return self.full_blocks_for_tokens(request.prefix_tokens)
 
+    def enable_host_tier(self, num_blocks: int) -> None:
+        """Keep the content of evicted hashed blocks in host memory (LRU, `num_blocks` at most)."""
+        self.host_capacity_blocks = num_blocks
+        self.pool.on_evict = self._to_host
+
+    def _to_host(self, block_hash: tuple[int, int]) -> None:
+        host = self.host_cache
+        host[block_hash] = None
+        host.move_to_end(block_hash)
+        while host and len(host) + self.host_reserved_blocks > self.host_capacity_blocks:
+            host.popitem(last=False)
+
     def get_computed_blocks(self, request: Request) -> tuple[list[Block], int]:
-        """Longest run of cached full blocks at the start of the request; at least one token is left to compute."""
+        """Longest run of cached full blocks at the start of the request; at least one token is left to compute.
+
+        With a host tier, the run continues through blocks found there (`last_host_hit_blocks` of
+        them): those need fresh GPU blocks and a copy over the host link instead of a prefill."""
+        self.last_host_hit_blocks = 0
         if not self.enable_caching:
             return [], 0
         max_blocks = self.full_blocks_for_tokens(request.num_tokens - 1)
@@ -203,7 +227,12 @@ class KVCacheManager:
             if block is None:
                 break
             hits.append(block)
-        return hits, self.tokens_for_full_blocks(len(hits), request.num_tokens - 1)
+        host = len(hits)
+        if self.host_cache and self.token_based:
+            while host < max_blocks and request.block_hash(host, shared) in self.host_cache:
+                host += 1
+            self.last_host_hit_blocks = host - len(hits)
+        return hits, self.tokens_for_full_blocks(host, request.num_tokens - 1)
 
     def tokens_for_full_blocks(self, num_blocks: int, max_tokens: int) -> int:
         """Fewest tokens whose KV fills `num_blocks` full blocks (binary search when layers are windowed)."""

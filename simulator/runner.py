@@ -31,9 +31,23 @@ class DeploymentResult:
         r = self.resolved
         return {"name": self.name, "model": r.model.name, "hardware": r.hardware.name,
                 "replicas": r.spec.replicas, "tensor_parallel": r.spec.tensor_parallel,
+                "context_parallel": r.spec.context_parallel, "pipeline_parallel": r.spec.pipeline_parallel,
+                "layout": layout(r.spec),
                 "num_gpus": r.num_gpus, "num_kv_blocks_per_replica": r.plan.num_kv_blocks,
                 "kv_cache_capacity_tokens_per_replica": r.plan.num_kv_blocks * r.spec.engine.block_size,
                 "notes": list(r.notes), "metrics": self.metrics}
+
+
+def layout(spec) -> str:
+    """'4x1' (replicas x GPUs each), with the parallel degrees and a prefill pool when there are any."""
+    degrees = [f"{name}{value}" for name, value in (("tp", spec.tensor_parallel), ("cp", spec.context_parallel),
+                                                    ("pp", spec.pipeline_parallel)) if value > 1]
+    per_replica = spec.tensor_parallel * spec.context_parallel * spec.pipeline_parallel
+    text = f"{spec.replicas}x{per_replica}" + (f" ({' '.join(degrees)})" if len(degrees) > 1 else "")
+    if spec.prefill_pool is not None:
+        pool = spec.prefill_pool
+        text = f"{pool.replicas}x{pool.tensor_parallel} prefill + {text} decode"
+    return text
 
 
 @dataclass(slots=True)

@@ -189,6 +189,8 @@ class DeploymentSpec(_Strict):
     attention_impl: Literal["flash", "naive"] = "flash"
     preemption_mode: Literal["recompute", "swap"] = Field(default="recompute", description="swap: preempted "
                                                           "requests move their KV to host memory")
+    kv_offload: bool = Field(default=False, description="evicted prefix-cache blocks stay in host memory and "
+                             "reload over the host link instead of being prefilled again")
     kv_quality_penalty: float | None = Field(default=None, ge=0, le=1, description="accuracy lost to KV "
                                              "compression; default from catalog/quality.yaml by kv_cache_dtype")
     prefill_pool: PrefillPoolSpec | None = Field(default=None, description="disaggregated prefill")

@@ -32,6 +32,7 @@ class SchedulerConfig:
     block_size: int
     swap: bool = False              # preemption moves KV to host memory (when it has room) instead of recomputing
     host_kv_blocks: int = 0         # host-tier capacity, in blocks
+    host_offload: bool = False      # evicted prefix-cache blocks stay in host memory and reload over the link
 
 
 @dataclass(slots=True)
@@ -53,6 +54,9 @@ class Scheduler:
         self.num_swaps = 0
         self.host_blocks_used = 0
         self.transfer_tokens = 0            # swapped out or in since the last schedule, for the step's cost
+        self.num_host_hit_tokens = 0
+        if config.host_offload:
+            kv_manager.enable_host_tier(config.host_kv_blocks)
 
     def admission_error(self, request: Request) -> str | None:
         """Why a request can never be served by this engine, or None."""
@@ -73,11 +77,16 @@ class Scheduler:
 
     def _preempt(self, request: Request, num_slotted_new: int = 0) -> None:
         blocks = self.kv.blocks_for_tokens(request.num_computed_tokens)
+        host_cache = self.kv.host_cache
+        if self.config.swap:       # swapped requests take priority over cached prefixes in host memory
+            while host_cache and self.host_blocks_used + len(host_cache) + blocks > self.config.host_kv_blocks:
+                host_cache.popitem(last=False)
         if (self.config.swap and request.num_computed_tokens
-                and self.host_blocks_used + blocks <= self.config.host_kv_blocks):
+                and self.host_blocks_used + len(host_cache) + blocks <= self.config.host_kv_blocks):
             self.kv.free(request)                      # its KV moves to host memory: nothing to hash
             request.swapped_tokens = request.num_computed_tokens
             self.host_blocks_used += blocks
+            self.kv.host_reserved_blocks = self.host_blocks_used
             self.transfer_tokens += request.num_computed_tokens
             self.num_swaps += 1
         else:
@@ -138,6 +147,7 @@ class Scheduler:
                 request.num_computed_tokens = num_hit_tokens
             else:
                 hits, num_hit_tokens = self.kv.get_computed_blocks(request)
+                request.num_computed_tokens = self.kv.last_host_hit_blocks * self.kv.block_size   # reloaded
             num_new = request.num_tokens - num_hit_tokens
             if num_new > budget:
                 if not self.config.enable_chunked_prefill:
@@ -151,10 +161,14 @@ class Scheduler:
             if swapped:
                 request.swapped_tokens = 0
                 self.host_blocks_used -= self.kv.blocks_for_tokens(swapped)
+                self.kv.host_reserved_blocks = self.host_blocks_used
                 self.transfer_tokens += swapped
             elif preloaded:
                 request.preloaded_tokens = 0
             else:
+                reloaded = self.kv.last_host_hit_blocks * self.kv.block_size
+                self.transfer_tokens += reloaded
+                self.num_host_hit_tokens += reloaded
                 self.num_prefix_query_tokens += request.num_tokens
                 self.num_prefix_hit_tokens += num_hit_tokens
             if request.num_cached_tokens < 0:

@@ -192,3 +192,26 @@ def test_context_parallel_deployment_simulates_with_skip_ahead_equal_to_exact():
     single = run(spec.model_copy(update={"deployments": [spec.deployments[0].model_copy(
         update={"context_parallel": 1, "tensor_parallel": 8})]})).deployments[0]
     assert fast.metrics["ttft_s"]["p50"] < single.metrics["ttft_s"]["p50"]       # 8 GPUs: cp 4 x tp 2 beats tp 8
+
+
+def _documents(offload: bool, hardware: str):
+    spec = ScenarioSpec.model_validate({
+        "name": "offload", "seed": 1,
+        "workload": {"num_requests": 400, "arrival": {"process": "poisson", "rate_per_s": 1.0},
+                     "prompt_tokens": {"dist": "constant", "value": 200},
+                     "output_tokens": {"dist": "constant", "value": 100},
+                     "shared_prefixes": [{"id": f"doc{i}", "tokens": 20000, "probability": 0.025} for i in range(40)]},
+        "deployments": [{"name": "x", "model": "llama-3.1-8b", "hardware": hardware, "kv_offload": offload}]})
+    return run(spec).deployments[0]
+
+
+def test_offloaded_prefixes_reload_from_host_memory_when_the_link_is_fast(tmp_path):
+    # 40 documents of 20K tokens: twice what the GPU cache holds, well within host memory
+    (tmp_path / "slow.yaml").write_text("base: h100-sxm\nname: h100-slow-host\nhost_link_gb_s: 0.5\n")
+    off, on = _documents(False, "h100-sxm"), _documents(True, "h100-sxm")
+    assert on.metrics["prefix_cache_hit_rate"] > off.metrics["prefix_cache_hit_rate"] + 0.2
+    assert on.metrics["ttft_s"]["mean"] < 0.5 * off.metrics["ttft_s"]["mean"]
+    slow = _documents(True, str(tmp_path / "slow.yaml"))
+    assert slow.metrics["ttft_s"]["mean"] > off.metrics["ttft_s"]["mean"]
+    assert any("slower than prefill" in note for note in slow.resolved.notes)
+    assert not any("slower than prefill" in note for note in on.resolved.notes)

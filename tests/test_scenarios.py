@@ -32,6 +32,14 @@ def check_long_context(result):
     assert h200["cost_per_query_usd"] < h100["cost_per_query_usd"]   # half the GPUs, more memory each
 
 
+def check_disaggregated(result):
+    colocated, split, lopsided = (d.metrics for d in result.deployments)
+    assert all(d.resolved.num_gpus == 4 for d in result.deployments)
+    assert split["tpot_s"]["p99"] < 0.7 * colocated["tpot_s"]["p99"]     # no prefill chunks among the decodes
+    assert split["ttft_s"]["p50"] > colocated["ttft_s"]["p50"]           # transfer + a pool of its own
+    assert split["stable"] and not lopsided["stable"]                    # one prefill GPU cannot keep up
+
+
 def by_name(comparison):
     return {r["name"]: r for r in comparison.deployments}
 
@@ -73,8 +81,8 @@ def check_chat(c):
 CHECKS = {"quickstart.yaml": check_quickstart, "long-context.yaml": check_long_context,
           "legal-case-files.yaml": check_legal, "codebase-qa.yaml": check_codebase,
           "support-knowledge-base.yaml": check_support, "meeting-transcripts.yaml": check_meetings,
-          "chat-assistant.yaml": check_chat}
-SERVING = {"quickstart.yaml", "long-context.yaml"}
+          "chat-assistant.yaml": check_chat, "disaggregated.yaml": check_disaggregated}
+SERVING = {"quickstart.yaml", "long-context.yaml", "disaggregated.yaml"}
 
 
 def test_every_scenario_file_has_a_check():
