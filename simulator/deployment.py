@@ -150,7 +150,8 @@ def resolve_deployment(spec: DeploymentSpec, field: str, base_dir: Path | None =
                                 enable_chunked_prefill=engine.enable_chunked_prefill,
                                 enable_prefix_caching=caching, block_size=engine.block_size,
                                 swap=spec.preemption_mode == "swap", host_kv_blocks=_host_kv_blocks(hardware, plan),
-                                host_offload=spec.kv_offload and caching)
+                                host_offload=spec.kv_offload and caching,
+                                **_naive_scores(model, spec, plan))
     setup = ReplicaSetup(scheduler=scheduler, num_kv_blocks=plan.num_kv_blocks,
                          blocks_for_tokens=blocks_for_tokens_fn(model, spec.kv_cache_dtype, tp, engine.block_size),
                          full_blocks_for_tokens=full_blocks_for_tokens_fn(model, spec.kv_cache_dtype, tp,
@@ -201,3 +202,11 @@ def _host_tier_notes(cost, spec: DeploymentSpec, caching: bool) -> list[str]:
                      f"it ({reload_s_per_token * 1e6:,.1f} vs {prefill_s_per_token * 1e6:,.1f} us per token): "
                      "swapping or reloading from host memory will cost more than recomputing")
     return notes
+
+
+def _naive_scores(model: ModelSpec, spec: DeploymentSpec, plan: MemoryPlan) -> dict:
+    """Naive attention: requests whose score matrix cannot fit the memory left beside the weights are refused."""
+    if spec.attention_impl != "naive":
+        return {}
+    per_pair = model.num_attention_heads / spec.tensor_parallel / spec.context_parallel * costmodel.NAIVE_SCORE_BYTES
+    return {"score_bytes_per_query_key": per_pair, "score_bytes_limit": max(0.0, plan.kv_capacity_bytes_per_gpu)}

@@ -33,6 +33,8 @@ class SchedulerConfig:
     swap: bool = False              # preemption moves KV to host memory (when it has room) instead of recomputing
     host_kv_blocks: int = 0         # host-tier capacity, in blocks
     host_offload: bool = False      # evicted prefix-cache blocks stay in host memory and reload over the link
+    score_bytes_per_query_key: float = 0.0     # naive attention: score-matrix bytes per (query, key) per GPU
+    score_bytes_limit: float = float("inf")    # memory a materialised score matrix may take per GPU
 
 
 @dataclass(slots=True)
@@ -64,6 +66,13 @@ class Scheduler:
         if needed > self.kv.pool.num_blocks:
             return (f"kv_cache_too_small: needs {needed} blocks for {request.total_tokens} tokens, "
                     f"the pool has {self.kv.pool.num_blocks}")
+        per_pair = self.config.score_bytes_per_query_key
+        if per_pair:
+            chunk = min(request.total_tokens, self.config.max_num_batched_tokens)
+            scores = per_pair * chunk * request.total_tokens
+            if scores > self.config.score_bytes_limit:
+                return (f"naive_attention_scores: one layer's score matrix needs {scores / 1e9:,.1f} GB per GPU, "
+                        f"{self.config.score_bytes_limit / 1e9:,.1f} GB is free")
         if not self.config.enable_chunked_prefill and request.total_tokens > self.config.max_num_batched_tokens:
             return (f"exceeds_token_budget: {request.total_tokens} tokens > max_num_batched_tokens "
                     f"{self.config.max_num_batched_tokens} with chunked prefill disabled")

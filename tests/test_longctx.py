@@ -215,3 +215,24 @@ def test_offloaded_prefixes_reload_from_host_memory_when_the_link_is_fast(tmp_pa
     assert slow.metrics["ttft_s"]["mean"] > off.metrics["ttft_s"]["mean"]
     assert any("slower than prefill" in note for note in slow.resolved.notes)
     assert not any("slower than prefill" in note for note in on.resolved.notes)
+
+
+def test_naive_attention_deployment_refuses_prompts_whose_scores_cannot_fit():
+    def deployment(impl):
+        spec = ScenarioSpec.model_validate({
+            "name": "naive", "seed": 1,
+            "workload": {"num_requests": 20, "arrival": {"process": "poisson", "rate_per_s": 0.2},
+                         "prompt_tokens": {"dist": "uniform", "low": 1000, "high": 120000},
+                         "output_tokens": {"dist": "constant", "value": 20}},
+            "deployments": [{"name": impl, "model": "llama-3.1-8b", "hardware": "h100-sxm", "attention_impl": impl,
+                             "engine": {"max_num_batched_tokens": 32768}}]})
+        return run(spec).deployments[0]
+    flash, naive = deployment("flash"), deployment("naive")
+    assert flash.metrics["num_rejected"] == 0
+    rejected = naive.records[naive.records.status == "rejected"]
+    assert len(rejected) > 0 and rejected.reject_reason.str.startswith("naive_attention_scores").all()
+    assert rejected.prompt_tokens.min() > naive.records[naive.records.status != "rejected"].prompt_tokens.max()
+    assert (naive.records.status == "completed").sum() >= 2
+    chunk = [(8192, 8192)]                                                        # and slower where it runs
+    assert costmodel.iteration_time_s(naive.resolved.setup.cost, chunk, 0, 0, 1) > \
+        costmodel.iteration_time_s(flash.resolved.setup.cost, chunk, 0, 0, 1)
