@@ -162,4 +162,4 @@ if __name__ == "__main__":
 
 
 # the other command groups register themselves on `app` when imported
-from api import cli_compare, cli_kernels, cli_longctx  # noqa: E402,F401
+from api import cli_compare, cli_kernels, cli_longctx, cli_plan  # noqa: E402,F401

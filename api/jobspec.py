@@ -7,7 +7,7 @@ import json
 
 import yaml
 from fastapi import HTTPException, Request
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from api.settings import Settings
 from api.store import Store
@@ -127,3 +127,43 @@ def resolve_uploaded(store: Store, name: str):
 
 def input_error_422(exc: InputError) -> HTTPException:
     return unprocessable(["body", exc.field] if exc.field else ["body"], str(exc))
+
+
+def parse_plan_or_sweep(data: dict, kind: str, settings: Settings, store: Store) -> BaseModel:
+    """Validate a plan or sweep body: its scenario like any job, then the search size against the caps."""
+    import math
+
+    from api.schemas import PlanRequest, SweepRequest
+    from simulator.sweep import expand, parse_param
+    try:
+        body = (PlanRequest if kind == "plan" else SweepRequest).model_validate(data)
+    except ValidationError as exc:
+        raise _pydantic_422(exc) from None
+    scenario = parse_job(body.scenario, "comparison" if kind == "sweep" else "simulation", settings, store)
+    runs_requests = _estimated_requests(scenario)
+    if kind == "plan":
+        template = scenario.deployments[0]
+        known = set(hardware_names()) | set(store.profiles())
+        for i, name in enumerate(body.hardware or []):
+            _check_name("hardware", name, known, ["body", "hardware", i])
+        configs = math.prod(len(v or [None]) for v in (body.hardware, body.tensor_parallel, body.max_num_seqs,
+                                                        body.chunk_tokens))
+        replicas = body.max_gpus // min(body.tensor_parallel or [template.tensor_parallel])
+        per_config = (math.ceil(math.log2(max(replicas, 1))) + 1) + (10 if body.capacity else 0)
+        simulations = configs * per_config * body.seeds
+        per_run = body.requests or runs_requests
+    else:
+        try:
+            points = expand(body.scenario, [parse_param(p) for p in body.params])
+        except InputError as exc:
+            raise unprocessable(["body", "params"], str(exc)) from None
+        for _, point in points:
+            _check_no_paths(point)
+        simulations, per_run = len(points), runs_requests
+    if simulations > settings.max_simulations_per_job:
+        raise unprocessable(["body"], f"up to {simulations} simulation runs exceed the cap max_simulations_per_job="
+                                      f"{settings.max_simulations_per_job}")
+    if per_run > settings.max_requests_per_job:
+        raise unprocessable(["body"], f"about {per_run} simulated requests per run exceed the cap "
+                                      f"max_requests_per_job={settings.max_requests_per_job}")
+    return body

@@ -45,6 +45,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     secured = [Depends(require_api_key)]
     app.include_router(health.router)
     for router in (catalog.router, estimate.router, jobs.make_router("simulation"), jobs.make_router("comparison"),
+                   jobs.make_router("plan"), jobs.make_router("sweep"),
                    scenarios.router):
         app.include_router(router, dependencies=secured)
 

@@ -25,6 +25,30 @@ class EstimateRequest(BaseModel):
     attention_impl: Literal["flash", "naive"] = "flash"
 
 
+class PlanRequest(BaseModel):
+    """The options of `ctxplan plan`, with the serving scenario inline."""
+    model_config = ConfigDict(extra="forbid")
+    scenario: dict = Field(description="a serving scenario (workload: ...); its first deployment is the template")
+    target_qps: float = Field(gt=0, le=1e6)
+    slo_ttft_p99_s: float | None = Field(default=None, gt=0)
+    slo_tpot_p99_s: float | None = Field(default=None, gt=0)
+    hardware: list[str] | None = Field(default=None, min_length=1, max_length=16)
+    tensor_parallel: list[int] | None = Field(default=None, min_length=1, max_length=8)
+    max_num_seqs: list[int] | None = Field(default=None, min_length=1, max_length=8)
+    chunk_tokens: list[int] | None = Field(default=None, min_length=1, max_length=8)
+    max_gpus: int = Field(default=64, ge=1, le=4096)
+    seeds: int = Field(default=3, ge=1, le=20)
+    requests: int | None = Field(default=None, ge=1)
+    capacity: bool = True
+
+
+class SweepRequest(BaseModel):
+    """The options of `ctxplan sweep`, with the scenario inline."""
+    model_config = ConfigDict(extra="forbid")
+    scenario: dict = Field(description="a serving or comparison scenario")
+    params: list[str] = Field(min_length=1, max_length=8, description="PATH=VALUES, as `ctxplan sweep --param`")
+
+
 class JobCreated(BaseModel):
     id: str
     status: str

@@ -17,6 +17,7 @@ class Settings(BaseSettings):
     job_timeout_s: float = Field(default=900.0, gt=0)
     max_requests_per_job: int = Field(default=2_000_000, ge=1)
     max_deployments_per_job: int = Field(default=16, ge=1)
+    max_simulations_per_job: int = Field(default=2_000, ge=1, description="plans and sweeps: simulation runs")
     requeue_interrupted: bool = False
     log_level: str = "INFO"
 

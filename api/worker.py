@@ -32,8 +32,36 @@ def _materialise_profiles(spec: dict, profiles: dict[str, str], folder: Path) ->
     return spec
 
 
+def _plan_or_sweep(kind: str, body: dict, seed: int | None, profiles: dict[str, str], folder: Path, progress) -> dict:
+    scenario = _materialise_profiles(body["scenario"], profiles, folder)
+    if seed is not None:
+        scenario["seed"] = seed
+
+    def report(done: int, total: int) -> None:
+        progress(done / max(total, 1))
+    if kind == "sweep":
+        from simulator.sweep import parse_param, sweep
+        table = sweep(scenario, None, [parse_param(p) for p in body["params"]], workers=1, progress=report)
+        return {"rows": json.loads(table.to_json(orient="records"))}
+    from simulator.planner import Targets, plan
+    from simulator.scenario import ScenarioSpec
+    template = ScenarioSpec.model_validate(scenario)
+    first = template.deployments[0]
+    hardware = [_materialise_profiles({"deployments": [{"hardware": h}]}, profiles, folder)["deployments"][0]["hardware"]
+                for h in body.get("hardware") or [first.hardware]]
+    targets = Targets(body.get("slo_ttft_p99_s") or template.slo.ttft_s, body.get("slo_tpot_p99_s") or template.slo.tpot_s)
+    return plan(scenario, None, body["target_qps"], targets, hardware,
+                body.get("tensor_parallel") or [first.tensor_parallel],
+                body.get("max_num_seqs") or [first.engine.max_num_seqs],
+                body.get("chunk_tokens") or [first.engine.max_num_batched_tokens],
+                max_gpus=body.get("max_gpus", 64), seeds=body.get("seeds", 3), requests=body.get("requests"),
+                capacity=body.get("capacity", True), workers=1, progress=report)
+
+
 def execute(kind: str, spec: dict, seed: int | None, profiles: dict[str, str], progress) -> dict:
     with tempfile.TemporaryDirectory(prefix="ctxplan-job-") as tmp:
+        if kind in ("plan", "sweep"):
+            return _plan_or_sweep(kind, spec, seed, profiles, Path(tmp), progress)
         spec = _materialise_profiles(spec, profiles, Path(tmp))
         if kind == "simulation":
             from simulator.runner import run

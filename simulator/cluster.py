@@ -62,6 +62,7 @@ class SimulationOutput:
     num_prefix_query_tokens: int
     num_prefix_hit_tokens: int
     prefix_caching_enabled: bool
+    timeline: list[list[tuple[float, float, int, int]]] | None = None   # per replica, when traced
 
 
 class Router:
@@ -105,7 +106,7 @@ class Router:
 def simulate(requests: list[Request], setup: ReplicaSetup, num_replicas: int, router_policy: RouterPolicy,
              max_sim_time_s: float | None = None,
              progress: Callable[[int, int], None] | None = None, exact: bool = False,
-             prefill: PrefillPool | None = None) -> SimulationOutput:
+             prefill: PrefillPool | None = None, trace: bool = False) -> SimulationOutput:
     """Serve `requests`; `exact=True` steps every iteration (the reference for skip-ahead).
 
     Skip-ahead is used only when no request depends on another (a dependent call can arrive at any
@@ -233,6 +234,9 @@ def simulate(requests: list[Request], setup: ReplicaSetup, num_replicas: int, ro
             account(+1)
             dispatch(request)
 
+    if trace:
+        for engine in engines:
+            engine.timeline = []
     env.process(arrivals())
     for engine in engines + prefill_engines:
         env.process(engine.run())
@@ -251,4 +255,5 @@ def simulate(requests: list[Request], setup: ReplicaSetup, num_replicas: int, ro
         num_prefix_query_tokens=sum(s.num_prefix_query_tokens for s in schedulers),
         num_prefix_hit_tokens=sum(s.num_prefix_hit_tokens for s in schedulers),
         prefix_caching_enabled=enable_caching,
+        timeline=[e.timeline for e in engines] if trace else None,
     )

@@ -155,7 +155,8 @@ def query_table(requests, num_queries: int) -> pd.DataFrame:
 
 
 def run_comparison_deployment(spec: ComparisonSpec, index: int, base_dir: Path | None = None,
-                              data=None) -> dict:
+                              data=None, trace: bool = False) -> dict:
+    """One deployment's row; with `trace`, also `_timeline` (engine steps) and `_ttft_s` (per answered query)."""
     dep = spec.deployments[index]
     resolved = resolve_deployment(dep.llm, f"deployments[{index}].llm", base_dir)
     if data is None:
@@ -163,7 +164,7 @@ def run_comparison_deployment(spec: ComparisonSpec, index: int, base_dir: Path |
         data = generate_queries(spec, rng, base_dir) if spec.queries else generate_sessions(spec, rng, base_dir)
     calls, extra = _calls(spec, dep, resolved, data, base_dir)
     output = simulate(calls.requests, resolved.setup, dep.llm.replicas, dep.llm.router, spec.max_sim_time_s,
-                      prefill=resolved.prefill)
+                      prefill=resolved.prefill, trace=trace)
     everything = calls.requests + calls.refused
     queries = query_table(everything, calls.num_queries)
     records = metrics.records_frame(dataclasses.replace(output, requests=everything))
@@ -171,7 +172,12 @@ def run_comparison_deployment(spec: ComparisonSpec, index: int, base_dir: Path |
                             price_usd_per_gpu_hour=resolved.price_usd_per_gpu_hour, slo_ttft_s=spec.slo.ttft_s,
                             slo_tpot_s=spec.slo.tpot_s, num_clipped=calls.num_clipped_turns,
                             stability=engine_defaults()["stability"])
-    return _summary(spec, dep, resolved, calls, extra, output, queries, llm)
+    row = _summary(spec, dep, resolved, calls, extra, output, queries, llm)
+    if trace:
+        from simulator.runner import timeline_frame
+        row["_timeline"] = timeline_frame(output.timeline)
+        row["_ttft_s"] = queries.loc[queries["outcome"] == "answered", "ttft_s"].to_numpy()
+    return row
 
 
 def _summary(spec, dep, resolved, calls, extra, output, queries, llm) -> dict:
@@ -185,7 +191,8 @@ def _summary(spec, dep, resolved, calls, extra, output, queries, llm) -> dict:
         meets &= queries["tpot_s"].isna() | (queries["tpot_s"] <= spec.slo.tpot_s)
     llm_cost = llm["cost_usd"]
     cost = llm_cost + extra["rate_usd_per_s"] * duration + extra["api_usd"]
-    busy_llm = sum(s.busy_s for s in output.engine_stats) * dep.llm.tensor_parallel * resolved.price_usd_per_gpu_hour / 3600
+    gpus_per_engine = resolved.num_gpus / len(output.engine_stats)
+    busy_llm = sum(s.busy_s for s in output.engine_stats) * gpus_per_engine * resolved.price_usd_per_gpu_hour / 3600
     per_query = cost / num_answered if num_answered else None
     accuracy = float(np.mean(calls.accuracy)) if calls.accuracy is not None and len(calls.accuracy) else None
     api = _api_cost(dep, calls) if dep.api_pricing else None

@@ -47,6 +47,7 @@ class ReplicaEngine:
         self.stats = EngineStats()
         self._wake: simpy.Event | None = None
         self._global_layers = global_only_layers(cost)
+        self.timeline: list[tuple[float, float, int, int]] | None = None   # (time, KV usage, waiting, running)
 
     def submit(self, request: Request) -> None:
         request.replica = self.index
@@ -78,6 +79,8 @@ class ReplicaEngine:
                 if request.first_scheduled_s < 0:
                     request.first_scheduled_s = now
             usage = scheduler.kv.usage()
+            if self.timeline is not None:
+                self.timeline.append((now, usage, len(scheduler.waiting), len(scheduler.running)))
             stats.num_engine_steps += 1
             stats.num_iterations += 1
             stats.busy_s += step_s

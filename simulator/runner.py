@@ -26,6 +26,7 @@ class DeploymentResult:
     resolved: ResolvedDeployment
     metrics: dict
     records: pd.DataFrame
+    timeline: pd.DataFrame | None = None     # engine steps over time (run(..., trace=True))
 
     def to_json_dict(self) -> dict:
         r = self.resolved
@@ -36,6 +37,14 @@ class DeploymentResult:
                 "num_gpus": r.num_gpus, "num_kv_blocks_per_replica": r.plan.num_kv_blocks,
                 "kv_cache_capacity_tokens_per_replica": r.plan.num_kv_blocks * r.spec.engine.block_size,
                 "notes": list(r.notes), "metrics": self.metrics}
+
+
+def timeline_frame(timeline) -> pd.DataFrame:
+    """Engine steps of every replica: time, KV-cache usage, waiting and running requests."""
+    frames = [pd.DataFrame(steps, columns=["time_s", "kv_usage", "waiting", "running"]).assign(replica=index)
+              for index, steps in enumerate(timeline or [])]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+        columns=["time_s", "kv_usage", "waiting", "running", "replica"])
 
 
 def layout(spec) -> str:
@@ -78,7 +87,7 @@ def _check_fixed_lengths(spec: ScenarioSpec, resolved: ResolvedDeployment, field
 
 def run(spec: ScenarioSpec, base_dir: Path | None = None, seed: int | None = None,
         hardware_override: str | None = None,
-        progress: Callable[[int, int, int], None] | None = None, exact: bool = False) -> Result:
+        progress: Callable[[int, int, int], None] | None = None, exact: bool = False, trace: bool = False) -> Result:
     """Simulate every deployment of `spec` on one generated workload.
 
     progress(deployment_index, requests_done, requests_total) is called as requests finish.
@@ -96,11 +105,12 @@ def run(spec: ScenarioSpec, base_dir: Path | None = None, seed: int | None = Non
         requests, num_clipped = workload.requests_for_model(generated, r.model.max_context_tokens)
         callback = (lambda done, total, i=index: progress(i, done, total)) if progress else None
         output = simulate(requests, r.setup, r.spec.replicas, r.spec.router, spec.max_sim_time_s, callback, exact,
-                          r.prefill)
+                          r.prefill, trace)
         records = metrics.records_frame(output)
         summary = metrics.summarize(records, output, num_gpus=r.num_gpus,
                                     price_usd_per_gpu_hour=r.price_usd_per_gpu_hour,
                                     slo_ttft_s=spec.slo.ttft_s, slo_tpot_s=spec.slo.tpot_s,
                                     num_clipped=num_clipped, stability=stability)
-        results.append(DeploymentResult(r.spec.name, r, summary, records))
+        results.append(DeploymentResult(r.spec.name, r, summary, records,
+                                        timeline_frame(output.timeline) if trace else None))
     return Result(scenario=spec.name, seed=seed, num_requests=len(generated), deployments=results)

@@ -94,6 +94,8 @@ class SkipEngine(ReplicaEngine):
                     request.first_scheduled_s = now
             used = kv.pool.num_used_blocks
             usage = used / kv.pool.num_blocks
+            if self.timeline is not None:
+                self.timeline.append((now, usage, len(scheduler.waiting), len(scheduler.running)))
             stats.num_engine_steps += 1
             stats.num_iterations += 1
             stats.busy_s += step_s

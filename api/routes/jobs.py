@@ -1,4 +1,4 @@
-"""Simulation and comparison jobs: create (202 + Location), read, list, cancel."""
+"""Simulation, comparison, plan and sweep jobs: create (202 + Location), read, list, cancel."""
 
 from typing import Annotated
 
@@ -6,10 +6,10 @@ from fastapi import APIRouter, Header, HTTPException, Query, Request, Response
 
 from api.deps import RunnerDep, SettingsDep, StoreDep
 from api.jobs import QueueFull
-from api.jobspec import parse_job, read_document
+from api.jobspec import parse_job, parse_plan_or_sweep, read_document
 from api.schemas import Job, JobCreated, JobPage
 
-KINDS = {"simulation": "simulations", "comparison": "comparisons"}
+KINDS = {"simulation": "simulations", "comparison": "comparisons", "plan": "plans", "sweep": "sweeps"}
 YAML_BODY = {"requestBody": {"content": {
     "application/json": {"schema": {"type": "object"}},
     "application/yaml": {"schema": {"type": "string"}}}, "required": True}}
@@ -24,7 +24,8 @@ def make_router(kind: str) -> APIRouter:
                      settings: SettingsDep, seed: Annotated[int | None, Query(ge=0, le=2**63 - 1)] = None,
                      idempotency_key: Annotated[str | None, Header(max_length=200)] = None) -> JobCreated:
         data, body_hash = await read_document(request)
-        spec = parse_job(data, kind, settings, store)
+        spec = (parse_plan_or_sweep(data, kind, settings, store) if kind in ("plan", "sweep")
+                else parse_job(data, kind, settings, store))
         try:
             job, created = store.create_job(kind, spec.model_dump(mode="json"), seed, idempotency_key,
                                             f"{body_hash}:{seed}")

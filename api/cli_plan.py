@@ -1,0 +1,203 @@
+"""`ctxplan plan` (cheapest configuration within SLOs) and `ctxplan sweep` (any field over values)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from api.cli_common import OutputFormat, _print_json, app, stderr, stdout, user_errors
+from simulator.errors import InputError
+
+
+class _Progress:
+    """completed/total with elapsed time and an ETA, on stderr."""
+
+    def __init__(self, label: str) -> None:
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                                   TimeRemainingColumn)
+        self.label = label
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=stderr,
+                                 transient=True)
+        self.task = None
+
+    def __enter__(self):
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.progress.stop()
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.task is None or self.progress.tasks[self.task].total != total:
+            self.task = self.progress.add_task(self.label, total=total)
+        self.progress.update(self.task, completed=done)
+
+
+def _ints(text: str | None, field: str) -> list[int] | None:
+    if not text:
+        return None
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise InputError("expected integers separated by commas", field=field, value=text) from None
+    if not values or min(values) < 1:
+        raise InputError("values must be >= 1", field=field, value=text)
+    return values
+
+
+def _load(scenario: Path):
+    from simulator.scenario import read_scenario_mapping
+    from simulator.scenario_files import load_any_scenario
+    spec, base_dir = load_any_scenario(scenario)        # validates, errors name the file
+    return read_scenario_mapping(scenario), spec, base_dir
+
+
+@app.command()
+@user_errors
+def plan(scenario: Annotated[Path, typer.Argument(help="serving scenario YAML (its first deployment is the template)")],
+         target_qps: Annotated[float, typer.Option(help="requests per second to serve")],
+         slo_ttft_p99: Annotated[Optional[float], typer.Option(help="p99 TTFT target, s (default: scenario slo.ttft_s)")]
+         = None,
+         slo_tpot_p99: Annotated[Optional[float], typer.Option(help="p99 TPOT target, s (default: scenario slo.tpot_s)")]
+         = None,
+         hardware: Annotated[Optional[str], typer.Option(help="hardware to try, comma-separated")] = None,
+         tp: Annotated[Optional[str], typer.Option(help="tensor-parallel degrees, e.g. 1,2,4,8")] = None,
+         max_num_seqs: Annotated[Optional[str], typer.Option(help="engine max_num_seqs values to try")] = None,
+         chunk: Annotated[Optional[str], typer.Option(help="max_num_batched_tokens values to try")] = None,
+         max_gpus: Annotated[int, typer.Option(help="most GPUs a configuration may use")] = 64,
+         seeds: Annotated[int, typer.Option(help="runs averaged per point (seed, seed+1, ...)")] = 3,
+         requests: Annotated[Optional[int], typer.Option(help="requests per run (default: the scenario's)")] = None,
+         exhaustive: Annotated[bool, typer.Option("--exhaustive", help="try every replica count (reference)")] = False,
+         capacity: Annotated[bool, typer.Option("--capacity/--no-capacity",
+                                                help="search each feasible configuration's highest rate")] = True,
+         workers: Annotated[Optional[int], typer.Option(help="local worker processes")] = None,
+         ray_address: Annotated[Optional[str], typer.Option(help="run on Ray: auto, local or ray://HOST:PORT")] = None,
+         report: Annotated[Optional[Path], typer.Option(help="write a self-contained HTML report")] = None,
+         format: Annotated[OutputFormat, typer.Option("--format", help="table or json")] = OutputFormat.table):
+    """Cheapest hardware x TP x replicas x engine knobs meeting the latency targets at --target-qps."""
+    from simulator.planner import Targets, plan as run_plan, point_doc, Config
+    doc, spec, base_dir = _load(scenario)
+    if "workload" not in doc:
+        raise InputError("plan works on serving scenarios (workload:); for RAG vs long context use "
+                         "ctxplan compare / crossover", file=str(scenario))
+    template = spec.deployments[0]
+    targets = Targets(slo_ttft_p99 if slo_ttft_p99 is not None else spec.slo.ttft_s,
+                      slo_tpot_p99 if slo_tpot_p99 is not None else spec.slo.tpot_s)
+    hardware_list = [h.strip() for h in hardware.split(",") if h.strip()] if hardware else [template.hardware]
+    with _Progress("planning") as progress:
+        result = run_plan(doc, base_dir, target_qps, targets, hardware_list,
+                          _ints(tp, "tp") or [template.tensor_parallel],
+                          _ints(max_num_seqs, "max_num_seqs") or [template.engine.max_num_seqs],
+                          _ints(chunk, "chunk") or [template.engine.max_num_batched_tokens],
+                          max_gpus=max_gpus, seeds=seeds, requests=requests, exhaustive=exhaustive,
+                          capacity=capacity, workers=workers, ray_address=ray_address, progress=progress)
+    best = result["best"]
+    if report is not None:
+        import pandas as pd
+
+        from api.reports import plan_figures, write_report
+        best_doc = None if best is None else point_doc(
+            doc, Config(best["hardware"], best["tensor_parallel"], best["max_num_seqs"], best["max_num_batched_tokens"]),
+            best["min_replicas"], target_qps, result["seeds"][0], requests)
+        write_report(report, f"ctxplan plan: {spec.name} at {target_qps:g} req/s", _best_line(result),
+                     plan_figures(result, doc, base_dir, best_doc),
+                     [("Configurations", pd.DataFrame(result["configurations"])),
+                      ("Pareto front", pd.DataFrame(result["pareto_front"]))])
+    if format is OutputFormat.json:
+        _print_json(result)
+        return
+    stdout.print(_best_line(result))
+    stdout.print(_configurations_table(result))
+    front = ", ".join(f"{p['hardware']} tp{p['tensor_parallel']} x{p['replicas']} (${p['cost_per_hour_usd']:.2f}/h, "
+                      f"{p['ttft_p99_s']:.3f} s)" for p in result["pareto_front"])
+    stdout.print(f"Pareto front (cost per hour vs p99 TTFT): {front}")
+    stdout.print(f"{result['num_simulations']} simulations over seeds {result['seeds']}"
+                 + (f"; report: {report}" if report else ""))
+
+
+def _best_line(result: dict) -> str:
+    best = result["best"]
+    if best is None:
+        return f"no configuration meets the targets at {result['target_qps']:g} req/s"
+    return (f"best: {best['min_replicas']} x {best['hardware']} tp{best['tensor_parallel']} "
+            f"(max_num_seqs {best['max_num_seqs']}, chunk {best['max_num_batched_tokens']}) = {best['num_gpus']} GPUs, "
+            f"${best['cost_per_hour_usd']:.2f}/h, ${best['cost_per_query_usd'] * 1000:.4f} per 1k queries, "
+            f"p99 TTFT {best['ttft_p99_s']:.3f} s (spread {best['ttft_p99_spread_s']:.3f}), "
+            f"p99 TPOT {best['tpot_p99_s'] * 1000:.1f} ms at {result['target_qps']:g} req/s")
+
+
+def _configurations_table(result: dict):
+    from rich.table import Table
+    table = Table(title="configurations (fewest replicas within the targets)")
+    for column in ("hardware", "tp", "seqs", "chunk", "replicas", "GPUs", "$/h", "p99 TTFT s (spread)",
+                   "p99 TPOT ms", "max req/s in SLO"):
+        table.add_column(column, justify="right")
+    for r in result["configurations"]:
+        if r["min_replicas"] is None:
+            table.add_row(r["hardware"], str(r["tensor_parallel"]), str(r["max_num_seqs"]),
+                          str(r["max_num_batched_tokens"]), "-", "-", "-", r["reason"][:60], "", "")
+            continue
+        rate = r.get("max_rate_per_s")
+        table.add_row(r["hardware"], str(r["tensor_parallel"]), str(r["max_num_seqs"]), str(r["max_num_batched_tokens"]),
+                      str(r["min_replicas"]), str(r["num_gpus"]), f"{r['cost_per_hour_usd']:.2f}",
+                      f"{r['ttft_p99_s']:.3f} ({r['ttft_p99_spread_s']:.3f})", f"{r['tpot_p99_s'] * 1000:.1f}",
+                      f"{rate:.1f}" if rate is not None else "-")
+    return table
+
+
+@app.command()
+@user_errors
+def sweep(scenario: Annotated[Path, typer.Argument(help="scenario YAML (serving or comparison)")],
+          param: Annotated[list[str], typer.Option("--param", help="PATH=VALUES: a,b,c | LOW..HIGH[:STEP] | "
+                                                                   "log:LOW..HIGH:COUNT (repeat for a grid)")],
+          out: Annotated[Optional[Path], typer.Option(help="folder for results.parquet, results.csv and plots "
+                                                           "(default: sweep-<scenario name>)")] = None,
+          report: Annotated[Optional[Path], typer.Option(help="write a self-contained HTML report")] = None,
+          workers: Annotated[Optional[int], typer.Option(help="local worker processes")] = None,
+          ray_address: Annotated[Optional[str], typer.Option(help="run on Ray: auto, local or ray://HOST:PORT")] = None,
+          format: Annotated[OutputFormat, typer.Option("--format", help="table or json")] = OutputFormat.table):
+    """Simulate the scenario at every combination of the --param values; a tidy table, plots, a report."""
+    from api.render import rows_table
+    from simulator.sweep import expand, parse_param, sweep as run_sweep
+    doc, spec, base_dir = _load(scenario)
+    params = [parse_param(p) for p in param]
+    first_point = expand(doc, params)[0][1]
+    with _Progress("sweep") as progress:
+        table = run_sweep(doc, base_dir, params, workers=workers, ray_address=ray_address, progress=progress)
+    out = out or Path(f"sweep-{spec.name}")
+    out.mkdir(parents=True, exist_ok=True)
+    _atomic(out / "results.parquet", lambda p: table.to_parquet(p, index=False))
+    _atomic(out / "results.csv", lambda p: table.to_csv(p, index=False))
+    from api.reports import sweep_figures, write_report
+    figures = sweep_figures(table, params, doc, base_dir, first_point)
+    for index, (heading, _, image) in enumerate(figures, start=1):
+        slug = "".join(c if c.isalnum() else "-" for c in heading.lower()).strip("-")
+        _atomic(out / f"{index:02d}-{slug}.png", lambda p, image=image: Path(p).write_bytes(image))
+    if report is not None:
+        write_report(report, f"ctxplan sweep: {spec.name}",
+                     f"{len(table['point'].unique())} points x {table['deployment'].nunique()} deployments over "
+                     + ", ".join(p for p, _ in params), figures, [("Results", table)])
+    if format is OutputFormat.json:
+        _print_json(json.loads(table.to_json(orient="records")))
+        return
+    columns = ["point", *[p for p, _ in params], "deployment", "cost_per_query_usd", "ttft_p99_s", "tpot_p99_s",
+               "stable", "expected_accuracy"]
+    rows = [{c: (f"{v:.4g}" if isinstance(v, float) else v) for c, v in row.items()}
+            for row in table[columns].to_dict("records")]
+    stdout.print(rows_table(f"sweep: {spec.name}", rows, columns))
+    stdout.print(f"wrote {out}/results.parquet, results.csv and {len(figures)} plots"
+                 + (f"; report: {report}" if report else ""))
+
+
+def _atomic(path: Path, write) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        write(tmp)
+        tmp.replace(path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
