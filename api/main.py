@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from api.jobs import JobRunner
 from api.metrics import Metrics
 from api.middleware import ServiceMiddleware, configure_logging
-from api.routes import catalog, estimate, health, jobs, scenarios
+from api.routes import catalog, estimate, health, jobs, scenarios, web
 from api.settings import Settings
 from api.store import Store
 from api.deps import require_api_key
@@ -44,6 +44,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = metrics
     secured = [Depends(require_api_key)]
     app.include_router(health.router)
+    app.include_router(web.router)
     for router in (catalog.router, estimate.router, jobs.make_router("simulation"), jobs.make_router("comparison"),
                    jobs.make_router("plan"), jobs.make_router("sweep"),
                    scenarios.router):

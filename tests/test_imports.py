@@ -5,8 +5,10 @@ import sys
 
 
 def test_simulator_imports_no_web_or_torch():
-    code = ("import sys, simulator, simulator.runner, simulator.estimate, simulator.catalog.hf_config; "
-            "bad = [m for m in ('fastapi', 'uvicorn', 'starlette', 'torch', 'typer') if m in sys.modules]; "
+    code = ("import sys, simulator, simulator.runner, simulator.estimate, simulator.catalog.hf_config, "
+            "simulator.planner, simulator.sweep, simulator.executor, simulator.plots, simulator.longctx; "
+            "bad = [m for m in ('fastapi', 'uvicorn', 'starlette', 'torch', 'typer', 'ray', 'matplotlib') "
+            "if m in sys.modules]; "
             "print(bad); sys.exit(1 if bad else 0)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
