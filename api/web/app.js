@@ -55,6 +55,7 @@ function num(v, digits = 3) {
   return (+v.toPrecision(digits)).toString();
 }
 const tokens = n => n >= 1048576 && n % 1048576 === 0 ? `${n / 1048576}M` : (n % 1024 === 0 ? `${n / 1024}K` : fmt(n));
+const when = t => t ? t.replace("T", " ").replace(/\.\d+/, "").replace("+00:00", " UTC") : "";
 const gb = b => `${num(b / 1e9)} GB`;
 const usd = v => v === null || v === undefined ? "n/a" : (v >= 0.01 ? `$${v.toFixed(4)}` : `$${v.toPrecision(3)}`);
 const secs = v => v === null || v === undefined ? "n/a" : (v < 1 ? `${num(v * 1000)} ms` : `${num(v)} s`);
@@ -316,7 +317,7 @@ async function pageJobs() {
     if (!jobs.length) { main.append(h("p", {}, "No jobs yet. Run one from the Compare page.")); return; }
     main.append(table([["job", j => h("a", {href: `/jobs/${j.kind}/${j.id}`}, `${j.kind} ${j.id.slice(0, 8)}`)],
                        ["status", j => j.status], ["progress", j => `${Math.round((j.progress || 0) * 100)}%`],
-                       ["created", j => j.created_at], ["finished", j => j.finished_at || ""]], jobs, "jobs-table"));
+                       ["created", j => when(j.created_at)], ["finished", j => when(j.finished_at)]], jobs, "jobs-table"));
   } catch (e) { main.append(h("p", {class: "alert", role: "alert"}, e.message)); }
 }
 
