@@ -215,19 +215,7 @@ class ClockedScheduler(Scheduler):
             request.num_computed_tokens += num_new
             if request.num_computed_tokens < request.num_tokens:
                 continue
-            request.num_output_tokens += 1
-            if request.first_token_s < 0:
-                request.first_token_s = now_s
-            else:
-                gap = now_s - request.last_token_s
-                request.itl_sum_s += gap
-                if gap > request.itl_max_s:
-                    request.itl_max_s = gap
-            request.last_token_s = now_s
-            if request.num_output_tokens >= request.max_output_tokens:
-                request.status = Status.FINISHED
-                request.finish_s = now_s
-                self.kv.free(request)
+            if self._emit_token(request, now_s):
                 finished.append(request)
             else:
                 self._clock(request)

@@ -327,13 +327,16 @@ def iteration_time_s(p: IterationCostParams, prefill_chunks: list[tuple[int, int
     `decode_attended_tokens`. num_samples: sequences producing a token (decodes plus
     prefills that finish their prompt this iteration).
     """
-    prefill_tokens = sum(new for _, new in prefill_chunks)
+    if prefill_chunks:
+        prefill_tokens = sum(new for _, new in prefill_chunks)
+        attention_s = sum(prefill_attention_time_s(p, c, n) for c, n in prefill_chunks)
+    else:                                   # decode-only iterations are the hot path of long runs
+        prefill_tokens, attention_s = 0, 0.0
     num_tokens = num_decodes + prefill_tokens
     if num_tokens == 0:
         return 0.0
     if p.cp > 1:    # prefill tokens are split over the ranks; a decode token runs on every rank
         num_tokens = num_decodes + -(-prefill_tokens // p.cp)
-    attention_s = sum(prefill_attention_time_s(p, c, n) for c, n in prefill_chunks)
     if num_decodes:
         attention_s += decode_attention_time_s(p, decode_attended_tokens_sum) + p.cp_merge_latency_s
     total = (p.iteration_overhead_s + linear_time_s(p, num_tokens, num_samples) + attention_s

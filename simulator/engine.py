@@ -74,23 +74,26 @@ class ReplicaEngine:
                                    f"{len(scheduler.waiting)} waiting and {len(scheduler.running)} running")
             step_s = step_time_s(self.cost, batch, self._global_layers)
             stats.num_batched_tokens_sum += sum(batch.num_new_tokens.values())
-            now = env.now
-            for request in batch.requests:
-                if request.first_scheduled_s < 0:
-                    request.first_scheduled_s = now
-            usage = scheduler.kv.usage()
-            if self.timeline is not None:
-                self.timeline.append((now, usage, len(scheduler.waiting), len(scheduler.running)))
-            stats.num_engine_steps += 1
-            stats.num_iterations += 1
-            stats.busy_s += step_s
-            stats.kv_usage_time_integral += usage * step_s
-            if usage > stats.kv_usage_peak:
-                stats.kv_usage_peak = usage
-            stats.batch_size_counts[len(batch.requests)] += 1
+            self._record_step(batch.requests, len(batch.requests), scheduler.kv.usage(), step_s)
             yield env.timeout(step_s)
             for request in scheduler.update(batch, env.now):
                 self.on_done(request)
+
+    def _record_step(self, started: list[Request], size: int, usage: float, step_s: float) -> None:
+        """Statistics of one scheduled step (and the timeline when traced); stamps first scheduling."""
+        now, stats, scheduler = self.env.now, self.stats, self.scheduler
+        for request in started:
+            if request.first_scheduled_s < 0:
+                request.first_scheduled_s = now
+        if self.timeline is not None:
+            self.timeline.append((now, usage, len(scheduler.waiting), len(scheduler.running)))
+        stats.num_engine_steps += 1
+        stats.num_iterations += 1
+        stats.busy_s += step_s
+        stats.kv_usage_time_integral += usage * step_s
+        if usage > stats.kv_usage_peak:
+            stats.kv_usage_peak = usage
+        stats.batch_size_counts[size] += 1
 
     def finalize(self) -> None:
         """Write back any state kept implicitly (nothing here; see simulator/skip.py)."""

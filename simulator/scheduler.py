@@ -190,6 +190,24 @@ class Scheduler:
             budget -= num_new
         return budget
 
+    def _emit_token(self, request: Request, now_s: float) -> bool:
+        """The request's prompt is caught up: it emits a token now; True (and its blocks freed) when that was its last."""
+        request.num_output_tokens += 1
+        if request.first_token_s < 0:
+            request.first_token_s = now_s
+        else:
+            gap = now_s - request.last_token_s
+            request.itl_sum_s += gap
+            if gap > request.itl_max_s:
+                request.itl_max_s = gap
+        request.last_token_s = now_s
+        if request.num_output_tokens < request.max_output_tokens:
+            return False
+        request.status = Status.FINISHED
+        request.finish_s = now_s
+        self.kv.free(request)
+        return True
+
     def update(self, batch: ScheduledBatch, now_s: float) -> list[Request]:
         """Apply a finished step: advance counters, emit tokens, retire finished requests."""
         finished = []
@@ -199,19 +217,7 @@ class Scheduler:
             request.num_computed_tokens += batch.num_new_tokens[request.request_id]
             if request.num_computed_tokens < request.num_tokens:
                 continue                                   # mid-prefill: no token yet
-            request.num_output_tokens += 1
-            if request.first_token_s < 0:
-                request.first_token_s = now_s
-            else:
-                gap = now_s - request.last_token_s
-                request.itl_sum_s += gap
-                if gap > request.itl_max_s:
-                    request.itl_max_s = gap
-            request.last_token_s = now_s
-            if request.num_output_tokens >= request.max_output_tokens:
-                request.status = Status.FINISHED
-                request.finish_s = now_s
-                self.kv.free(request)
+            if self._emit_token(request, now_s):
                 finished.append(request)
         if finished:
             self.running = [r for r in self.running if r.status is Status.RUNNING]

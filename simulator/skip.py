@@ -84,25 +84,13 @@ class SkipEngine(ReplicaEngine):
             else:
                 size, started = step.num_clocked + len(step.explicit), step.explicit
                 step_s = self._step_time_s(step) if size else 0.0
-                stats.num_batched_tokens_sum += step.num_clocked + sum(step.explicit_new)
+                stats.num_batched_tokens_sum += step.num_clocked + (sum(step.explicit_new) if step.explicit_new else 0)
             if not size:
                 raise RuntimeError(f"replica {self.index}: no request schedulable with "
                                    f"{len(scheduler.waiting)} waiting and {len(scheduler.running)} running")
             now = env.now
-            for request in started:
-                if request.first_scheduled_s < 0:
-                    request.first_scheduled_s = now
             used = kv.pool.num_used_blocks
-            usage = used / kv.pool.num_blocks
-            if self.timeline is not None:
-                self.timeline.append((now, usage, len(scheduler.waiting), len(scheduler.running)))
-            stats.num_engine_steps += 1
-            stats.num_iterations += 1
-            stats.busy_s += step_s
-            stats.kv_usage_time_integral += usage * step_s
-            if usage > stats.kv_usage_peak:
-                stats.kv_usage_peak = usage
-            stats.batch_size_counts[size] += 1
+            self._record_step(started, size, used / kv.pool.num_blocks, step_s)
             if step.exact is None and not step.explicit and not scheduler.prefilling:
                 k_count, delta = self._plan(step, step_s, now)
                 if k_count > 1:

@@ -1,9 +1,7 @@
 """End to end: `ctxplan serve` on 127.0.0.1 as a subprocess, SIGKILLed mid-job and restarted."""
 
 import json
-import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -11,6 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from servers import free_port, start_server
 
 ROOT = Path(__file__).resolve().parent.parent
 CTXPLAN = str(Path(sys.executable).parent / "ctxplan")
@@ -23,25 +22,8 @@ LONG = {**SMALL, "name": "e2e-long", "workload": {**SMALL["workload"], "num_requ
                                                    "arrival": {"process": "poisson", "rate_per_s": 9}}}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start(port: int, db: Path) -> subprocess.Popen:
-    env = {**os.environ, "CTXPLAN_DATABASE_URL": f"sqlite:///{db}", "CTXPLAN_LOG_LEVEL": "WARNING"}
-    process = subprocess.Popen([CTXPLAN, "serve", "--port", str(port)], env=env, cwd=ROOT,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return process
-        except httpx.TransportError:
-            time.sleep(0.2)
-    process.kill()
-    raise AssertionError("server did not start")
+    return start_server(db, port)[0]
 
 
 def wait_status(base: str, job_id: str, wanted: set[str], timeout: float = 120) -> dict:

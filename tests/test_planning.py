@@ -2,7 +2,6 @@
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ import yaml
 from simulator.errors import InputError
 from simulator.planner import Targets, pareto_front, plan
 from simulator.sweep import expand, parse_param, parse_values, sweep
+from servers import start_server
 
 ROOT = Path(__file__).resolve().parent.parent
 CTXPLAN = str(Path(sys.executable).parent / "ctxplan")
@@ -135,26 +135,9 @@ def test_plan_cli_prints_the_best_configuration(tmp_path):
     assert (tmp_path / "plan.html").read_text().count("data:image/png;base64,") == 3
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_plans_and_sweeps_run_as_jobs_over_http(tmp_path):
-    port = _free_port()
-    env = {**os.environ, "CTXPLAN_DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite'}", "CTXPLAN_LOG_LEVEL": "WARNING",
-           "CTXPLAN_MAX_SIMULATIONS_PER_JOB": "50"}
-    server = subprocess.Popen([CTXPLAN, "serve", "--port", str(port)], env=env, cwd=ROOT,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
+    server, base = start_server(tmp_path / "db.sqlite", max_simulations_per_job="50")
     try:
-        for _ in range(300):
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
         sweep_job = httpx.post(f"{base}/v1/sweeps", json={"scenario": SCENARIO,
                                                           "params": ["workload.arrival.rate_per_s=5,20"]})
         assert sweep_job.status_code == 202 and sweep_job.headers["location"].startswith("/v1/sweeps/")

@@ -8,14 +8,13 @@ nothing is downloaded at run time (Selenium Manager is kept offline).
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import httpx
 import pytest
+from servers import start_server
 
 ROOT = Path(__file__).resolve().parent.parent
 CTXPLAN = str(Path(sys.executable).parent / "ctxplan")
@@ -30,20 +29,7 @@ pytestmark = pytest.mark.skipif(not (CHROMIUM and DRIVER),
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, "CTXPLAN_DATABASE_URL": f"sqlite:///{tmp_path_factory.mktemp('web') / 'db.sqlite'}",
-           "CTXPLAN_API_KEYS": KEY, "CTXPLAN_LOG_LEVEL": "WARNING"}
-    process = subprocess.Popen([CTXPLAN, "serve", "--port", str(port)], env=env, cwd=ROOT,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.1)
+    process, base = start_server(tmp_path_factory.mktemp("web") / "db.sqlite", api_keys=KEY)
     yield base
     process.terminate()
     process.wait(timeout=30)
