@@ -65,6 +65,7 @@ class Job(BaseModel):
     finished_at: str | None = None
     seed: int | None = None
     error: str | None = None
+    name: str | None = Field(default=None, description="the scenario's name")
     result: dict | None = None
 
 

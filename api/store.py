@@ -168,9 +168,20 @@ class Store:
 def _job_dict(job: Job, with_spec: bool = False, include_result: bool = True) -> dict:
     data = {"id": job.id, "kind": job.kind, "status": job.status, "progress": job.progress,
             "created_at": job.created_at, "updated_at": job.updated_at, "started_at": job.started_at,
-            "finished_at": job.finished_at, "seed": job.seed, "error": job.error}
+            "finished_at": job.finished_at, "seed": job.seed, "error": job.error, "name": _scenario_name(job.spec_json)}
     if include_result:
         data["result"] = json.loads(job.result_json) if job.result_json else None
     if with_spec:
         data["spec"] = json.loads(job.spec_json)
     return data
+
+
+def _scenario_name(spec_json: str) -> str | None:
+    """The scenario's name (plans and sweeps carry the scenario inside their body)."""
+    try:
+        spec = json.loads(spec_json)
+    except (TypeError, ValueError):
+        return None
+    spec = spec.get("scenario", spec) if isinstance(spec, dict) else {}
+    name = spec.get("name") if isinstance(spec, dict) else None
+    return name if isinstance(name, str) else None

@@ -37,8 +37,14 @@ def _plan_or_sweep(kind: str, body: dict, seed: int | None, profiles: dict[str, 
     if seed is not None:
         scenario["seed"] = seed
 
-    def report(done: int, total: int) -> None:
-        progress(done / max(total, 1))
+    phases = 2 if kind == "plan" and body.get("capacity", True) else 1
+    state = {"phase": 0, "done": 0}
+
+    def report(done: int, total: int) -> None:   # a plan reports its searches, then its capacity probes
+        if done < state["done"]:
+            state["phase"] = min(state["phase"] + 1, phases - 1)
+        state["done"] = done
+        progress((state["phase"] + done / max(total, 1)) / phases)
     if kind == "sweep":
         from simulator.sweep import parse_param, sweep
         table = sweep(scenario, None, [parse_param(p) for p in body["params"]], workers=1, progress=report)

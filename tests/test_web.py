@@ -165,6 +165,7 @@ def test_comparison_runs_as_a_job_and_its_result_has_a_stable_url(browser, serve
     browser.get(f"{server}/jobs")
     link = wait_for(browser, "#jobs-table a")
     assert link.get_attribute("href") == url
+    assert "support-knowledge-base" in browser.find_element(by("ID"), "jobs-table").text
     screenshot(browser, "05-jobs")
     browser.get(url)                                                    # a shared link opens the same result
     wait_for(browser, "#comparison-table")

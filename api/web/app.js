@@ -316,6 +316,7 @@ async function pageJobs() {
     const jobs = pages.flat().sort((a, b) => (a.created_at < b.created_at ? 1 : -1));
     if (!jobs.length) { main.append(h("p", {}, "No jobs yet. Run one from the Compare page.")); return; }
     main.append(table([["job", j => h("a", {href: `/jobs/${j.kind}/${j.id}`}, `${j.kind} ${j.id.slice(0, 8)}`)],
+                       ["scenario", j => j.name || ""],
                        ["status", j => j.status], ["progress", j => `${Math.round((j.progress || 0) * 100)}%`],
                        ["created", j => when(j.created_at)], ["finished", j => when(j.finished_at)]], jobs, "jobs-table"));
   } catch (e) { main.append(h("p", {class: "alert", role: "alert"}, e.message)); }
