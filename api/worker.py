@@ -15,20 +15,22 @@ from pathlib import Path
 from api.store import Store
 
 
+def _profile_path(hardware: str, profiles: dict[str, str], folder: Path) -> str:
+    """An uploaded profile's name -> a file in `folder` holding it; any other name unchanged."""
+    if hardware in profiles:
+        path = folder / f"{hardware}.yaml"
+        path.write_text(profiles[hardware])
+        return str(path)
+    return hardware
+
+
 def _materialise_profiles(spec: dict, profiles: dict[str, str], folder: Path) -> dict:
     """Rewrite hardware names that match uploaded profiles to files in `folder`."""
-    def point(hardware: str) -> str:
-        if hardware in profiles:
-            path = folder / f"{hardware}.yaml"
-            path.write_text(profiles[hardware])
-            return str(path)
-        return hardware
-
     spec = json.loads(json.dumps(spec))
     for deployment in spec.get("deployments", []):
         target = deployment.get("llm", deployment)
         if isinstance(target.get("hardware"), str):
-            target["hardware"] = point(target["hardware"])
+            target["hardware"] = _profile_path(target["hardware"], profiles, folder)
     return spec
 
 
@@ -53,8 +55,7 @@ def _plan_or_sweep(kind: str, body: dict, seed: int | None, profiles: dict[str, 
     from simulator.scenario import ScenarioSpec
     template = ScenarioSpec.model_validate(scenario)
     first = template.deployments[0]
-    hardware = [_materialise_profiles({"deployments": [{"hardware": h}]}, profiles, folder)["deployments"][0]["hardware"]
-                for h in body.get("hardware") or [first.hardware]]
+    hardware = [_profile_path(h, profiles, folder) for h in body.get("hardware") or [first.hardware]]
     targets = Targets(body.get("slo_ttft_p99_s") or template.slo.ttft_s, body.get("slo_tpot_p99_s") or template.slo.tpot_s)
     return plan(scenario, None, body["target_qps"], targets, hardware,
                 body.get("tensor_parallel") or [first.tensor_parallel],

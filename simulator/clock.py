@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from simulator.kvcache import KVCacheManager
 from simulator.request import Request, Status
-from simulator.scheduler import ScheduledBatch, Scheduler, SchedulerConfig
+from simulator.scheduler import ScheduledBatch, Scheduler, SchedulerConfig, stamp_token
 
 
 class IterationLog:
@@ -123,13 +123,7 @@ class ClockedScheduler(Scheduler):
         if tokens:
             log = self.log
             first_end, last_end = log.end(base), log.end(d - 1)
-            if request.first_token_s < 0:
-                request.first_token_s = first_end
-            else:
-                gap = first_end - request.last_token_s
-                request.itl_sum_s += gap
-                if gap > request.itl_max_s:
-                    request.itl_max_s = gap
+            stamp_token(request, first_end)
             if tokens > 1:
                 request.itl_sum_s += last_end - first_end
                 request.itl_max_s = max(request.itl_max_s, log.max_duration(base + 1, d))

@@ -163,7 +163,7 @@ def simulate(requests: list[Request], setup: ReplicaSetup, num_replicas: int, ro
         request.preloaded_tokens = request.num_computed_tokens
         request.num_computed_tokens = 0
         request.first_token_s = request.last_token_s = env.now
-        engines[decode_router.choose(request)].submit(request)
+        engines[router.choose(request)].submit(request)
 
     def on_prefilled(request: Request) -> None:
         prefill_router.done(request)
@@ -177,7 +177,6 @@ def simulate(requests: list[Request], setup: ReplicaSetup, num_replicas: int, ro
     prefill_engines: list[ReplicaEngine] = []
     if prefill is not None:
         prefill_router = Router(router_policy, prefill.num_replicas)
-        decode_router = router
         for index in range(prefill.num_replicas):
             kv = KVCacheManager(prefill.setup.num_kv_blocks, prefill.setup.scheduler.block_size,
                                 prefill.setup.scheduler.enable_prefix_caching, prefill.setup.blocks_for_tokens,

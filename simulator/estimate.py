@@ -98,13 +98,13 @@ def naive_score_bytes_per_gpu(model: ModelSpec, tp: int, cp: int, query_tokens: 
     return (model.num_attention_heads / tp) * (-(-query_tokens // cp)) * key_tokens * costmodel.NAIVE_SCORE_BYTES
 
 
-def _attention_impls(model, hardware, plan: MemoryPlan, engine, args, prompt_tokens, chunk, kv_seq_per_gpu) -> dict:
-    tp, cp, pp, ep, weight_dtype, kv_dtype = args
+def _attention_impls(model, hardware, plan: MemoryPlan, engine, costs: dict, prompt_tokens, chunk,
+                     kv_seq_per_gpu) -> dict:
+    tp, cp = costs["flash"].tp, costs["flash"].cp
     usable = engine.gpu_memory_utilization * hardware.memory_bytes
     free = usable - plan.weights_bytes_per_gpu - plan.reserve_bytes_per_gpu - kv_seq_per_gpu
     out = {}
-    for impl in costmodel.ATTENTION_IMPLS:
-        cost = costmodel.iteration_cost_params(model, hardware, tp, weight_dtype, kv_dtype, cp, pp, ep, impl)
+    for impl, cost in costs.items():
         scores = 0.0 if impl == "flash" else naive_score_bytes_per_gpu(model, tp, cp, min(chunk, prompt_tokens),
                                                                          prompt_tokens)
         fits = scores <= free
@@ -135,14 +135,15 @@ def estimate(model: ModelSpec, hardware: HardwareProfile, prompt_tokens: int, ou
     # the token budget is per rank: a context-parallel group takes cp times as many tokens per iteration
     chunk = engine.max_num_batched_tokens * cp if engine.enable_chunked_prefill else prompt_tokens
     kv_seq_per_gpu = costmodel.kv_bytes_for_sequence(model, kv_dtype, total_tokens, tp) / (cp * pp)
-    impls = _attention_impls(model, hardware, plan, engine, (tp, cp, pp, ep, weight_dtype, kv_dtype),
-                             prompt_tokens, chunk, kv_seq_per_gpu)
+    costs = {impl: costmodel.iteration_cost_params(model, hardware, tp, weight_dtype, kv_dtype, cp, pp, ep, impl)
+             for impl in costmodel.ATTENTION_IMPLS}
+    impls = _attention_impls(model, hardware, plan, engine, costs, prompt_tokens, chunk, kv_seq_per_gpu)
     if reason is None and not impls[attention_impl]["fits"]:
         reason = f"naive attention: {impls[attention_impl]['reason']}"
     fits = reason is None
     max_concurrent = plan.num_kv_blocks // blocks_needed if fits else 0
 
-    cost = costmodel.iteration_cost_params(model, hardware, tp, weight_dtype, kv_dtype, cp, pp, ep, attention_impl)
+    cost = costs[attention_impl]
     prefill_s = impls[attention_impl]["prefill_time_s"]
     mean_context = prompt_tokens + output_tokens // 2
     attended = costmodel.decode_attended_tokens(cost, mean_context)

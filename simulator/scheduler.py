@@ -44,6 +44,17 @@ class ScheduledBatch:
     transfer_tokens: int = 0                # KV tokens swapped out or in over the host link this step
 
 
+def stamp_token(request: Request, at_s: float) -> None:
+    """A token emitted at `at_s`: the first token's time, or one more inter-token gap (before last_token_s moves)."""
+    if request.first_token_s < 0:
+        request.first_token_s = at_s
+    else:
+        gap = at_s - request.last_token_s
+        request.itl_sum_s += gap
+        if gap > request.itl_max_s:
+            request.itl_max_s = gap
+
+
 class Scheduler:
     def __init__(self, config: SchedulerConfig, kv_manager: KVCacheManager) -> None:
         self.config = config
@@ -193,13 +204,7 @@ class Scheduler:
     def _emit_token(self, request: Request, now_s: float) -> bool:
         """The request's prompt is caught up: it emits a token now; True (and its blocks freed) when that was its last."""
         request.num_output_tokens += 1
-        if request.first_token_s < 0:
-            request.first_token_s = now_s
-        else:
-            gap = now_s - request.last_token_s
-            request.itl_sum_s += gap
-            if gap > request.itl_max_s:
-                request.itl_max_s = gap
+        stamp_token(request, now_s)
         request.last_token_s = now_s
         if request.num_output_tokens < request.max_output_tokens:
             return False
