@@ -5,6 +5,12 @@ A job process can be killed (cancellation, the per-job wall-clock limit) without
 event loop or other jobs. `job_workers` dispatcher tasks each run one process at a time. On
 start-up, jobs a crash left `running` are marked failed with reason `interrupted` (or queued again
 with `requeue_interrupted`), and queued jobs are picked up again.
+
+The queue's length is the number of `queued` jobs in the database, so a job cancelled while queued
+frees its slot at once. One runner per service: `ctxplan serve` refuses `--workers N > 1`, since
+each HTTP worker would run its own runner and recover (fail) the other's running jobs.
+Each job process runs under an address-space limit (`job_memory_limit_mb`), so a job that still
+blows up fails alone, with that reason.
 """
 
 from __future__ import annotations
@@ -16,10 +22,6 @@ import time
 from api.metrics import Metrics
 from api.settings import Settings
 from api.store import Store
-
-
-class QueueFull(Exception):
-    pass
 
 
 class JobRunner:
@@ -45,11 +47,12 @@ class JobRunner:
                 process.kill()
 
     def depth(self) -> int:
-        return self.queue.qsize()
+        return self.store.count("queued")
+
+    def has_room(self) -> bool:
+        return self.store.count("queued") < self.settings.max_queued_jobs
 
     def submit(self, job_id: str) -> None:
-        if self.queue.qsize() >= self.settings.max_queued_jobs:
-            raise QueueFull()
         self.queue.put_nowait(job_id)
 
     def cancel(self, job_id: str) -> bool:
@@ -61,6 +64,13 @@ class JobRunner:
                 process.kill()
             return True
         return False
+
+    def _exit_reason(self, code: int) -> str:
+        if code < 0:
+            limit = self.settings.job_memory_limit_mb
+            hint = f" (out of memory? job_memory_limit_mb={limit})" if -code in (6, 9, 11) else ""
+            return f"worker killed by signal {-code}{hint}"
+        return f"worker exited with code {code}"
 
     async def _dispatch(self) -> None:
         while True:
@@ -77,7 +87,8 @@ class JobRunner:
             return                                   # cancelled while queued
         started = time.perf_counter()
         process = await asyncio.create_subprocess_exec(sys.executable, "-m", "api.worker",
-                                                       self.settings.database_url, job_id)
+                                                       self.settings.database_url, job_id,
+                                                       str(self.settings.job_memory_limit_mb))
         self.processes[job_id] = process
         try:
             try:
@@ -89,8 +100,7 @@ class JobRunner:
                                       error=f"timeout: ran past job_timeout_s={self.settings.job_timeout_s:g}")
             else:
                 if code != 0:
-                    self.store.set_status(job_id, "failed", only_from=("running",),
-                                          error=f"worker exited with code {code}")
+                    self.store.set_status(job_id, "failed", only_from=("running",), error=self._exit_reason(code))
         finally:
             self.processes.pop(job_id, None)
             job = self.store.get_job(job_id)

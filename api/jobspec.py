@@ -1,169 +1,261 @@
-"""Validating a job body before it is queued: parse, apply caps, refuse server-side paths."""
+"""Validating a job body before it is queued: parse, refuse server-side paths, bound the work.
+
+These functions are pure (no FastAPI, no store): `api.validation` runs them in a process pool, off
+the event loop, with a time limit. A refusal is a `Refusal` (status, location, message); the
+route turns it into the HTTP reply. Every cap is checked on the fully expanded job (every sweep
+point, every plan candidate at the highest rate its capacity probe may try) before it is accepted.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 
 import yaml
-from fastapi import HTTPException, Request
 from pydantic import BaseModel, ValidationError
 
-from api.settings import Settings
-from api.store import Store
-from simulator.catalog import hardware_names, model_names, profile_from_mapping
 from simulator.comparison_spec import ComparisonSpec
-from simulator.errors import InputError, unknown_name_error
+from simulator.errors import InputError
 from simulator.scenario import ScenarioSpec, TraceArrivals
 from simulator.scenario_files import is_comparison
+from simulator.yamlio import load_yaml_text
 
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml")
+JSON_TYPES = ("application/json", "")
+MAX_NODES = 2_000_000        # values in one body (YAML aliases can make a small text a huge tree)
 
 
-def unprocessable(loc: list, message: str) -> HTTPException:
-    return HTTPException(status_code=422, detail=[{"loc": loc, "msg": message, "type": "value_error"}])
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """The caps a job is checked against (from `Settings`; picklable for the validation pool)."""
+    max_nesting_depth: int
+    max_requests_per_job: int
+    max_deployments_per_job: int
+    max_simulations_per_job: int
+    max_turns_per_job: int
+    max_documents_per_job: int
+    max_corpus_tokens_per_job: int
+    max_simulated_seconds: float
+
+    @classmethod
+    def from_settings(cls, settings) -> "Limits":
+        return cls(**{name: getattr(settings, name) for name in cls.__slots__})
 
 
-async def read_document(request: Request) -> tuple[dict, str]:
-    """The body as a mapping (JSON or YAML by Content-Type) and its hash."""
-    raw = await request.body()
-    content_type = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+class Refusal(Exception):
+    """A body the service will not accept: HTTP `status` with a FastAPI-style detail list."""
+
+    def __init__(self, loc: list, message: str, status: int = 422) -> None:
+        super().__init__(message)
+        self.status = status
+        self.detail = [{"loc": [str(p) if not isinstance(p, int) else p for p in loc], "msg": message,
+                        "type": "value_error"}]
+
+    def __reduce__(self):   # picklable across the pool
+        return (_refusal, (self.status, self.detail))
+
+
+def _refusal(status: int, detail: list) -> Refusal:
+    refusal = Refusal([], "", status)
+    refusal.detail = detail
+    return refusal
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    spec: dict          # the validated body as the job stores it
+    body_hash: str
+
+
+def shape_problem(data, max_depth: int, max_nodes: int = MAX_NODES) -> str | None:
+    """Why a parsed body is too deep or too large to handle (walked without recursion)."""
+    stack, seen = [(data, 1)], 0
+    while stack:
+        node, depth = stack.pop()
+        seen += 1
+        if seen > max_nodes:
+            return f"more than {max_nodes:,} values (YAML aliases expand)"
+        if isinstance(node, (dict, list)):
+            if depth > max_depth:
+                return f"nested deeper than {max_depth} levels"
+            stack.extend((child, depth + 1) for child in (node.values() if isinstance(node, dict) else node))
+    return None
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not a finite number")
+
+
+def parse_document(raw: bytes, content_type: str, max_depth: int) -> dict:
+    """The body as a mapping (JSON or YAML by Content-Type), bounded in depth and size."""
+    is_yaml = content_type in YAML_TYPES
     try:
-        if content_type in YAML_TYPES:
-            data = yaml.safe_load(raw.decode("utf-8"))
-        elif content_type in ("application/json", ""):
-            data = json.loads(raw.decode("utf-8"))
-        else:
-            raise HTTPException(status_code=415, detail=f"unsupported Content-Type {content_type!r}; send "
-                                                        "application/json or application/yaml")
-    except (UnicodeDecodeError, json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise unprocessable(["body"], f"malformed {'YAML' if content_type in YAML_TYPES else 'JSON'}: "
-                                      f"{str(exc).splitlines()[0][:200]}") from None
+        text = raw.decode("utf-8")
+        data = load_yaml_text(text, None, max_depth=max_depth) if is_yaml else \
+            json.loads(text, parse_constant=_no_constant)
+    except RecursionError:
+        raise Refusal(["body"], f"nested deeper than {max_depth} levels") from None
+    except InputError as exc:
+        raise Refusal(["body"], exc.detail if "YAML" in exc.detail else f"malformed YAML: {exc.detail}") from None
+    except (UnicodeDecodeError, ValueError, yaml.YAMLError) as exc:
+        first = (str(exc).splitlines() or ["?"])[0][:200]
+        raise Refusal(["body"], f"malformed {'YAML' if is_yaml else 'JSON'}: {first}") from None
+    problem = shape_problem(data, max_depth)
+    if problem is not None:
+        raise Refusal(["body"], problem)
     if not isinstance(data, dict):
-        raise unprocessable(["body"], "the scenario must be a mapping (JSON object)")
-    return data, hashlib.sha256(raw).hexdigest()
+        raise Refusal(["body"], "the body must be a mapping (JSON object)")
+    return data
 
 
-def _pydantic_422(exc: ValidationError) -> HTTPException:
-    return HTTPException(status_code=422, detail=[{"loc": ["body", *err["loc"]], "msg": err["msg"],
-                                                   "type": err["type"]} for err in exc.errors()[:20]])
+def _pydantic_refusal(exc: ValidationError, prefix: tuple = ()) -> Refusal:
+    refusal = Refusal([], "")
+    refusal.detail = [{"loc": ["body", *prefix, *err["loc"]], "msg": err["msg"], "type": err["type"]}
+                      for err in exc.errors(include_url=False, include_input=False)[:20]]
+    return refusal
 
 
-def _check_name(kind: str, value: str, known, loc: list) -> None:
-    if "/" in value or "\\" in value or value.endswith((".yaml", ".yml", ".json")):
-        raise unprocessable(loc, "server-side file paths are not accepted; use a catalog name or upload a "
-                                 "profile with POST /v1/profiles")
-    if value.lower() not in known:
-        raise unprocessable(loc, str(unknown_name_error(kind, value, known, ".".join(map(str, loc)))))
+def _input_refusal(exc: InputError, prefix: list) -> Refusal:
+    field = [part for part in (exc.field or "").replace("[", ".").replace("]", "").split(".") if part]
+    return Refusal([*prefix, *field], exc.detail if exc.field else str(exc))
 
 
-def _estimated_requests(spec) -> int:
-    if isinstance(spec, ScenarioSpec):
-        block = spec.workload
-    else:
-        block = spec.queries or spec.conversations
-    if isinstance(block.arrival, TraceArrivals):
-        raise unprocessable(["body", "arrival"], "trace files are server-side paths; send lengths inline instead")
-    count = getattr(block, "num_requests", None) or getattr(block, "num_sessions", None)
-    horizon = getattr(block, "horizon_s", None)
-    if horizon is not None:
-        by_time = int(block.arrival.rate_per_s * horizon)
-        count = min(count, by_time) if count else by_time
-    if spec.__class__ is ComparisonSpec and spec.conversations is not None:
-        turns = spec.conversations.turns
-        count *= getattr(turns, "value", None) or getattr(turns, "high", None) or getattr(turns, "max", None) or 50
-    return count * len(spec.deployments)
+def check_bound(bound, limits: Limits, where: list) -> None:
+    """Refuse a run whose upper bound passes a cap (see `simulator.bounds.WorkBound`)."""
+    if bound.unbounded_fields:
+        raise Refusal([*where, *bound.unbounded_fields[0].split(".")],
+                      "this length distribution has no upper tail: set its max (tokens)")
+    checks = (("requests_per_run", limits.max_requests_per_job, "max_requests_per_job"),
+              ("turns", limits.max_turns_per_job, "max_turns_per_job"),
+              ("documents", limits.max_documents_per_job, "max_documents_per_job"),
+              ("corpus_tokens", limits.max_corpus_tokens_per_job, "max_corpus_tokens_per_job"),
+              ("simulated_seconds", limits.max_simulated_seconds, "max_simulated_seconds"))
+    for name, cap, setting in checks:
+        value = getattr(bound, name)
+        if value is not None and value > cap:
+            raise Refusal(where, f"up to {value:,.0f} {name.replace('_', ' ')} exceed the cap {setting}={cap:,}")
 
 
-def parse_job(data: dict, kind: str, settings: Settings, store: Store) -> ScenarioSpec | ComparisonSpec:
-    model = ComparisonSpec if kind == "comparison" and is_comparison(data) else ScenarioSpec
+def check_scenario(data: dict, kind: str, limits: Limits, uploaded: frozenset[str],
+                   where: tuple = ()) -> ScenarioSpec | ComparisonSpec:
+    """Validate a serving or comparison scenario mapping: schema, paths, names, caps."""
+    from simulator.bounds import bound_of
+    from simulator.paths import check_service_paths
     if kind == "simulation" and is_comparison(data):
-        raise unprocessable(["body"], "this is a comparison scenario: POST it to /v1/comparisons")
+        raise Refusal(["body", *where], "this is a comparison scenario: POST it to /v1/comparisons")
+    model = ComparisonSpec if kind == "comparison" and is_comparison(data) else ScenarioSpec
     try:
         spec = model.model_validate(data)
     except ValidationError as exc:
-        raise _pydantic_422(exc) from None
-    if len(spec.deployments) > settings.max_deployments_per_job:
-        raise unprocessable(["body", "deployments"],
-                            f"{len(spec.deployments)} deployments exceed the cap max_deployments_per_job="
-                            f"{settings.max_deployments_per_job}")
-    requests = _estimated_requests(spec)
-    if requests > settings.max_requests_per_job:
-        raise unprocessable(["body"], f"about {requests} simulated requests exceed the cap max_requests_per_job="
-                                      f"{settings.max_requests_per_job}")
-    uploaded = set(store.profiles())
-    for i, deployment in enumerate(spec.deployments):
-        target, prefix = (deployment.llm, ["body", "deployments", i, "llm"]) if hasattr(deployment, "llm") else \
-            (deployment, ["body", "deployments", i])
-        _check_name("model", target.model, set(model_names()), prefix + ["model"])
-        _check_name("hardware", target.hardware, set(hardware_names()) | uploaded, prefix + ["hardware"])
-        for stage in ("embedding", "rerank"):
-            part = getattr(getattr(deployment, "retrieval", None), stage, None)
-            if part is not None:
-                _check_name("hardware", part.hardware, set(hardware_names()),
-                            ["body", "deployments", i, "retrieval", stage, "hardware"])
-    _check_no_paths(data)
+        raise _pydantic_refusal(exc, where) from None
+    if len(spec.deployments) > limits.max_deployments_per_job:
+        raise Refusal(["body", *where, "deployments"], f"{len(spec.deployments)} deployments exceed the cap "
+                                                       f"max_deployments_per_job={limits.max_deployments_per_job}")
+    block_name = "workload" if isinstance(spec, ScenarioSpec) else ("queries" if spec.queries else "conversations")
+    if isinstance(getattr(spec, block_name).arrival, TraceArrivals):
+        raise Refusal(["body", *where, block_name, "arrival", "path"], "trace files are server-side paths; not accepted by "
+                                                           "the service (run traces with the CLI)")
+    try:
+        check_service_paths(spec, extra_hardware=uploaded)
+    except InputError as exc:
+        raise _input_refusal(exc, ["body", *where]) from None
+    check_bound(bound_of(spec), limits, ["body", *where])
     return spec
 
 
-def _check_no_paths(data) -> None:
-    """Empirical length distributions read files: refuse them anywhere in the body."""
-    if isinstance(data, dict):
-        if data.get("dist") == "empirical":
-            raise unprocessable(["body"], "empirical length distributions read server-side files; not accepted")
-        for value in data.values():
-            _check_no_paths(value)
-    elif isinstance(data, list):
-        for value in data:
-            _check_no_paths(value)
-
-
-def resolve_uploaded(store: Store, name: str):
-    text = store.get_profile(name)
-    if text is None:
-        return None
-    return profile_from_mapping(yaml.safe_load(text), name)
-
-
-def input_error_422(exc: InputError) -> HTTPException:
-    return unprocessable(["body", exc.field] if exc.field else ["body"], str(exc))
-
-
-def parse_plan_or_sweep(data: dict, kind: str, settings: Settings, store: Store) -> BaseModel:
-    """Validate a plan or sweep body: its scenario like any job, then the search size against the caps."""
-    import math
-
-    from api.schemas import PlanRequest, SweepRequest
-    from simulator.sweep import expand, parse_param
-    try:
-        body = (PlanRequest if kind == "plan" else SweepRequest).model_validate(data)
-    except ValidationError as exc:
-        raise _pydantic_422(exc) from None
-    scenario = parse_job(body.scenario, "comparison" if kind == "sweep" else "simulation", settings, store)
-    runs_requests = _estimated_requests(scenario)
-    if kind == "plan":
-        template = scenario.deployments[0]
-        known = set(hardware_names()) | set(store.profiles())
-        for i, name in enumerate(body.hardware or []):
-            _check_name("hardware", name, known, ["body", "hardware", i])
-        configs = math.prod(len(v or [None]) for v in (body.hardware, body.tensor_parallel, body.max_num_seqs,
-                                                        body.chunk_tokens))
-        replicas = body.max_gpus // min(body.tensor_parallel or [template.tensor_parallel])
-        per_config = (math.ceil(math.log2(max(replicas, 1))) + 1) + (10 if body.capacity else 0)
-        simulations = configs * per_config * body.seeds
-        per_run = body.requests or runs_requests
-    else:
+def _plan_requests(body, scenario: ScenarioSpec, limits: Limits) -> int:
+    """Simulation runs of the plan, after checking every candidate at the highest rate it may be run at."""
+    from simulator.bounds import bound_of
+    from simulator.planner import MAX_RATE_FACTOR, Config, max_simulations, point_doc
+    template = scenario.deployments[0]
+    doc = scenario.model_dump(mode="json")
+    hardware = body.hardware or [template.hardware]
+    tps = body.tensor_parallel or [template.tensor_parallel]
+    configs = [Config(h, t, s, c) for h in hardware for t in tps
+               for s in body.max_num_seqs or [template.engine.max_num_seqs]
+               for c in body.chunk_tokens or [template.engine.max_num_batched_tokens]]
+    runs = max_simulations(len(configs), body.max_gpus, min(tps), body.seeds, body.capacity)
+    if runs > limits.max_simulations_per_job:
+        raise Refusal(["body"], f"up to {runs:,} simulation runs exceed the cap max_simulations_per_job="
+                                f"{limits.max_simulations_per_job:,}")
+    top_rate = body.target_qps * (MAX_RATE_FACTOR if body.capacity else 1)
+    for config in configs:
+        point = point_doc(doc, config, max(1, body.max_gpus // config.tensor_parallel), top_rate,
+                          scenario.seed, body.requests)
         try:
-            points = expand(body.scenario, [parse_param(p) for p in body.params])
-        except InputError as exc:
-            raise unprocessable(["body", "params"], str(exc)) from None
-        for _, point in points:
-            _check_no_paths(point)
-        simulations, per_run = len(points), runs_requests
-    if simulations > settings.max_simulations_per_job:
-        raise unprocessable(["body"], f"up to {simulations} simulation runs exceed the cap max_simulations_per_job="
-                                      f"{settings.max_simulations_per_job}")
-    if per_run > settings.max_requests_per_job:
-        raise unprocessable(["body"], f"about {per_run} simulated requests per run exceed the cap "
-                                      f"max_requests_per_job={settings.max_requests_per_job}")
-    return body
+            spec = ScenarioSpec.model_validate(point)
+        except ValidationError as exc:
+            raise _pydantic_refusal(exc, ("scenario",)) from None
+        check_bound(bound_of(spec), limits, ["body", "scenario"])
+    return runs
+
+
+def _sweep_runs(body, limits: Limits, uploaded: frozenset[str]) -> int:
+    """Runs of the sweep, after checking every point's bound and every swept text value's paths."""
+    import copy
+
+    from simulator.bounds import bound_of_sweep
+    from simulator.paths import check_service_paths
+    from simulator.sweep import parse_param, set_path, validate_point
+    try:
+        params = [parse_param(p) for p in body.params]
+        for path, values in params:     # numbers never name files: only swept texts can
+            for value in (v for v in values if isinstance(v, str)):
+                point = copy.deepcopy(body.scenario)
+                set_path(point, path, value)
+                check_service_paths(validate_point(point), extra_hardware=uploaded)
+        bound = bound_of_sweep(body.scenario, params)
+    except InputError as exc:
+        raise _input_refusal(exc, ["body", "params"]) from None
+    check_bound(bound, limits, ["body", "params"])
+    if bound.runs > limits.max_simulations_per_job:
+        raise Refusal(["body", "params"], f"{bound.runs:,} simulation runs exceed the cap max_simulations_per_job="
+                                          f"{limits.max_simulations_per_job:,}")
+    return bound.runs
+
+
+def check_job(kind: str, raw: bytes, content_type: str, uploaded: frozenset[str], limits: Limits) -> Accepted:
+    """Everything the service checks before it queues a job; raises `Refusal`."""
+    from api.schemas import PlanRequest, SweepRequest
+    data = parse_document(raw, content_type, limits.max_nesting_depth)
+    body_hash = hashlib.sha256(raw).hexdigest()
+    if kind in ("simulation", "comparison"):
+        spec = check_scenario(data, kind, limits, uploaded)
+        return Accepted(spec=spec.model_dump(mode="json"), body_hash=body_hash)
+    model: type[BaseModel] = PlanRequest if kind == "plan" else SweepRequest
+    try:
+        body = model.model_validate(data)
+    except ValidationError as exc:
+        raise _pydantic_refusal(exc) from None
+    scenario = check_scenario(body.scenario, "comparison" if kind == "sweep" else "simulation", limits, uploaded,
+                              ("scenario",))
+    if kind == "plan":
+        from simulator.paths import check_service_value
+        for i, name in enumerate(body.hardware or []):
+            try:
+                check_service_value(name, f"hardware[{i}]", "hardware", uploaded)
+            except InputError as exc:
+                raise _input_refusal(exc, ["body"]) from None
+        _plan_requests(body, scenario, limits)
+    else:
+        _sweep_runs(body, limits, uploaded)
+    return Accepted(spec=body.model_dump(mode="json"), body_hash=body_hash)
+
+
+def validate_submission(kind: str, raw: bytes, content_type: str, uploaded: frozenset[str],
+                        limits: Limits) -> Accepted | Refusal:
+    """Pool entry point: the accepted body, or the refusal (returned, not raised, so it pickles plainly)."""
+    try:
+        return check_job(kind, raw, content_type, uploaded, limits)
+    except Refusal as refusal:
+        return refusal
+    except InputError as exc:
+        return _input_refusal(exc, ["body"])
+
+
+def warm() -> bool:
+    """Import what validation needs, so the first real body does not pay for it."""
+    from simulator import bounds, paths, planner, sweep  # noqa: F401
+    from simulator.catalog import hardware_names, model_names
+    return bool(hardware_names() and model_names())

@@ -2,25 +2,43 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import math
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.deps import require_caller
 from api.jobs import JobRunner
 from api.metrics import Metrics
 from api.middleware import ServiceMiddleware, configure_logging
+from api.openapi_docs import docs_router, install_openapi
 from api.routes import catalog, estimate, health, jobs, scenarios, web
 from api.settings import Settings
 from api.store import Store
-from api.deps import require_api_key
-from fastapi import Depends
+from api.validation import shared_pool
 from simulator import __version__
 from simulator.errors import InputError
 
 log = logging.getLogger("ctxplan.service")
+
+
+class SafeJSONResponse(JSONResponse):
+    """JSON with non-ASCII escaped, so a lone surrogate in an echoed value cannot fail the encoding."""
+
+    def render(self, content) -> bytes:
+        return json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode("ascii")
+
+
+def _echoable(value) -> bool:
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return isinstance(value, (int, str, bool)) and len(str(value)) <= 200
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -32,19 +50,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI):
         app.state.store = Store(settings.database_url)
         app.state.runner = JobRunner(settings, app.state.store, metrics)
+        shared_pool(settings.validation_workers).warm_up()
         await app.state.runner.start()
         log.info("started", extra={"fields": {"database_url": settings.database_url.split("@")[-1],
                                               "job_workers": settings.job_workers}})
         yield
         await app.state.runner.stop()
 
-    app = FastAPI(title="ctxplan", version=__version__, lifespan=lifespan,
+    app = FastAPI(title="ctxplan", version=__version__, lifespan=lifespan, default_response_class=SafeJSONResponse,
+                  docs_url=None, redoc_url=None, openapi_url=None,
                   description="Cost and capacity planning for long-context LLM serving.")
     app.state.settings = settings
     app.state.metrics = metrics
-    secured = [Depends(require_api_key)]
+    install_openapi(app)
+    secured = [Depends(require_caller)]
     app.include_router(health.router)
     app.include_router(web.router)
+    app.include_router(docs_router(app))
     for router in (catalog.router, estimate.router, jobs.make_router("simulation"), jobs.make_router("comparison"),
                    jobs.make_router("plan"), jobs.make_router("sweep"),
                    scenarios.router):
@@ -53,23 +75,32 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.exception_handler(RequestValidationError)
     async def request_invalid(_request: Request, exc: RequestValidationError):
         errors = []
-        for err in exc.errors()[:20]:   # echo inputs only when they are plain JSON values
-            item = {"loc": list(err.get("loc", ())), "msg": err.get("msg", "invalid"), "type": err.get("type", "")}
+        for err in exc.errors()[:20]:   # echo inputs only when they are plain, finite JSON values
+            item = {"loc": [p if isinstance(p, int) else str(p) for p in err.get("loc", ())],
+                    "msg": str(err.get("msg", "invalid")), "type": str(err.get("type", ""))}
             value = err.get("input")
-            if isinstance(value, (int, float, str, bool)) and len(str(value)) <= 200:
+            if _echoable(value):
                 item["input"] = value
             errors.append(item)
-        return JSONResponse(status_code=422, content={"detail": errors})
+        return SafeJSONResponse(status_code=422, content={"detail": errors})
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, exc: StarletteHTTPException):
+        return SafeJSONResponse(status_code=exc.status_code, content={"detail": exc.detail},
+                                headers=getattr(exc, "headers", None))
 
     @app.exception_handler(InputError)
     async def input_error(_request: Request, exc: InputError):
-        return JSONResponse(status_code=422, content={"detail": [{"loc": ["body", exc.field or ""], "msg": str(exc),
-                                                                  "type": "value_error"}]})
+        return SafeJSONResponse(status_code=422, content={"detail": [{"loc": ["body", exc.field or ""],
+                                                                      "msg": str(exc), "type": "value_error"}]})
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception):   # a bug, never client input: log it loudly
         log.exception("unhandled error", extra={"fields": {"path": request.url.path}})
-        return JSONResponse(status_code=500, content={"detail": "internal error"})
+        return SafeJSONResponse(status_code=500, content={"detail": "internal error"})
 
-    app.add_middleware(ServiceMiddleware, max_body_bytes=settings.max_body_bytes, metrics=metrics)
+    if settings.origins():
+        app.add_middleware(CORSMiddleware, allow_origins=settings.origins(), allow_methods=["GET", "POST", "DELETE"],
+                           allow_headers=["Authorization", "X-API-Key", "Content-Type", "Idempotency-Key"])
+    app.add_middleware(ServiceMiddleware, settings=settings, metrics=metrics)
     return app

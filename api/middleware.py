@@ -1,15 +1,28 @@
-"""ASGI middleware: body-size limit (413), request ids, structured JSON access logs, request metrics."""
+"""ASGI middleware: overload shedding (503), body limits and read timeouts (413/408), a nesting and
+non-finite-number guard for the small JSON bodies FastAPI parses itself (422), security headers,
+request ids, structured JSON access logs, request metrics.
+
+Job bodies (scenarios, plans, sweeps) are only size-limited here: they are parsed and validated in
+the validation pool (`api.validation`), off the event loop.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
 import uuid
 
+from api.jobspec import shape_problem
 from api.metrics import Metrics
 
 log = logging.getLogger("ctxplan.access")
+
+JOB_COLLECTIONS = ("/v1/simulations", "/v1/comparisons", "/v1/plans", "/v1/sweeps")
+UNSHED = ("/healthz",)                         # health checks answer even when the service sheds load
+SECURITY_HEADERS = [(b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
+                    (b"content-security-policy", b"frame-ancestors 'none'"), (b"referrer-policy", b"no-referrer")]
 
 
 class JsonFormatter(logging.Formatter):
@@ -29,61 +42,105 @@ def configure_logging(level: str) -> None:
     root.propagate = False
 
 
+def _reject_constant(name: str):
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def small_json_problem(body: bytes, max_depth: int) -> str | None:
+    """Why a small JSON body must be refused before FastAPI parses it (None: let it through)."""
+    try:
+        data = json.loads(body, parse_constant=_reject_constant)
+    except RecursionError:
+        return f"JSON nested deeper than {max_depth} levels"
+    except ValueError as exc:   # malformed JSON included: FastAPI words that one itself, but say it once here
+        return f"malformed JSON: {str(exc)[:200]}"
+    return shape_problem(data, max_depth)
+
+
 class ServiceMiddleware:
-    def __init__(self, app, max_body_bytes: int, metrics: Metrics) -> None:
+    def __init__(self, app, settings, metrics: Metrics) -> None:
         self.app = app
-        self.max_body_bytes = max_body_bytes
+        self.settings = settings
         self.metrics = metrics
+        self.inflight = 0
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         started = time.perf_counter()
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
-        request_id = headers.get("x-request-id", "")[:64] or uuid.uuid4().hex
+        request_id = "".join(c for c in headers.get("x-request-id", "")[:64] if c.isalnum() or c in "-_.") \
+            or uuid.uuid4().hex
         status = {"code": 500}
 
-        async def send_with_id(message):
+        async def send_with_headers(message):
             if message["type"] == "http.response.start":
                 status["code"] = message["status"]
-                message.setdefault("headers", [])
-                message["headers"] = list(message["headers"]) + [(b"x-request-id", request_id.encode())]
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode()),
+                                      *SECURITY_HEADERS]
             await send(message)
 
-        declared = headers.get("content-length")
-        too_big = declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes
-        body = b""
-        if not too_big and scope["method"] in ("POST", "PUT", "PATCH"):
-            more = True
-            while more:
-                message = await receive()
-                body += message.get("body", b"")
-                more = message.get("more_body", False)
-                if len(body) > self.max_body_bytes:
-                    too_big = True
-                    break
-        if too_big:
-            await self._reject(send_with_id, 413, f"request body exceeds {self.max_body_bytes} bytes")
-        else:
-            replayed = {"done": scope["method"] not in ("POST", "PUT", "PATCH")}
+        shed = scope["path"] not in UNSHED and self.inflight >= self.settings.max_inflight_requests
+        self.inflight += 1
+        try:
+            if shed:
+                await _reply(send_with_headers, 503, "the service is at its limit of in-flight requests "
+                                                     f"(max_inflight_requests={self.settings.max_inflight_requests});"
+                                                     " retry shortly", [(b"retry-after", b"1")])
+            else:
+                await self._handle(scope, receive, send_with_headers, headers)
+        finally:
+            self.inflight -= 1
+            seconds = time.perf_counter() - started
+            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            self.metrics.observe_request(scope["method"], route, status["code"], seconds)
+            log.info("request", extra={"fields": {"request_id": request_id, "method": scope["method"],
+                                                  "path": scope["path"], "status": status["code"],
+                                                  "duration_ms": round(seconds * 1e3, 2)}})
 
-            async def replay():
-                if not replayed["done"]:
-                    replayed["done"] = True
-                    return {"type": "http.request", "body": body, "more_body": False}
-                return await receive()
-            await self.app(scope, replay, send_with_id)
-        seconds = time.perf_counter() - started
-        route = getattr(scope.get("route"), "path", None) or "unmatched"
-        self.metrics.observe_request(scope["method"], route, status["code"], seconds)
-        log.info("request", extra={"fields": {"request_id": request_id, "method": scope["method"],
-                                              "path": scope["path"], "status": status["code"],
-                                              "duration_ms": round(seconds * 1e3, 2)}})
+    async def _handle(self, scope, receive, send, headers: dict[str, str]) -> None:
+        if scope["method"] not in ("POST", "PUT", "PATCH"):
+            return await self.app(scope, receive, send)
+        is_job = scope["path"].rstrip("/") in JOB_COLLECTIONS
+        limit = self.settings.max_body_bytes if is_job else self.settings.max_small_body_bytes
+        declared = headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            return await _reply(send, 413, f"request body exceeds {limit} bytes")
+        chunks, size, more = [], 0, True
+        while more:
+            try:
+                message = await asyncio.wait_for(receive(), timeout=self.settings.body_timeout_s)
+            except asyncio.TimeoutError:
+                return await _reply(send, 408, f"request body not received within body_timeout_s="
+                                               f"{self.settings.body_timeout_s:g}", [(b"connection", b"close")])
+            if message["type"] == "http.disconnect":
+                return None
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                return await _reply(send, 413, f"request body exceeds {limit} bytes")
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        content_type = headers.get("content-type", "").split(";")[0].strip().lower()
+        if not is_job and content_type == "application/json":
+            problem = small_json_problem(body, self.settings.max_nesting_depth)
+            if problem is not None:
+                return await _reply(send, 422, [{"loc": ["body"], "msg": problem, "type": "value_error"}])
+        replayed = False
 
-    @staticmethod
-    async def _reject(send, code: int, detail: str) -> None:
-        payload = json.dumps({"detail": detail}).encode()
-        await send({"type": "http.response.start", "status": code,
-                    "headers": [(b"content-type", b"application/json"),
-                                (b"content-length", str(len(payload)).encode())]})
-        await send({"type": "http.response.body", "body": payload})
+        async def replay():
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+        await self.app(scope, replay, send)
+
+
+async def _reply(send, code: int, detail, extra_headers: list | None = None) -> None:
+    payload = json.dumps({"detail": detail}).encode()
+    await send({"type": "http.response.start", "status": code,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()),
+                            *(extra_headers or [])]})
+    await send({"type": "http.response.body", "body": payload})

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -25,39 +25,55 @@ class EstimateRequest(BaseModel):
     attention_impl: Literal["flash", "naive"] = "flash"
 
 
+# Scenarios inside plan and sweep bodies stay mappings (sweep paths edit them before validation);
+# the job validation checks them against these schemas, which OpenAPI shows.
+# (`api.openapi_docs` replaces the `x-ctxplan-scenario` mark with references to those schemas).
+ServingScenario = Annotated[dict, Field(json_schema_extra={"x-ctxplan-scenario": ["ScenarioSpec"]})]
+AnyScenario = Annotated[dict, Field(json_schema_extra={"x-ctxplan-scenario": ["ScenarioSpec", "ComparisonSpec"]})]
+PositiveSmall = Annotated[int, Field(ge=1, le=1024)]
+PositiveCount = Annotated[int, Field(ge=1, le=10_000_000)]
+CatalogName = Annotated[str, Field(min_length=1, max_length=200)]
+
+
 class PlanRequest(BaseModel):
     """The options of `ctxplan plan`, with the serving scenario inline."""
-    model_config = ConfigDict(extra="forbid")
-    scenario: dict = Field(description="a serving scenario (workload: ...); its first deployment is the template")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    scenario: ServingScenario = Field(description="a serving scenario (workload: ...); its first deployment is "
+                                      "the template")
     target_qps: float = Field(gt=0, le=1e6)
-    slo_ttft_p99_s: float | None = Field(default=None, gt=0)
-    slo_tpot_p99_s: float | None = Field(default=None, gt=0)
-    hardware: list[str] | None = Field(default=None, min_length=1, max_length=16)
-    tensor_parallel: list[int] | None = Field(default=None, min_length=1, max_length=8)
-    max_num_seqs: list[int] | None = Field(default=None, min_length=1, max_length=8)
-    chunk_tokens: list[int] | None = Field(default=None, min_length=1, max_length=8)
+    slo_ttft_p99_s: float | None = Field(default=None, gt=0, le=86_400)
+    slo_tpot_p99_s: float | None = Field(default=None, gt=0, le=86_400)
+    hardware: list[CatalogName] | None = Field(default=None, min_length=1, max_length=16,
+                                               description="catalog names or uploaded profiles")
+    tensor_parallel: list[PositiveSmall] | None = Field(default=None, min_length=1, max_length=8)
+    max_num_seqs: list[Annotated[int, Field(ge=1, le=65536)]] | None = Field(default=None, min_length=1, max_length=8)
+    chunk_tokens: list[PositiveCount] | None = Field(default=None, min_length=1, max_length=8)
     max_gpus: int = Field(default=64, ge=1, le=4096)
     seeds: int = Field(default=3, ge=1, le=20)
-    requests: int | None = Field(default=None, ge=1)
+    requests: PositiveCount | None = None
     capacity: bool = True
 
 
 class SweepRequest(BaseModel):
     """The options of `ctxplan sweep`, with the scenario inline."""
     model_config = ConfigDict(extra="forbid")
-    scenario: dict = Field(description="a serving or comparison scenario")
-    params: list[str] = Field(min_length=1, max_length=8, description="PATH=VALUES, as `ctxplan sweep --param`")
+    scenario: AnyScenario = Field(description="a serving or comparison scenario")
+    params: list[Annotated[str, Field(min_length=3, max_length=10_000)]] = Field(
+        min_length=1, max_length=8, description="PATH=VALUES, as `ctxplan sweep --param`")
+
+
+JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 
 
 class JobCreated(BaseModel):
     id: str
-    status: str
+    status: JobStatus
 
 
 class Job(BaseModel):
     id: str
-    kind: str
-    status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
+    kind: Literal["simulation", "comparison", "plan", "sweep"]
+    status: JobStatus
     progress: float
     created_at: str
     updated_at: str

@@ -25,12 +25,17 @@ def _profile_path(hardware: str, profiles: dict[str, str], folder: Path) -> str:
 
 
 def _materialise_profiles(spec: dict, profiles: dict[str, str], folder: Path) -> dict:
-    """Rewrite hardware names that match uploaded profiles to files in `folder`."""
+    """Rewrite every `hardware:` value that names an uploaded profile to a file in `folder`."""
     spec = json.loads(json.dumps(spec))
-    for deployment in spec.get("deployments", []):
-        target = deployment.get("llm", deployment)
-        if isinstance(target.get("hardware"), str):
-            target["hardware"] = _profile_path(target["hardware"], profiles, folder)
+    stack = [spec]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if isinstance(node.get("hardware"), str):
+                node["hardware"] = _profile_path(node["hardware"], profiles, folder)
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
     return spec
 
 
@@ -87,7 +92,20 @@ def execute(kind: str, spec: dict, seed: int | None, profiles: dict[str, str], p
         return compare(scenario, progress=lambda name: progress(names.index(name) / len(names))).to_json_dict()
 
 
-def run_job(database_url: str, job_id: str) -> None:
+def limit_memory(megabytes: int) -> tuple[int, int] | None:
+    """Cap this process's address space, so a job that still blows up fails alone (MemoryError).
+
+    Returns the previous limits (to restore before writing the failure), or None when unlimited."""
+    if megabytes <= 0:
+        return None
+    import resource
+    previous = resource.getrlimit(resource.RLIMIT_AS)
+    limit, hard = megabytes * 1024 * 1024, previous[1]
+    resource.setrlimit(resource.RLIMIT_AS, (limit if hard == resource.RLIM_INFINITY else min(limit, hard), hard))
+    return previous
+
+
+def run_job(database_url: str, job_id: str, memory_limit_mb: int = 0) -> None:
     """Process entry point."""
     store = Store(database_url)
     job = store.get_job(job_id, with_spec=True)
@@ -101,8 +119,19 @@ def run_job(database_url: str, job_id: str) -> None:
             last[0] = now
             store.set_progress(job_id, round(min(max(fraction, 0.0), 0.99), 4))
 
+    profiles = store.profiles(job.get("owner", ""))
+    previous = None
     try:
-        result = execute(job["kind"], job["spec"], job["seed"], store.profiles(), progress)
+        previous = limit_memory(memory_limit_mb)
+        result = execute(job["kind"], job["spec"], job["seed"], profiles, progress)
+        result_json = json.dumps(result, allow_nan=False)
+    except MemoryError:
+        if previous is not None:
+            import resource
+            resource.setrlimit(resource.RLIMIT_AS, previous)
+        store.set_status(job_id, "failed", only_from=("running",),
+                         error=f"out of memory: the job needed more than job_memory_limit_mb={memory_limit_mb}")
+        return
     except Exception as exc:   # any failure of the job ends the job, never the service
         from simulator.errors import CtxplanError
         message = str(exc) if isinstance(exc, CtxplanError) else f"internal error: {exc!r}"
@@ -110,7 +139,7 @@ def run_job(database_url: str, job_id: str) -> None:
         if not isinstance(exc, CtxplanError):
             traceback.print_exc()
         return
-    store.set_status(job_id, "succeeded", only_from=("running",), progress=1.0, result_json=json.dumps(result))
+    store.set_status(job_id, "succeeded", only_from=("running",), progress=1.0, result_json=result_json)
 
 
 def _die_with_parent() -> None:
@@ -123,7 +152,7 @@ def _die_with_parent() -> None:
         pass
 
 
-if __name__ == "__main__":   # python -m api.worker DATABASE_URL JOB_ID
+if __name__ == "__main__":   # python -m api.worker DATABASE_URL JOB_ID [MEMORY_LIMIT_MB]
     import sys
     _die_with_parent()
-    run_job(sys.argv[1], sys.argv[2])
+    run_job(sys.argv[1], sys.argv[2], int(sys.argv[3]) if len(sys.argv) > 3 else 0)

@@ -167,12 +167,11 @@ def test_comparison_job(client):
     assert client.post("/v1/simulations", json=scenario).status_code == 422   # comparisons go to /v1/comparisons
 
 
-def test_default_caps_accept_every_builtin_scenario(client):
-    from api.jobspec import parse_job
+def test_default_caps_accept_every_builtin_scenario():
+    """Every bundled scenario passes the service's checks (paths, caps, bounded distributions) as is."""
+    from api.jobspec import Limits, check_scenario
     from simulator.scenario_files import is_comparison
-    from api.settings import Settings as S
-    store = client.app.state.store
+    limits = Limits.from_settings(Settings())
     for path in sorted((ROOT / "scenarios").glob("*.yaml")):
         data = yaml.safe_load(path.read_text())
-        kind = "comparison" if is_comparison(data) else "simulation"
-        parse_job(data, kind, S(), store)
+        check_scenario(data, "comparison" if is_comparison(data) else "simulation", limits, frozenset())

@@ -1,8 +1,10 @@
+"""Catalog reads (models, hardware) and uploaded hardware profiles, which belong to the caller's key."""
 import yaml
 from fastapi import APIRouter, HTTPException
 
-from api.deps import StoreDep
-from api.jobspec import input_error_422, resolve_uploaded
+from api.deps import CallerDep, StoreDep
+from api.openapi_docs import error_responses
+from api.routes.refusals import input_error_422
 from api.schemas import ProfileOut, ProfileUpload
 from simulator.catalog import hardware_rows, model_rows, profile_from_mapping
 from simulator.errors import InputError
@@ -10,16 +12,24 @@ from simulator.errors import InputError
 router = APIRouter(prefix="/v1", tags=["catalog"])
 
 
-@router.get("/models")
+def resolve_uploaded(store, name: str, owner: str):
+    """The caller's uploaded profile `name` as a HardwareProfile, or None."""
+    text = store.get_profile(name, owner=owner)
+    if text is None:
+        return None
+    return profile_from_mapping(yaml.safe_load(text), name)
+
+
+@router.get("/models", responses=error_responses(401))
 def models() -> list[dict]:
     return [row.model_dump(mode="json") for row in model_rows()]
 
 
-@router.get("/hardware")
-def hardware(store: StoreDep) -> list[dict]:
+@router.get("/hardware", responses=error_responses(401))
+def hardware(store: StoreDep, caller: CallerDep) -> list[dict]:
     rows = [{**row.model_dump(mode="json"), "uploaded": False} for row in hardware_rows()]
-    for name in sorted(store.profiles()):
-        profile = resolve_uploaded(store, name)
+    for name in sorted(store.profiles(caller.owner)):
+        profile = resolve_uploaded(store, name, caller.owner)
         rows.append({**_describe(profile), "name": name, "uploaded": True, "source": profile.source})
     return rows
 
@@ -31,22 +41,30 @@ def _describe(profile) -> dict:
             "efficiency": {k: getattr(profile.curves, k) for k in profile.curves.__dataclass_fields__}}
 
 
-@router.post("/profiles", status_code=201)
-def upload_profile(body: ProfileUpload, store: StoreDep) -> ProfileOut:
+@router.post("/profiles", status_code=201, responses=error_responses(400, 401, 409, 413, 422))
+def upload_profile(body: ProfileUpload, store: StoreDep, caller: CallerDep) -> ProfileOut:
     if body.name in {row.name for row in hardware_rows()}:
         raise HTTPException(status_code=409, detail=f"{body.name!r} is a catalog name; choose another")
     try:
-        profile = profile_from_mapping(body.profile, body.name)
+        profile = profile_from_mapping({**body.profile, "name": body.name}, body.name)
+        text = yaml.safe_dump({**body.profile, "name": body.name}, sort_keys=False)
     except InputError as exc:
-        raise input_error_422(exc) from None
-    store.put_profile(body.name, yaml.safe_dump({**body.profile, "name": body.name}, sort_keys=False))
+        raise input_error_422(exc, ["body", "profile"]) from None
+    except (yaml.YAMLError, UnicodeError):
+        raise HTTPException(status_code=422, detail=[{"loc": ["body", "profile"], "type": "value_error",
+                                                      "msg": "the profile holds text that cannot be stored"}])
+    try:
+        store.put_profile(body.name, text, owner=caller.owner)
+    except ValueError as exc:
+        raise HTTPException(status_code=422, detail=[{"loc": ["body", "profile"], "msg": str(exc),
+                                                      "type": "value_error"}]) from None
     return ProfileOut(name=body.name, profile=body.profile, resolved=_describe(profile))
 
 
-@router.get("/profiles/{name}")
-def get_profile(name: str, store: StoreDep) -> ProfileOut:
-    text = store.get_profile(name)
+@router.get("/profiles/{name}", responses=error_responses(401, 404))
+def get_profile(name: str, store: StoreDep, caller: CallerDep) -> ProfileOut:
+    text = store.get_profile(name, owner=caller.owner)
     if text is None:
-        raise HTTPException(status_code=404, detail=f"no uploaded profile {name!r}")
+        raise HTTPException(status_code=404, detail=f"no uploaded profile {name[:100]!r}")
     document = yaml.safe_load(text)
     return ProfileOut(name=name, profile=document, resolved=_describe(profile_from_mapping(document, name)))

@@ -1,28 +1,30 @@
 from fastapi import APIRouter
 
-from api.deps import StoreDep
-from api.jobspec import input_error_422, resolve_uploaded, unprocessable
+from api.deps import CallerDep, StoreDep
+from api.openapi_docs import error_responses
+from api.routes.catalog import resolve_uploaded
 from api.schemas import EstimateRequest
-from simulator.catalog import hardware_names, resolve_hardware, resolve_model
+from api.routes.refusals import input_error_422, unknown_name_422
+from simulator.catalog import hardware_names, model_names, resolve_hardware, resolve_model
 from simulator.errors import InputError
 from simulator.estimate import estimate
 
 router = APIRouter(prefix="/v1", tags=["estimate"])
 
 
-@router.post("/estimate")
-def post_estimate(body: EstimateRequest, store: StoreDep) -> dict:
+@router.post("/estimate", responses=error_responses(400, 401, 413, 422))
+def post_estimate(body: EstimateRequest, store: StoreDep, caller: CallerDep) -> dict:
     """The closed-form estimate of `ctxplan estimate`; the response is the JSON the CLI prints."""
-    for field in ("model", "hardware"):
-        value = getattr(body, field)
-        if "/" in value or "\\" in value or value.endswith((".yaml", ".yml", ".json")):
-            raise unprocessable(["body", field], "server-side file paths are not accepted")
     try:
+        if body.model.lower() not in model_names():
+            raise unknown_name_422("model", body.model, model_names(), ["body", "model"])
         model = resolve_model(body.model, field="model")
         if body.hardware.lower() in hardware_names():
             hardware = resolve_hardware(body.hardware, field="hardware")
         else:
-            hardware = resolve_uploaded(store, body.hardware) or resolve_hardware(body.hardware, field="hardware")
+            hardware = resolve_uploaded(store, body.hardware, caller.owner)
+            if hardware is None:
+                raise unknown_name_422("hardware", body.hardware, hardware_names(), ["body", "hardware"])
         return estimate(model, hardware, body.prompt_tokens, body.output_tokens, tp=body.tp,
                         weight_dtype=body.weight_dtype, kv_dtype=body.kv_dtype,
                         context_parallel=body.context_parallel, pipeline_parallel=body.pipeline_parallel,

@@ -1,18 +1,21 @@
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from fastapi.responses import PlainTextResponse
 
-from api.deps import MetricsDep, RunnerDep, StoreDep
+from api.deps import MetricsDep, RunnerDep, StoreDep, require_docs_access
+from api.openapi_docs import error_responses
 from simulator import __version__
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz")
+@router.get("/healthz", responses=error_responses())
 def healthz(store: StoreDep) -> dict:
     store.count("running")      # touches the database
     return {"status": "ok", "version": __version__}
 
 
-@router.get("/metrics", response_class=PlainTextResponse)
+@router.get("/metrics", response_class=PlainTextResponse, dependencies=[Depends(require_docs_access)],
+            responses=error_responses(401))
 def metrics(metrics: MetricsDep, runner: RunnerDep) -> str:
+    """Prometheus text; needs a key unless CTXPLAN_PUBLIC_DOCS (default: public only without keys)."""
     return metrics.render(runner.depth(), len(runner.processes))

@@ -3,6 +3,7 @@ from pathlib import Path
 import yaml
 from fastapi import APIRouter, HTTPException
 
+from api.openapi_docs import error_responses
 from simulator.scenario_files import is_comparison
 
 router = APIRouter(prefix="/v1/scenarios", tags=["scenarios"])
@@ -13,7 +14,7 @@ def _files() -> dict[str, Path]:
     return {p.stem: p for p in sorted(SCENARIO_DIR.glob("*.yaml"))}
 
 
-@router.get("")
+@router.get("", responses=error_responses(401))
 def list_scenarios() -> list[dict]:
     out = []
     for name, path in _files().items():
@@ -23,9 +24,9 @@ def list_scenarios() -> list[dict]:
     return out
 
 
-@router.get("/{name}")
+@router.get("/{name}", responses=error_responses(401, 404))
 def get_scenario(name: str) -> dict:
     files = _files()
     if name not in files:
-        raise HTTPException(status_code=404, detail=f"no built-in scenario {name!r}; known: {', '.join(files)}")
+        raise HTTPException(status_code=404, detail=f"no built-in scenario {name[:100]!r}; known: {', '.join(files)}")
     return {"name": name, "scenario": yaml.safe_load(files[name].read_text()), "yaml": files[name].read_text()}

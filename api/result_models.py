@@ -1,0 +1,421 @@
+"""Response models of the HTTP API: job results, the estimate, catalog, scenarios and health.
+
+They mirror, key for key and in the same order, the JSON the simulator produces today:
+
+    kind "simulation"  SimulationResult   simulator.runner.run(...).to_json_dict()
+    kind "comparison"  ComparisonResult   simulator.compare.compare(...).to_json_dict()
+    kind "plan"        PlanResult         simulator.planner.plan(...)
+    kind "sweep"       SweepResult        {"rows": ...} as api.worker._plan_or_sweep builds it
+    POST /v1/estimate  EstimateResponse   simulator.estimate.estimate(...)
+
+Every model forbids unknown keys, so a key added to a simulator output fails the tests until the
+model follows (sweep rows excepted: their swept-parameter columns are dynamic). The simulator's
+own typed results will later replace these models without changing the schema.
+
+Floats are plain `float` where the simulator writes a number. Some of them can be non-finite:
+`PlanPoint.ttft_p99_s` is +inf (and the spread NaN) when a seed completes no request, and every
+cost is +inf with an infinite price. FastAPI's pydantic serialiser writes those as `null`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, create_model, model_serializer
+
+from simulator.catalog.rows import HardwareRow, ModelRow
+from simulator.scenario import KVDtype, WeightDtype
+
+DeploymentKind = Literal["llm", "rag", "long_context", "hybrid"]
+
+
+class _Closed(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LatencyStats(_Closed):
+    """Percentiles of one latency over completed requests (or answered queries); all null when none."""
+    p50: float | None
+    p90: float | None
+    p99: float | None
+    mean: float | None
+
+
+class BatchSizeStats(_Closed):
+    """Requests per engine iteration, weighted by iterations; all null when no iteration ran."""
+    mean: float | None
+    p50: float | None
+    p99: float | None
+    max: float | None
+
+
+# ---- kind "simulation" -------------------------------------------------------------------------
+
+class ServingMetrics(_Closed):
+    """`simulator.metrics.summarize`: one deployment's summary."""
+    num_requests: int
+    num_completed: int
+    num_rejected: int
+    num_unfinished: int
+    num_clipped: int
+    reject_reasons: dict[str, int] = Field(description="rejected requests by reason (the text before ':')")
+    ttft_s: LatencyStats
+    tpot_s: LatencyStats
+    itl_s: LatencyStats
+    itl_max_s: LatencyStats
+    e2e_s: LatencyStats
+    queueing_delay_s: LatencyStats
+    duration_s: float
+    throughput_requests_per_s: float
+    throughput_input_tokens_per_s: float
+    throughput_output_tokens_per_s: float
+    slo_attainment: float | None
+    goodput_requests_per_s: float
+    kv_cache_mean_utilization: float
+    kv_cache_peak_utilization: float
+    prefix_cache_hit_rate: float
+    num_preemptions: int
+    num_iterations: int
+    num_engine_steps: int
+    batch_size: BatchSizeStats
+    mean_batched_tokens: float
+    gpu_busy_fraction: float
+    mean_requests_in_system: float
+    stable: bool
+    gpu_hours: float
+    price_usd_per_gpu_hour: float
+    cost_usd: float
+    cost_per_query_usd: float | None
+    cost_per_million_input_tokens_usd: float | None
+    cost_per_million_output_tokens_usd: float | None
+
+
+class SimulatedDeployment(_Closed):
+    """`simulator.runner.DeploymentResult.to_json_dict`."""
+    name: str
+    model: str
+    hardware: str
+    replicas: int
+    tensor_parallel: int
+    context_parallel: int
+    pipeline_parallel: int
+    layout: str = Field(description="'replicas x GPUs each', e.g. '4x1' or '2x1 prefill + 2x1 decode'")
+    num_gpus: int
+    num_kv_blocks_per_replica: int
+    kv_cache_capacity_tokens_per_replica: int
+    notes: list[str]
+    metrics: ServingMetrics
+
+
+class SimulationResult(_Closed):
+    """Result of a simulation job: every deployment of a serving scenario on one workload."""
+    ctxplan_version: str
+    scenario: str
+    seed: int
+    deployments: list[SimulatedDeployment]
+
+
+# ---- kind "comparison" -------------------------------------------------------------------------
+# Two row shapes: a comparison scenario's rows (queries over a corpus, or conversations) carry
+# three keys that a serving scenario's rows (simulator.compare._run_one) do not.
+
+class ComparisonRow(_Closed):
+    """`simulator.comparison._summary` plus `max_sustainable_qps`: one deployment of a comparison scenario."""
+    name: str
+    kind: DeploymentKind
+    model: str
+    hardware: str
+    num_queries: int
+    num_answered: int
+    num_refused: int
+    num_gpus: int
+    num_retrieval_nodes: int
+    cost_usd: float
+    cost_per_query_usd: float | None
+    busy_cost_per_query_usd: float | None
+    cost_per_month_usd: float
+    indexing_one_off_usd: float
+    api_cost_per_query_usd: float | None
+    ttft_s: LatencyStats
+    e2e_s: LatencyStats
+    tpot_s: LatencyStats
+    slo_attainment: float | None
+    stable: bool
+    kv_cache_peak_utilization: float
+    prefix_cache_hit_rate: float
+    num_preemptions: int
+    expected_accuracy: float | None
+    accuracy_source: str | None
+    cost_per_correct_answer_usd: float | None
+    fallback_fraction: float | None = Field(description="hybrid deployments only; null otherwise")
+    duration_s: float
+    notes: list[str]
+    max_sustainable_qps: float | None = Field(description="null without capacity search or for trace arrivals")
+
+
+_QUERY_ONLY_KEYS = ("indexing_one_off_usd", "api_cost_per_query_usd", "fallback_fraction")
+ServingComparisonRow = create_model(   # ComparisonRow's fields, in its order, less three; kind is always "llm"
+    "ServingComparisonRow", __base__=_Closed,
+    __doc__="`simulator.compare._run_one` on a serving scenario: one plain LLM deployment.",
+    **{name: (Literal["llm"], ...) if name == "kind" else (field.annotation, field)
+       for name, field in ComparisonRow.model_fields.items() if name not in _QUERY_ONLY_KEYS})
+
+
+class ComparisonResult(_Closed):
+    """Result of a comparison job (a comparison scenario or a serving scenario compared side by side)."""
+    scenario: str
+    seed: int
+    deployments: list[Annotated[Union[ComparisonRow, ServingComparisonRow], Field(union_mode="left_to_right")]]
+    winner_on_cost: str | None
+    winner_on_quality: str | None
+    cost_note: str
+
+
+# ---- kind "plan" -------------------------------------------------------------------------------
+
+class PlanTargets(_Closed):
+    ttft_p99_s: float | None
+    tpot_p99_s: float | None
+
+
+class PlanPoint(_Closed):
+    """One configuration at one replica count and rate (`simulator.planner.evaluate`), seeds averaged.
+
+    `ttft_p99_s` is +inf when a seed completed no request; its spread is then NaN or +inf."""
+    hardware: str
+    tensor_parallel: int
+    max_num_seqs: int
+    max_num_batched_tokens: int
+    replicas: int
+    rate_per_s: float
+    num_gpus: int
+    cost_per_hour_usd: float
+    ttft_p99_s: float
+    ttft_p99_spread_s: float
+    tpot_p99_s: float
+    tpot_p99_spread_s: float
+    stable: bool
+    meets_slo: bool
+
+
+class FeasibleConfiguration(_Closed):
+    """A configuration with a replica count meeting the targets, and that point's figures."""
+    hardware: str
+    tensor_parallel: int
+    max_num_seqs: int
+    max_num_batched_tokens: int
+    min_replicas: int
+    reason: str
+    num_gpus: int
+    cost_per_hour_usd: float
+    ttft_p99_s: float
+    ttft_p99_spread_s: float
+    tpot_p99_s: float
+    tpot_p99_spread_s: float
+    max_rate_per_s: float | None = Field(description="null when the plan ran without capacity search")
+
+
+class InfeasibleConfiguration(_Closed):
+    """A configuration that does not fit, or misses the targets with every allowed replica count."""
+    hardware: str
+    tensor_parallel: int
+    max_num_seqs: int
+    max_num_batched_tokens: int
+    min_replicas: None
+    reason: str
+    max_rate_per_s: None
+
+
+class BestConfiguration(FeasibleConfiguration):
+    cost_per_query_usd: float
+
+
+class PlanResult(_Closed):
+    """Result of a plan job: `simulator.planner.plan`."""
+    target_qps: float
+    targets: PlanTargets
+    seeds: list[int]
+    exhaustive: bool
+    best: BestConfiguration | None
+    configurations: list[Annotated[Union[FeasibleConfiguration, InfeasibleConfiguration],
+                                   Field(union_mode="left_to_right")]]
+    pareto_front: list[PlanPoint]
+    points: list[PlanPoint]
+    num_simulations: int
+
+
+# ---- kind "sweep" ------------------------------------------------------------------------------
+
+class SweepRow(BaseModel):
+    """One point x deployment of a sweep (`simulator.sweep.sweep`, written by pandas `to_json`).
+
+    The swept parameter paths (e.g. "workload.arrival.rate_per_s") are columns too, holding the
+    point's values: they depend on the request, so they are extra keys (`extra="allow"`) and the
+    schema allows any further property. pandas writes NaN and +/-inf as null, so every float
+    column may be null."""
+    model_config = ConfigDict(extra="allow")
+    point: int
+    deployment: str
+    kind: DeploymentKind
+    model: str
+    hardware: str
+    ttft_p50_s: float | None
+    ttft_p99_s: float | None
+    tpot_p50_s: float | None
+    tpot_p99_s: float | None
+    e2e_p50_s: float | None
+    e2e_p99_s: float | None
+    cost_per_query_usd: float | None
+    slo_attainment: float | None
+    stable: bool
+    expected_accuracy: float | None
+    num_gpus: int
+    cost_per_month_usd: float | None
+    kv_cache_peak_utilization: float | None
+    num_refused: int
+
+    @model_serializer(mode="wrap")
+    def _assignments_after_point(self, handler):   # no return annotation: keeps the row schema
+        """Keep the source's column order: point, the swept paths, then the metrics."""
+        data = handler(self)
+        extra = self.__pydantic_extra__ or {}
+        fixed = [k for k in data if k not in extra]
+        return {k: data[k] for k in fixed[:1] + list(extra) + fixed[1:]}
+
+
+class SweepResult(_Closed):
+    """Result of a sweep job: one row per point and deployment."""
+    rows: list[SweepRow]
+
+
+JobResult = Annotated[Union[SimulationResult, ComparisonResult, PlanResult, SweepResult],
+                      Field(union_mode="left_to_right")]
+"""A job's result. `Job.kind` tells which member it is ("simulation", "comparison", "plan",
+"sweep"); the members' required keys are disjoint, so validation picks it unambiguously too."""
+
+RESULT_MODELS: dict[str, type[BaseModel]] = {   # job kind -> its result model
+    "simulation": SimulationResult, "comparison": ComparisonResult, "plan": PlanResult, "sweep": SweepResult}
+
+
+# ---- POST /v1/estimate -------------------------------------------------------------------------
+
+class AttentionImplEstimate(_Closed):
+    prefill_time_s: float
+    score_matrix_bytes_per_gpu: int
+    fits: bool
+    reason: str
+
+
+class AttentionImpls(_Closed):
+    """Each attention implementation's prefill on the same shape (`costmodel.ATTENTION_IMPLS`)."""
+    flash: AttentionImplEstimate
+    naive: AttentionImplEstimate
+
+
+class GpuLayout(_Closed):
+    tensor_parallel: int
+    context_parallel: int
+    pipeline_parallel: int
+    num_gpus: int
+
+
+class EstimateResponse(_Closed):
+    """`simulator.estimate.estimate`: the JSON `ctxplan estimate --format json` prints."""
+    model: str
+    hardware: str
+    tensor_parallel: int
+    context_parallel: int
+    pipeline_parallel: int
+    expert_parallel: int
+    num_gpus: int
+    attention_impl: Literal["flash", "naive"]
+    weight_dtype: WeightDtype
+    kv_cache_dtype: KVDtype
+    prompt_tokens: int
+    output_tokens: int
+    weights_bytes: int
+    weights_bytes_per_gpu: int
+    kv_cache_bytes_per_token: int
+    kv_cache_bytes: int
+    kv_cache_bytes_per_gpu: int
+    kv_cache_bytes_peak: int
+    memory_bytes_per_gpu: int
+    kv_cache_capacity_bytes: int
+    kv_cache_capacity_tokens: int
+    max_concurrent_sequences: int
+    exceeds_context: bool
+    fits: bool
+    fit_reason: str
+    min_num_gpus: int | None = Field(description="null when no layout up to the limits fits")
+    needs: GpuLayout | None = Field(description="the smallest layout that fits; null when this one fits")
+    prefill_time_s: float
+    ring_communication_s: float
+    attention: AttentionImpls
+    decode_time_per_token_s: float
+    e2e_latency_s: float
+    decode_batch_size: int
+    decode_step_time_at_batch_s: float
+    throughput_output_tokens_per_s: float
+    price_usd_per_gpu_hour: float
+    cost_per_query_usd: float
+    cost_per_million_output_tokens_usd: float
+
+
+# ---- catalog, scenarios, health ----------------------------------------------------------------
+# GET /v1/models answers list[ModelRow] (simulator.catalog.rows), exactly its dumps.
+
+class CatalogHardwareRow(HardwareRow):
+    """A catalog accelerator in GET /v1/hardware: its catalog row."""
+    uploaded: Literal[False]
+
+
+class EfficiencyCurvesOut(_Closed):
+    """`simulator.hardware.EfficiencyCurves`, resolved (catalog defaults filled in)."""
+    matmul_efficiency_max: float
+    matmul_half_saturation_tokens: float
+    attention_efficiency_max: float
+    attention_half_saturation_tokens: float
+    bandwidth_efficiency: float
+    decode_bandwidth_efficiency: float
+    kernel_launch_s: float
+    iteration_overhead_s: float
+    allreduce_latency_s: float
+    interconnect_efficiency: float
+
+
+class ResolvedProfile(_Closed):
+    """An uploaded profile as the simulator resolves it (`api.routes.catalog._describe`; `ProfileOut.resolved`)."""
+    name: str
+    memory_gb: float
+    memory_bandwidth_tb_s: float
+    bf16_dense_tflops: float
+    efficiency: EfficiencyCurvesOut
+
+
+class UploadedHardwareRow(ResolvedProfile):
+    """An uploaded profile in GET /v1/hardware."""
+    uploaded: Literal[True]
+    source: str
+
+
+HardwareListItem = Annotated[Union[CatalogHardwareRow, UploadedHardwareRow], Field(discriminator="uploaded")]
+
+
+class ScenarioSummary(_Closed):
+    """An item of GET /v1/scenarios."""
+    name: str
+    kind: Literal["simulation", "comparison"]
+    description: str
+
+
+class ScenarioDocument(_Closed):
+    """GET /v1/scenarios/{name}: the file parsed, and its text."""
+    name: str
+    scenario: dict[str, Any]
+    yaml: str
+
+
+class Health(_Closed):
+    """GET /healthz."""
+    status: Literal["ok"]
+    version: str
