@@ -2,11 +2,13 @@
 
 JSON output goes to stdout and holds no wall-clock times: the same scenario and seed print the
 same bytes. Errors caused by input print one line to stderr and exit 2. Commands live in
-api/cli*.py modules, all registered on one Typer app (`api.cli:app`, the `ctxplan` script).
+api/cli*.py modules, all registered on one Typer app (`api.cli:app`); the `ctxplan` script is
+`api.cli:main`, which runs that app with one-line option-parsing errors (see api/cli_common.py).
 """
 
 from __future__ import annotations
 
+import sys
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
@@ -16,13 +18,15 @@ import typer
 from simulator.errors import InputError
 
 from api.cli_common import (AttentionImpl, KVDtype, OutputFormat, WeightDtype, _fail, _LazyProgress,  # noqa: F401
-                            _print_json, _write_outputs, app, stderr, stdout, user_errors)
+                            _print_json, _write_outputs, app, output_dir, run_app, stderr, stdout,
+                            user_errors)
 
 
 @app.command()
 @user_errors
 def run(scenario: Annotated[Path, typer.Argument(help="scenario YAML file")],
-        seed: Annotated[Optional[int], typer.Option(help="override the scenario's seed", min=0)] = None,
+        seed: Annotated[Optional[int], typer.Option(help="override the scenario's seed", min=0, max=2**63 - 1)]
+        = None,
         hardware: Annotated[Optional[str], typer.Option(help="replace every deployment's hardware "
                                                              "(catalog name or profile file)")] = None,
         out: Annotated[Optional[Path], typer.Option(help="write records, summary.json and the resolved "
@@ -36,6 +40,8 @@ def run(scenario: Annotated[Path, typer.Argument(help="scenario YAML file")],
     from simulator.scenario import load_scenario
 
     spec, base_dir = load_scenario(scenario)
+    if out is not None:
+        output_dir(out)                        # refused before the simulation, not after it
     progress = _LazyProgress([d.name for d in spec.deployments])
     try:
         result = run_scenario(spec, base_dir=base_dir, seed=seed, hardware_override=hardware, progress=progress,
@@ -74,12 +80,14 @@ def estimate(model: Annotated[str, typer.Option(help="catalog name, config.json 
              hardware: Annotated[str, typer.Option(help="catalog name or profile YAML")],
              prompt_tokens: Annotated[int, typer.Option(help="prompt length in tokens")],
              output_tokens: Annotated[int, typer.Option(help="output length in tokens")],
-             tp: Annotated[int, typer.Option(help="tensor-parallel degree")] = 1,
+             tp: Annotated[int, typer.Option(help="tensor-parallel degree", min=1)] = 1,
              kv_dtype: Annotated[KVDtype, typer.Option(help="KV cache dtype")] = KVDtype("bf16"),
              weight_dtype: Annotated[WeightDtype, typer.Option(help="weight dtype")] = WeightDtype("bf16"),
-             context_parallel: Annotated[int, typer.Option(help="GPUs each sequence is sharded over (ring attention)")] = 1,
-             pipeline_parallel: Annotated[int, typer.Option(help="pipeline stages")] = 1,
-             expert_parallel: Annotated[int, typer.Option(help="1, or tp: MoE experts spread whole over the TP group")] = 1,
+             context_parallel: Annotated[int, typer.Option(help="GPUs each sequence is sharded over (ring attention)",
+                                                           min=1)] = 1,
+             pipeline_parallel: Annotated[int, typer.Option(help="pipeline stages", min=1)] = 1,
+             expert_parallel: Annotated[int, typer.Option(help="1, or tp: MoE experts spread whole over the TP group",
+                                                          min=1)] = 1,
              attention_impl: Annotated[AttentionImpl, typer.Option(help="flash or naive (materialised scores)")] =
              AttentionImpl("flash"),
              format: Annotated[OutputFormat, typer.Option("--format", help="table or json")] = OutputFormat.table):
@@ -157,9 +165,14 @@ def schema(kind: Annotated[SchemaKind, typer.Option("--kind", help="serving scen
         _print_json(ScenarioSpec.model_json_schema())
 
 
-if __name__ == "__main__":
-    app()
-
-
 # the other command groups register themselves on `app` when imported
 from api import cli_compare, cli_kernels, cli_longctx, cli_plan  # noqa: E402,F401
+
+
+def main(argv: list[str] | None = None) -> None:
+    """The `ctxplan` console script: `app` with one-line usage errors (exit 2) and internal errors (exit 1)."""
+    sys.exit(run_app(app, argv))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,8 +1,17 @@
-"""What every `ctxplan` command shares: the Typer app, consoles, output formats, error handling."""
+"""What every `ctxplan` command shares: the Typer app, consoles, output formats, error handling.
+
+Every error a user can cause ends as one line on stderr, `error: ...`, and exit code 2:
+`user_errors` turns ctxplan's `CtxplanError`s raised inside a command into that line, and
+`run_app` (the console script's runner) does the same for click's option-parsing errors, adding
+the command's help hint. Anything else is a bug: `run_app` prints one `internal error` line that
+says how to get the traceback (`CTXPLAN_DEBUG=1`) and exits 1, so it is never mistaken for a
+rejected input.
+"""
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 import tempfile
@@ -17,7 +26,12 @@ import yaml
 from rich.console import Console
 
 from simulator import scenario as scenario_schema
-from simulator.errors import CtxplanError
+from simulator.errors import CtxplanError, InputError
+
+try:                                   # typer >= 0.23 vendors click; older ones use the click package
+    from typer._click import exceptions as click_errors
+except ImportError:                    # pragma: no cover
+    from click import exceptions as click_errors
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Cost and capacity planner for serving long-context LLMs.")
@@ -50,6 +64,88 @@ def user_errors(func):
         except CtxplanError as exc:
             _fail(str(exc))
     return wrapper
+
+
+DEBUG_VARIABLE = "CTXPLAN_DEBUG"
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _usage_line(exc: click_errors.UsageError) -> str:
+    message = _one_line(exc.format_message()).rstrip(".").replace(": Value error, ", ": ")
+    message = message[:1].lower() + message[1:]
+    hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
+    return f"error: {message}{hint}"
+
+
+def run_app(typer_app: typer.Typer, argv: list[str] | None = None) -> int:
+    """Run `typer_app` as the `ctxplan` script does and return its exit code (2: bad input, 1: internal error)."""
+    command = typer.main.get_command(typer_app)
+    try:
+        result = command.main(args=argv, prog_name="ctxplan", standalone_mode=False)
+    except click_errors.NoArgsIsHelpError as exc:
+        print(exc.ctx.get_help())
+        return 0
+    except click_errors.UsageError as exc:          # unknown option, bad value, missing argument, bad choice
+        print(_usage_line(exc), file=sys.stderr)
+        return 2
+    except click_errors.ClickException as exc:
+        print(f"error: {_one_line(exc.format_message())}", file=sys.stderr)
+        return exc.exit_code
+    except typer.Abort:
+        print("error: aborted", file=sys.stderr)
+        return 1
+    except BrokenPipeError:                  # stdout closed early (`ctxplan models | head -1`): quietly stop
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())     # so the exit flush cannot fail again
+        return 1
+    except Exception as exc:                 # a bug: say so in one line, never as a rejected input
+        if os.environ.get(DEBUG_VARIABLE):
+            raise
+        detail = _one_line(str(exc))[:200]
+        print(f"error: internal error ({type(exc).__name__}{': ' + detail if detail else ''}); "
+              f"rerun with {DEBUG_VARIABLE}=1 for the traceback", file=sys.stderr)
+        return 1
+    return result if isinstance(result, int) else 0
+
+
+def finite(low: float | None = None, *, above: bool = False):
+    """A typer option callback that refuses NaN, infinities and values below `low` (at `low` too when `above`)."""
+    allowed = "a finite number" + ("" if low is None else f" {'>' if above else '>='} {low:g}")
+
+    def check(value: float | None) -> float | None:
+        if value is None:
+            return None
+        if not math.isfinite(value) or (low is not None and (value <= low if above else value < low)):
+            raise typer.BadParameter(f"got {value!r}; allowed: {allowed}")
+        return value
+    return check
+
+
+def output_dir(path: Path, option: str = "--out") -> Path:
+    """`path` created as a folder we can write to, or a one-line `InputError` naming the option."""
+    try:
+        if path.exists() and not path.is_dir():
+            raise InputError("is a file; give a folder", field=option, value=str(path))
+        path.mkdir(parents=True, exist_ok=True)
+        tempfile.NamedTemporaryFile(dir=path, prefix=".ctxplan-write-check.").close()
+    except OSError as exc:
+        raise InputError(f"cannot write a folder there ({exc.strerror or exc})", field=option,
+                         value=str(path)) from None
+    return path
+
+
+def output_file(path: Path, option: str) -> Path:
+    """`path` as a file we can create (its folder is made), or a one-line `InputError` naming the option."""
+    try:
+        is_dir = path.is_dir()
+    except OSError as exc:
+        raise InputError(f"cannot write there ({exc.strerror or exc})", field=option, value=str(path)) from None
+    if is_dir:
+        raise InputError("is a folder; give a file name", field=option, value=str(path))
+    output_dir(path.parent, option)
+    return path
 
 
 def _print_json(data) -> None:

@@ -13,7 +13,7 @@ import typer
 from simulator.errors import InputError
 
 from api.cli_common import (AttentionImpl, KVDtype, OutputFormat, WeightDtype, _fail, _LazyProgress,  # noqa: F401
-                            _print_json, _write_outputs, app, stderr, stdout, user_errors)
+                            _print_json, _write_outputs, app, output_dir, stderr, stdout, user_errors)
 
 
 def _load_any(path: Path):
@@ -36,6 +36,8 @@ def compare_command(scenario: Annotated[Path, typer.Argument(help="scenario YAML
     from api.render import compare_table
     from simulator.compare import compare
     spec, base_dir = _load_any(scenario)
+    if out is not None:
+        output_dir(out)
     show = (lambda name: stderr.print(f"[dim]simulating {name}...[/dim]")) if sys.stderr.isatty() else None
     try:
         result = compare(spec, base_dir, search_capacity=not skip_capacity, progress=show)
@@ -43,7 +45,6 @@ def compare_command(scenario: Annotated[Path, typer.Argument(help="scenario YAML
         raise exc.in_file(str(scenario)) from None
     data = result.to_json_dict()
     if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
         tmp = out / ".compare.json.tmp"
         tmp.write_text(json.dumps(data, indent=2) + "\n")
         os.replace(tmp, out / "compare.json")

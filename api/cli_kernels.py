@@ -9,7 +9,8 @@ from typing import Annotated, Optional
 import typer
 
 from api.cli_common import (AttentionImpl, KVDtype, OutputFormat, WeightDtype, _fail, _LazyProgress,  # noqa: F401
-                            _print_json, _write_outputs, app, stderr, stdout, user_errors)
+                            _print_json, _write_outputs, app, finite, output_file, stderr, stdout,
+                            user_errors)
 
 
 class Device(str, Enum):
@@ -25,8 +26,12 @@ def calibrate(out: Annotated[Path, typer.Option(help="profile YAML to write (mea
               quick: Annotated[bool, typer.Option("--quick", help="small grid (CPU: under 2 minutes)")] = False,
               base_profile: Annotated[Optional[str], typer.Option(help="catalog entry whose datasheet peaks "
                                                                         "to keep (GPU default: guessed)")] = None,
+              max_seconds: Annotated[float, typer.Option(help="stop adding kernel shapes after this long (every "
+                                                              "family keeps its smallest shapes)",
+                                                         callback=finite(0))] = 280.0,
               format: Annotated[OutputFormat, typer.Option("--format")] = OutputFormat.table):
     """Time attention, matmul and copy kernels here and fit a hardware profile to them."""
+    output_file(out, "--out")
     try:
         from kernels.calibrate import calibrate as run_calibration
     except ImportError as exc:
@@ -35,7 +40,7 @@ def calibrate(out: Annotated[Path, typer.Option(help="profile YAML to write (mea
         from simulator.catalog import resolve_hardware
         resolve_hardware(base_profile, field="--base-profile")
     stderr.print(f"timing kernels on {device.value} ({'quick' if quick else 'full'} grid)...")
-    report = run_calibration(device.value, quick, out, base_profile)
+    report = run_calibration(device.value, quick, out, base_profile, max_seconds=max_seconds)
     if format is OutputFormat.json:
         _print_json(report)
         return

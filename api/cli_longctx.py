@@ -6,21 +6,26 @@ from typing import Annotated, Optional
 
 import typer
 
-from api.cli_common import OutputFormat, _print_json, app, stdout, user_errors
+from api.cli_common import OutputFormat, _print_json, app, finite, stdout, user_errors
+
+MAX_CONTEXT_TOKENS = 100_000_000          # the longest context either command accepts
 
 
 @app.command("train-cost")
 @user_errors
 def train_cost(model: Annotated[str, typer.Option(help="catalog name, config.json or model YAML")],
                hardware: Annotated[str, typer.Option(help="catalog name or profile YAML")],
-               from_context: Annotated[int, typer.Option(help="the model's current training length")],
-               to_context: Annotated[Optional[int], typer.Option(help="target length (one stage)")] = None,
-               tokens: Annotated[Optional[float], typer.Option(help="tokens trained at --to-context, e.g. 20e9")] = None,
+               from_context: Annotated[int, typer.Option(help="the model's current training length", min=1,
+                                                         max=MAX_CONTEXT_TOKENS)],
+               to_context: Annotated[Optional[int], typer.Option(help="target length (one stage)", min=1,
+                                                                 max=MAX_CONTEXT_TOKENS)] = None,
+               tokens: Annotated[Optional[float], typer.Option(help="tokens trained at --to-context, e.g. 20e9",
+                                                               callback=finite(0, above=True))] = None,
                curriculum: Annotated[Optional[str], typer.Option(help="several stages: CONTEXT=TOKENS,... "
                                                                       "(e.g. 32768=10e9,131072=5e9)")] = None,
                num_gpus: Annotated[int, typer.Option(help="GPUs training together (wall time)")] = 8,
-               price: Annotated[Optional[float], typer.Option(help="USD per GPU-hour (default: catalog on-demand)")]
-               = None,
+               price: Annotated[Optional[float], typer.Option(help="USD per GPU-hour (default: catalog on-demand)",
+                                                              callback=finite(0))] = None,
                format: Annotated[OutputFormat, typer.Option("--format", help="table or json")] = OutputFormat.table):
     """FLOPs, GPU-hours, dollars and wall time of continued pre-training that extends the context."""
     from rich.table import Table
@@ -73,8 +78,8 @@ def explain(context: Annotated[int, typer.Option(help="long context length, toke
     from simulator.longctx import explain_rows
 
     for name, value in (("context", context), ("short", short)):
-        if not 16 <= value <= 100_000_000:
-            raise InputError("out of range", field=name, value=value, allowed="16..100000000")
+        if not 16 <= value <= MAX_CONTEXT_TOKENS:
+            raise InputError("out of range", field=name, value=value, allowed=f"16..{MAX_CONTEXT_TOKENS}")
     if short >= context:
         raise InputError(f"must be below --context {context}", field="short", value=short)
     rows = explain_rows(context, short, model, hardware)

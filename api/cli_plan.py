@@ -8,7 +8,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from api.cli_common import OutputFormat, _print_json, app, stderr, stdout, user_errors
+from api.cli_common import (OutputFormat, _print_json, app, finite, output_dir, output_file, stderr, stdout,
+                            user_errors)
 from simulator.errors import InputError
 
 
@@ -59,18 +60,19 @@ def _load(scenario: Path):
 @app.command()
 @user_errors
 def plan(scenario: Annotated[Path, typer.Argument(help="serving scenario YAML (its first deployment is the template)")],
-         target_qps: Annotated[float, typer.Option(help="requests per second to serve")],
-         slo_ttft_p99: Annotated[Optional[float], typer.Option(help="p99 TTFT target, s (default: scenario slo.ttft_s)")]
-         = None,
-         slo_tpot_p99: Annotated[Optional[float], typer.Option(help="p99 TPOT target, s (default: scenario slo.tpot_s)")]
-         = None,
+         target_qps: Annotated[float, typer.Option(help="requests per second to serve", callback=finite(0, above=True))],
+         slo_ttft_p99: Annotated[Optional[float], typer.Option(help="p99 TTFT target, s (default: scenario slo.ttft_s)",
+                                                               callback=finite(0, above=True))] = None,
+         slo_tpot_p99: Annotated[Optional[float], typer.Option(help="p99 TPOT target, s (default: scenario slo.tpot_s)",
+                                                               callback=finite(0, above=True))] = None,
          hardware: Annotated[Optional[str], typer.Option(help="hardware to try, comma-separated")] = None,
          tp: Annotated[Optional[str], typer.Option(help="tensor-parallel degrees, e.g. 1,2,4,8")] = None,
          max_num_seqs: Annotated[Optional[str], typer.Option(help="engine max_num_seqs values to try")] = None,
          chunk: Annotated[Optional[str], typer.Option(help="max_num_batched_tokens values to try")] = None,
          max_gpus: Annotated[int, typer.Option(help="most GPUs a configuration may use")] = 64,
          seeds: Annotated[int, typer.Option(help="runs averaged per point (seed, seed+1, ...)")] = 3,
-         requests: Annotated[Optional[int], typer.Option(help="requests per run (default: the scenario's)")] = None,
+         requests: Annotated[Optional[int], typer.Option(help="requests per run (default: the scenario's)", min=1)]
+         = None,
          exhaustive: Annotated[bool, typer.Option("--exhaustive", help="try every replica count (reference)")] = False,
          capacity: Annotated[bool, typer.Option("--capacity/--no-capacity",
                                                 help="search each feasible configuration's highest rate")] = True,
@@ -79,15 +81,20 @@ def plan(scenario: Annotated[Path, typer.Argument(help="serving scenario YAML (i
          report: Annotated[Optional[Path], typer.Option(help="write a self-contained HTML report")] = None,
          format: Annotated[OutputFormat, typer.Option("--format", help="table or json")] = OutputFormat.table):
     """Cheapest hardware x TP x replicas x engine knobs meeting the latency targets at --target-qps."""
+    from simulator.catalog import resolve_hardware
     from simulator.planner import Targets, plan as run_plan, point_doc, Config
     doc, spec, base_dir = _load(scenario)
     if "workload" not in doc:
         raise InputError("plan works on serving scenarios (workload:); for RAG vs long context use "
                          "ctxplan compare / crossover", file=str(scenario))
+    if report is not None:
+        output_file(report, "--report")
     template = spec.deployments[0]
     targets = Targets(slo_ttft_p99 if slo_ttft_p99 is not None else spec.slo.ttft_s,
                       slo_tpot_p99 if slo_tpot_p99 is not None else spec.slo.tpot_s)
     hardware_list = [h.strip() for h in hardware.split(",") if h.strip()] if hardware else [template.hardware]
+    for name in hardware_list:                 # an unknown name is a typo, not a configuration that fails
+        resolve_hardware(name, field="--hardware", base_dir=base_dir)
     with _Progress("planning") as progress:
         result = run_plan(doc, base_dir, target_qps, targets, hardware_list,
                           _ints(tp, "tp") or [template.tensor_parallel],
@@ -165,11 +172,12 @@ def sweep(scenario: Annotated[Path, typer.Argument(help="scenario YAML (serving 
     from simulator.sweep import expand, parse_param, sweep as run_sweep
     doc, spec, base_dir = _load(scenario)
     params = [parse_param(p) for p in param]
-    first_point = expand(doc, params)[0][1]
+    out = output_dir(out or Path(f"sweep-{spec.name}"))
+    if report is not None:
+        output_file(report, "--report")
+    first_point = expand(doc, [(path, values[:1]) for path, values in params])[0][1]   # one point, not the grid
     with _Progress("sweep") as progress:
         table = run_sweep(doc, base_dir, params, workers=workers, ray_address=ray_address, progress=progress)
-    out = out or Path(f"sweep-{spec.name}")
-    out.mkdir(parents=True, exist_ok=True)
     _atomic(out / "results.parquet", lambda p: table.to_parquet(p, index=False))
     _atomic(out / "results.csv", lambda p: table.to_csv(p, index=False))
     from api.reports import sweep_figures, write_report

@@ -12,7 +12,8 @@ import hmac
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Header, HTTPException, Request
+from fastapi import Depends, HTTPException, Request, Security
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from api.jobs import JobRunner
 from api.metrics import Metrics
@@ -82,16 +83,25 @@ def identify(settings: Settings, authorization: str | None, x_api_key: str | Non
                         headers={"WWW-Authenticate": "Bearer"})
 
 
-def require_caller(settings: SettingsDep, authorization: Annotated[str | None, Header()] = None,
-                   x_api_key: Annotated[str | None, Header()] = None) -> Caller:
-    return identify(settings, authorization, x_api_key)
+# documented in OpenAPI as security schemes; checked by `identify` (auto_error off: 401 is ours)
+ApiKeyHeader = APIKeyHeader(name="X-API-Key", auto_error=False, description="a tenant or admin key")
+BearerHeader = HTTPBearer(auto_error=False, description="the same key as a bearer token")
 
 
-def require_docs_access(settings: SettingsDep, authorization: Annotated[str | None, Header()] = None,
-                        x_api_key: Annotated[str | None, Header()] = None) -> None:
+def _bearer(credentials: HTTPAuthorizationCredentials | None) -> str | None:
+    return f"Bearer {credentials.credentials}" if credentials is not None else None
+
+
+def require_caller(settings: SettingsDep, x_api_key: Annotated[str | None, Security(ApiKeyHeader)] = None,
+                   bearer: Annotated[HTTPAuthorizationCredentials | None, Security(BearerHeader)] = None) -> Caller:
+    return identify(settings, _bearer(bearer), x_api_key)
+
+
+def require_docs_access(settings: SettingsDep, x_api_key: Annotated[str | None, Security(ApiKeyHeader)] = None,
+                        bearer: Annotated[HTTPAuthorizationCredentials | None, Security(BearerHeader)] = None) -> None:
     """/docs, /redoc, /openapi.json and /metrics: open when `docs_public()`, else any valid key."""
     if not settings.docs_public():
-        identify(settings, authorization, x_api_key)
+        identify(settings, _bearer(bearer), x_api_key)
 
 
 CallerDep = Annotated[Caller, Depends(require_caller)]

@@ -102,5 +102,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.origins():
         app.add_middleware(CORSMiddleware, allow_origins=settings.origins(), allow_methods=["GET", "POST", "DELETE"],
                            allow_headers=["Authorization", "X-API-Key", "Content-Type", "Idempotency-Key"])
-    app.add_middleware(ServiceMiddleware, settings=settings, metrics=metrics)
+    app.add_middleware(ServiceMiddleware, settings=settings, metrics=metrics, routes=lambda: app.routes)
     return app

@@ -57,11 +57,23 @@ def small_json_problem(body: bytes, max_depth: int) -> str | None:
     return shape_problem(data, max_depth)
 
 
+def allowed_methods(routes, scope) -> list[str]:
+    """Every method the routes answer for this path (Starlette's 405 names only the first route's)."""
+    from starlette.routing import Match
+    methods = set()
+    for route in routes:
+        match, _ = route.matches({**scope, "method": "GET"}) if hasattr(route, "matches") else (Match.NONE, None)
+        if match is not Match.NONE and getattr(route, "methods", None):
+            methods |= set(route.methods)
+    return sorted(methods)
+
+
 class ServiceMiddleware:
-    def __init__(self, app, settings, metrics: Metrics) -> None:
+    def __init__(self, app, settings, metrics: Metrics, routes=None) -> None:
         self.app = app
         self.settings = settings
         self.metrics = metrics
+        self.routes = routes           # () -> the app's routes, to list every method of a path on 405
         self.inflight = 0
 
     async def __call__(self, scope, receive, send):
@@ -78,6 +90,9 @@ class ServiceMiddleware:
                 status["code"] = message["status"]
                 message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode()),
                                       *SECURITY_HEADERS]
+                if message["status"] == 405 and self.routes is not None:
+                    message["headers"] = [(k, v) for k, v in message["headers"] if k.lower() != b"allow"]
+                    message["headers"].append((b"allow", ", ".join(allowed_methods(self.routes(), scope)).encode()))
             await send(message)
 
         shed = scope["path"] not in UNSHED and self.inflight >= self.settings.max_inflight_requests

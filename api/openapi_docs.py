@@ -54,14 +54,30 @@ _BODIES = {"simulation": ["ScenarioSpec"], "comparison": ["ComparisonSpec", "Sce
 def _refs(names: list[str], description: str = "") -> dict:
     refs = [{"$ref": SCHEMA_REF.format(model=name)} for name in names]
     schema = refs[0] if len(refs) == 1 else {"anyOf": refs}
-    return {**schema, "description": description} if description else schema
+    return {**schema, "description": description} if description and len(refs) == 1 else schema
+
+
+_SERVING = {"name": "example", "workload": {"num_requests": 20, "arrival": {"process": "poisson", "rate_per_s": 2},
+                                            "prompt_tokens": {"dist": "constant", "value": 200},
+                                            "output_tokens": {"dist": "constant", "value": 10}},
+            "slo": {"ttft_s": 1.0}, "deployments": [{"name": "a", "model": "llama-3.1-8b", "hardware": "h100-sxm"}]}
+_CHAT = {"name": "chat-example",
+         "conversations": {"num_sessions": 5, "arrival": {"process": "poisson", "rate_per_s": 1},
+                           "turns": {"dist": "constant", "value": 2},
+                           "user_tokens": {"dist": "constant", "value": 50},
+                           "output_tokens": {"dist": "constant", "value": 10}},
+         "deployments": [{"name": "chat", "kind": "llm", "llm": {"model": "llama-3.1-8b", "hardware": "h100-sxm"}}]}
+EXAMPLES = {"simulation": _SERVING, "comparison": _CHAT,
+            "plan": {"scenario": _SERVING, "target_qps": 2, "seeds": 1, "max_gpus": 2, "capacity": False},
+            "sweep": {"scenario": _SERVING, "params": ["workload.arrival.rate_per_s=1,2"]}}
 
 
 def job_body(kind: str) -> dict:
-    """`openapi_extra` of a job route: its body by schema, as JSON or YAML."""
+    """`openapi_extra` of a job route: its body by schema, as JSON or YAML, with a small valid example."""
     schema = _refs(_BODIES[kind])
-    return {"requestBody": {"required": True, "content": {
-        "application/json": {"schema": schema}, "application/yaml": {"schema": schema}}}}
+    content = {"schema": schema, "example": EXAMPLES[kind]}
+    return {"requestBody": {"required": True, "content": {"application/json": content,
+                                                          "application/yaml": content}}}
 
 
 def _components() -> dict[str, dict]:
@@ -74,8 +90,10 @@ def _components() -> dict[str, dict]:
         out.update(schema.pop("$defs", {}))
         for name, prop in list(schema.get("properties", {}).items()):
             refs = prop.get("x-ctxplan-scenario")
-            if refs:
-                schema["properties"][name] = _refs(refs, prop.get("description", ""))
+            if refs:   # one reference; several as a plain object (schemathesis cannot negate anyOf there)
+                schema["properties"][name] = (_refs(refs, prop.get("description", "")) if len(refs) == 1 else
+                                              {"type": "object", "description": f"{prop.get('description', '')}: "
+                                               f"one of {', '.join(refs)} (see their schemas)"})
         out[model.__name__] = schema
     return out
 

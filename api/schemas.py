@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.result_models import JobResult, ResolvedProfile
 from simulator.scenario import KVDtype, WeightDtype
 
 
@@ -58,7 +59,7 @@ class SweepRequest(BaseModel):
     """The options of `ctxplan sweep`, with the scenario inline."""
     model_config = ConfigDict(extra="forbid")
     scenario: AnyScenario = Field(description="a serving or comparison scenario")
-    params: list[Annotated[str, Field(min_length=3, max_length=10_000)]] = Field(
+    params: list[Annotated[str, Field(min_length=3, max_length=2000)]] = Field(
         min_length=1, max_length=8, description="PATH=VALUES, as `ctxplan sweep --param`")
 
 
@@ -82,7 +83,8 @@ class Job(BaseModel):
     seed: int | None = None
     error: str | None = None
     name: str | None = Field(default=None, description="the scenario's name")
-    result: dict | None = None
+    result: JobResult | None = Field(default=None, description="by kind: SimulationResult, ComparisonResult, "
+                                     "PlanResult or SweepResult")
 
 
 class JobPage(BaseModel):
@@ -101,4 +103,4 @@ class ProfileUpload(BaseModel):
 class ProfileOut(BaseModel):
     name: str
     profile: dict
-    resolved: dict
+    resolved: ResolvedProfile

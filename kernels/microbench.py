@@ -15,6 +15,10 @@ Grids (full / --quick; bf16 on GPUs, fp32 on CPUs):
 - attention_decode: one query per sequence over batch size and KV length, plus mixed-length
   batches timed as one SDPA call per sequence (priced per sequence, as the engine prices them);
 - memcpy: device copies over buffer size; allreduce only under torchrun with several GPUs.
+
+Past `--max-seconds` each family stops after its current shape, but every family keeps its first
+MIN_ROWS_PER_FAMILY (smallest) shapes, so a tight budget on a busy machine shortens the grid and
+never drops a family the fit needs.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ SHAPES_FILE = Path(__file__).with_name("shapes.json")
 FIELDS = ("op", "m", "n", "k", "batch_size", "num_q_heads", "num_kv_heads", "head_dim", "q_len", "kv_len",
           "causal", "bytes", "num_gpus", "dtype", "measured_s", "p20_s", "p80_s", "device", "torch_version",
           "backend", "kv_lens")
+MIN_ROWS_PER_FAMILY = 2    # one row to fit and one to hold out (kernels.fit.split_rows), whatever the budget
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
@@ -144,15 +149,18 @@ class Recorder:
     def __init__(self, device: torch.device, dtype_name: str, budget_s: float, deadline: float) -> None:
         self.device, self.dtype_name, self.budget_s, self.deadline = device, dtype_name, budget_s, deadline
         self.rows: list[dict] = []
+        self.rows_per_op: dict[str, int] = {}     # op -> rows timed so far
         self.meta = {"device": device_name(device), "torch_version": str(torch.__version__)}
 
-    def out_of_time(self) -> bool:
-        return time.perf_counter() > self.deadline
+    def out_of_time(self, op: str) -> bool:
+        """Past the deadline, once `op` has MIN_ROWS_PER_FAMILY rows: a short budget trims a family, never drops it."""
+        return time.perf_counter() > self.deadline and self.rows_per_op.get(op, 0) >= MIN_ROWS_PER_FAMILY
 
     def add(self, op: str, timing, **shape) -> None:
         row = {"op": op, "dtype": self.dtype_name, "measured_s": f"{timing.median_s:.9g}",
                "p20_s": f"{timing.p20_s:.9g}", "p80_s": f"{timing.p80_s:.9g}", **self.meta, **shape}
         self.rows.append(row)
+        self.rows_per_op[op] = self.rows_per_op.get(op, 0) + 1
         if len(self.rows) % 25 == 0:
             print(f"  {len(self.rows)} kernels timed", file=sys.stderr, flush=True)
 
@@ -165,13 +173,15 @@ def run_grid(device: torch.device, quick: bool, budget_s: float, max_seconds: fl
 
     size = 1 << 20
     for mib in ([16, 32, 64, 128, 256] if device.type == "cpu" else [1, 4, 16, 64, 256, 1024]):
+        if rec.out_of_time("memcpy"):
+            break
         src = torch.empty(mib * size // 4, dtype=torch.float32, device=device).fill_(1.0)
         dst = torch.empty_like(src)
         rec.add("memcpy", bench(lambda: dst.copy_(src), device, budget_s=budget_s), bytes=mib * size,
                 backend="copy_")
 
     for m, n, k in matmul_shapes(quick, device):
-        if rec.out_of_time():
+        if rec.out_of_time("matmul"):
             break
         a = torch.randn(m, k, device=device, dtype=dtype)
         b = torch.randn(k, n, device=device, dtype=dtype)
@@ -184,7 +194,7 @@ def run_grid(device: torch.device, quick: bool, budget_s: float, max_seconds: fl
     for hq, hkv, d in attention_layouts(quick, device):
         for q_len in chunks:
             for context in contexts:
-                if rec.out_of_time():
+                if rec.out_of_time("attention_prefill"):
                     break
                 timing, backend = time_attention(device, dtype, 1, hq, hkv, d, q_len, context + q_len, True,
                                                  budget_s)
@@ -196,13 +206,13 @@ def run_grid(device: torch.device, quick: bool, budget_s: float, max_seconds: fl
     for hq, hkv, d in attention_layouts(quick, device):
         for batch in batches:
             for kv_len in kv_lengths:
-                if rec.out_of_time() or (cpu and batch * kv_len > 32 * 2048):
+                if rec.out_of_time("attention_decode") or (cpu and batch * kv_len > 32 * 2048):
                     continue
                 timing, backend = time_attention(device, dtype, batch, hq, hkv, d, 1, kv_len, False, budget_s)
                 rec.add("attention_decode", timing, batch_size=batch, num_q_heads=hq, num_kv_heads=hkv,
                         head_dim=d, q_len=1, kv_len=kv_len, causal=False, backend=backend)
         for batch in ([4, 16] if cpu else [8, 32]):
-            if rec.out_of_time():
+            if rec.out_of_time("attention_decode"):
                 break
             lengths = np.clip(rng.lognormal(np.log(kv_lengths[-1] / 4), 1.0, size=batch), 16,
                               kv_lengths[-1] * 2).astype(int).tolist()

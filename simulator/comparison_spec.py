@@ -16,8 +16,10 @@ from typing import Annotated, Literal, Union
 
 from pydantic import Field, model_validator
 
+from simulator.paths import HardwareRef
 from simulator.rag import retrieval_defaults
-from simulator.scenario import Arrivals, DeploymentSpec, LengthDist, SLOSpec, _Strict
+from simulator.scenario import (MAX_HORIZON_S, MAX_PRICE_USD, MAX_TOKENS, Arrivals, DeploymentSpec, LengthDist,
+                                SLOSpec, _Strict)
 
 _R = retrieval_defaults()["defaults"]
 
@@ -33,7 +35,7 @@ class CorpusSpec(_Strict):
 
 class QueriesSpec(_Strict):
     num_requests: int | None = Field(default=None, ge=1, le=10_000_000)
-    horizon_s: float | None = Field(default=None, gt=0)
+    horizon_s: float | None = Field(default=None, gt=0, le=MAX_HORIZON_S)
     arrival: Arrivals
     question_tokens: LengthDist
     output_tokens: LengthDist
@@ -52,14 +54,15 @@ class ConversationsSpec(_Strict):
     turns: LengthDist
     user_tokens: LengthDist
     output_tokens: LengthDist
-    think_time_s: float = Field(default=20.0, ge=0, description="pause between an answer and the next turn")
-    system_prompt_tokens: int = Field(default=500, ge=0)
+    think_time_s: float = Field(default=20.0, ge=0, le=MAX_HORIZON_S,
+                                description="pause between an answer and the next turn")
+    system_prompt_tokens: int = Field(default=500, ge=0, le=MAX_TOKENS)
 
 
 class ApiPricing(_Strict):
-    input_usd_per_million: float = Field(ge=0)
-    cached_input_usd_per_million: float | None = Field(default=None, ge=0)
-    output_usd_per_million: float = Field(ge=0)
+    input_usd_per_million: float = Field(ge=0, le=MAX_PRICE_USD)
+    cached_input_usd_per_million: float | None = Field(default=None, ge=0, le=MAX_PRICE_USD)
+    output_usd_per_million: float = Field(ge=0, le=MAX_PRICE_USD)
 
 
 class LLMSpec(DeploymentSpec):
@@ -67,25 +70,27 @@ class LLMSpec(DeploymentSpec):
 
 
 class EmbeddingSpec(_Strict):
-    params_m: float = Field(default=_R["embedding_params_m"], gt=0)
-    hardware: str = "l4"
+    params_m: float = Field(default=_R["embedding_params_m"], gt=0, le=1e7)
+    hardware: HardwareRef = "l4"
     replicas: int = Field(default=1, ge=1, le=10_000)
-    api_usd_per_million_tokens: float | None = Field(default=None, ge=0, description="use an API instead of GPUs")
+    api_usd_per_million_tokens: float | None = Field(default=None, ge=0, le=MAX_PRICE_USD,
+                                                     description="use an API instead of GPUs")
 
 
 class VectorSearchSpec(_Strict):
     index: Literal["flat", "hnsw", "ivf", "diskann"] = "hnsw"
     nodes: int = Field(default=1, ge=1, le=10_000)
-    node_usd_per_hour: float = Field(default=_R["node_usd_per_hour"], ge=0)
+    node_usd_per_hour: float = Field(default=_R["node_usd_per_hour"], ge=0, le=MAX_PRICE_USD)
     recall_target: float = Field(default=0.95, gt=0, lt=1)
     dim: int = Field(default=1024, ge=1, le=65536)
 
 
 class RerankSpec(_Strict):
     candidates: int = Field(default=50, ge=1, le=10_000)
-    candidate_tokens: int | None = Field(default=None, ge=1, description="defaults to the corpus chunk size")
-    params_m: float = Field(default=_R["rerank_params_m"], gt=0)
-    hardware: str = "l4"
+    candidate_tokens: int | None = Field(default=None, ge=1, le=MAX_TOKENS,
+                                         description="defaults to the corpus chunk size")
+    params_m: float = Field(default=_R["rerank_params_m"], gt=0, le=1e7)
+    hardware: HardwareRef = "l4"
     replicas: int = Field(default=1, ge=1, le=10_000)
 
 
@@ -125,7 +130,7 @@ class HybridDeployment(_Deployment):
                                             description="default: 1 - recall@k (retrieval confidence)")
     routing_quality: float | None = Field(default=None, ge=0, le=1,
                                           description="0 random fallback choice .. 1 perfect; default in quality.yaml")
-    unanswerable_output_tokens: int = Field(default=10, ge=1)
+    unanswerable_output_tokens: int = Field(default=10, ge=1, le=MAX_TOKENS)
     on_overflow: Literal["refuse", "map_reduce"] = "refuse"
     map_output_tokens: int = Field(default=256, ge=1, le=100_000)
 
@@ -150,7 +155,7 @@ class ComparisonSpec(_Strict):
     name: str = Field(min_length=1)
     description: str = ""
     seed: int = Field(default=0, ge=0, le=2**63 - 1)
-    max_sim_time_s: float | None = Field(default=None, gt=0)
+    max_sim_time_s: float | None = Field(default=None, gt=0, le=MAX_HORIZON_S)
     corpus: CorpusSpec | None = None
     queries: QueriesSpec | None = None
     conversations: ConversationsSpec | None = None

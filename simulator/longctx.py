@@ -10,6 +10,7 @@ KV-cache size per sequence for GQA, MHA and MLA models, the naive score matrix, 
 from __future__ import annotations
 
 import dataclasses
+import math
 import functools
 
 import yaml
@@ -81,8 +82,8 @@ def train_cost(model: ModelSpec, hardware: HardwareProfile, from_context: int, s
         if context < from_context:
             raise InputError(f"a stage must not be shorter than --from-context {from_context}",
                              field="to_context", value=context, allowed=f">= {from_context}")
-        if tokens <= 0:
-            raise InputError("must be > 0", field="tokens", value=tokens)
+        if not math.isfinite(tokens) or tokens <= 0:
+            raise InputError("must be a finite number > 0", field="tokens", value=tokens)
     price = price_usd_per_gpu_hour if price_usd_per_gpu_hour is not None else hardware.on_demand_usd_per_gpu_hour
     base = stage_cost(model, hardware, from_context, 1.0, num_gpus, price)
     rows = [stage_cost(model, hardware, context, tokens, num_gpus, price) for context, tokens in stages]
@@ -108,13 +109,16 @@ def parse_curriculum(text: str) -> list[tuple[int, float]]:
     stages = []
     for part in filter(None, (p.strip() for p in text.split(","))):
         context, sep, tokens = part.partition("=")
+        if not sep:
+            raise InputError("expected CONTEXT=TOKENS", field="curriculum", value=part)
         try:
-            stages.append((int(float(context)), float(tokens)))
+            context_value, tokens_value = float(context), float(tokens)
         except ValueError:
             raise InputError("expected CONTEXT=TOKENS pairs separated by commas", field="curriculum",
                              value=part, allowed="e.g. 32768=10e9,131072=5e9") from None
-        if not sep:
-            raise InputError("expected CONTEXT=TOKENS", field="curriculum", value=part)
+        if not (math.isfinite(context_value) and math.isfinite(tokens_value)):
+            raise InputError("CONTEXT and TOKENS must be finite numbers", field="curriculum", value=part)
+        stages.append((int(context_value), tokens_value))
     return stages
 
 

@@ -39,7 +39,7 @@ COLUMNS = ("op", "m", "n", "k", "batch_size", "num_q_heads", "num_kv_heads", "he
 
 
 class MeasurementRow(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, allow_inf_nan=False)
     op: str = Field(min_length=1)
     m: int | None = Field(default=None, ge=1)
     n: int | None = Field(default=None, ge=1)
@@ -88,13 +88,15 @@ def _clean(value):
 
 def load_measurements(path: str | Path) -> list[MeasurementRow]:
     """Read a CSV or Parquet measurement file; errors name the file, line and column."""
-    path = Path(path)
-    try:
-        frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
-    except FileNotFoundError:
-        raise InputError("measurement file not found", file=str(path)) from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as exc:
-        raise InputError(f"cannot read measurements: {str(exc).strip().splitlines()[0]}", file=str(path)) from None
+    from simulator.paths import PathKind, PathPolicy, read_csv_text, read_text_file
+    path = PathPolicy.cli().locate(str(path), "measurements", PathKind.FILE)
+    if path.suffix == ".parquet":
+        try:
+            frame = pd.read_parquet(path)
+        except (OSError, ValueError) as exc:
+            raise InputError(f"cannot read measurements: {type(exc).__name__}", file=str(path)) from None
+    else:
+        frame = read_csv_text(read_text_file(path), path)
     for column in ("op", "dtype", "measured_s"):
         if column not in frame.columns:
             raise InputError("missing column", field=column, file=str(path))

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -26,6 +27,8 @@ from simulator.errors import InputError
 from simulator.executor import run_tasks
 
 RATE_TOLERANCE = 1.1
+RATE_DOUBLINGS = 6        # max_rate tries target x2, x4, ... x64 before bisecting
+MAX_RATE_FACTOR = 2 ** RATE_DOUBLINGS   # the highest rate any run of plan(capacity=True) uses, x target_qps
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +93,7 @@ def search_config(doc: dict, base_dir: str | None, config: Config, target_qps: f
     from simulator.scenario import ScenarioSpec
     out = {"config": asdict(config), "min_replicas": None, "reason": "", "points": []}
     try:
+        _check_point(point_doc(doc, config, 1, target_qps, seeds[0], requests))
         spec = ScenarioSpec.model_validate(point_doc(doc, config, 1, target_qps, seeds[0], requests))
         resolve_deployment(spec.deployments[0], "deployment", Path(base_dir) if base_dir else None)
     except InputError as exc:
@@ -127,7 +131,7 @@ def max_rate(doc: dict, base_dir: str | None, config: Config, replicas: int, tar
              seeds: tuple[int, ...], requests: int | None, targets: Targets) -> float:
     """Highest rate (to within 10%) at which `replicas` of `config` still meet the targets (they do at target_qps)."""
     passing, failing = target_qps, None
-    for _ in range(6):
+    for _ in range(RATE_DOUBLINGS):
         rate = passing * 2
         if evaluate(doc, base_dir, config, replicas, rate, seeds, requests, targets)["meets_slo"]:
             passing = rate
@@ -143,6 +147,33 @@ def max_rate(doc: dict, base_dir: str | None, config: Config, replicas: int, tar
     return passing
 
 
+def replica_search_runs(max_replicas: int, exhaustive: bool) -> int:
+    """Most `evaluate` calls of `search_config`: R exhaustively, else R first and then ceil(log2 R) bisections."""
+    if max_replicas < 1:
+        return 0
+    return max_replicas if exhaustive else 1 + (max_replicas - 1).bit_length()
+
+
+def rate_search_runs() -> int:
+    """Most `evaluate` calls of `max_rate`: every doubling, then geometric bisection of one factor of 2 down to
+    RATE_TOLERANCE (b halvings of the log-ratio, 2 ** (1 / 2**b) <= RATE_TOLERANCE)."""
+    bisections = max(0, math.ceil(math.log2(math.log(2) / math.log(RATE_TOLERANCE))))
+    return RATE_DOUBLINGS + bisections
+
+
+def max_simulations(num_configs: int, max_gpus: int, min_tp: int, seeds: int, capacity: bool,
+                    exhaustive: bool = False) -> int:
+    """Upper bound on the simulation runs of `plan(...)` (each evaluated point runs once per seed).
+
+    Every configuration gets at most `replica_search_runs(max_gpus // min_tp)`; with `capacity`, each
+    (feasible) one also gets `rate_search_runs()`.
+    """
+    if min(num_configs, max_gpus, min_tp, seeds) < 1:
+        return 0
+    per_config = replica_search_runs(max_gpus // min_tp, exhaustive) + (rate_search_runs() if capacity else 0)
+    return num_configs * per_config * seeds
+
+
 def pareto_front(points: list[dict]) -> list[dict]:
     """Points no other point beats on both cost per hour and p99 TTFT (stable points only)."""
     stable = sorted((p for p in points if p["stable"]), key=lambda p: (p["cost_per_hour_usd"], p["ttft_p99_s"]))
@@ -152,6 +183,18 @@ def pareto_front(points: list[dict]) -> list[dict]:
             front.append(p)
             best_ttft = p["ttft_p99_s"]
     return front
+
+
+def _check_point(point: dict) -> None:
+    """A plan's point mapping must be a valid scenario (e.g. --requests within num_requests' bounds)."""
+    from pydantic import ValidationError
+
+    from simulator.catalog import validation_error_to_input_error
+    from simulator.scenario import ScenarioSpec
+    try:
+        ScenarioSpec.model_validate(point)
+    except ValidationError as exc:
+        raise validation_error_to_input_error(exc, None) from None
 
 
 def plan(doc: dict, base_dir: Path | None, target_qps: float, targets: Targets, hardware: list[str],
@@ -166,6 +209,13 @@ def plan(doc: dict, base_dir: Path | None, target_qps: float, targets: Targets, 
         raise InputError("out of range", field="seeds", value=seeds, allowed="1..100")
     if max_gpus < 1:
         raise InputError("must be >= 1", field="max_gpus", value=max_gpus)
+    for name, values, high in (("hardware", hardware, None), ("tensor_parallel", tensor_parallel, 1024),
+                               ("max_num_seqs", max_num_seqs, 65536), ("chunk_tokens", chunk_tokens, 10_000_000)):
+        if not values:
+            raise InputError("needs at least one value", field=name)
+        for value in values if high is not None else ():
+            if not isinstance(value, int) or not 1 <= value <= high:
+                raise InputError("out of range", field=name, value=value, allowed=f"1..{high}")
     arrival = doc.get("workload", {}).get("arrival", {})
     if "rate_per_s" not in arrival:
         raise InputError("planning needs a rate-based arrival process (poisson, gamma or constant)",
@@ -175,6 +225,7 @@ def plan(doc: dict, base_dir: Path | None, target_qps: float, targets: Targets, 
     base = str(base_dir) if base_dir else None
     configs = [Config(h, t, s, c) for h, t, s, c in itertools.product(hardware, tensor_parallel, max_num_seqs,
                                                                       chunk_tokens)]
+    _check_point(point_doc(doc, configs[0], 1, target_qps, seed_list[-1], requests))
     tasks = [(doc, base, c, target_qps, seed_list, requests, targets, max_gpus // c.tensor_parallel, exhaustive)
              for c in configs]
     searches = run_tasks(search_config, tasks, workers=workers, ray_address=ray_address, progress=progress)

@@ -50,9 +50,9 @@ class SessionSet:
     output_tokens: list[np.ndarray]
 
 
-def _times(arrival, rng, num, horizon_s, base_dir) -> np.ndarray:
+def _times(arrival, rng, num, horizon_s, base_dir, field: str) -> np.ndarray:
     if isinstance(arrival, TraceArrivals):
-        times = read_trace(resolve_path(arrival.path, base_dir))["arrival_time_s"].to_numpy() / arrival.time_scale
+        times = read_trace(resolve_path(arrival.path, base_dir, field))["arrival_time_s"].to_numpy() / arrival.time_scale
         times = times[:num] if num else times
     else:
         times = arrival_times(arrival, rng, num, horizon_s)
@@ -61,11 +61,12 @@ def _times(arrival, rng, num, horizon_s, base_dir) -> np.ndarray:
 
 def generate_queries(spec: ComparisonSpec, rng: np.random.Generator, base_dir: Path | None = None) -> QuerySet:
     q, corpus = spec.queries, spec.corpus
-    times = _times(q.arrival, rng, q.num_requests, q.horizon_s, base_dir)
+    times = _times(q.arrival, rng, q.num_requests, q.horizon_s, base_dir, "queries.arrival.path")
     n = len(times)
-    question = sample_lengths(q.question_tokens, rng, n, base_dir)
-    output = sample_lengths(q.output_tokens, rng, n, base_dir)
-    doc_tokens = sample_lengths(corpus.document_tokens, rng, corpus.num_documents, base_dir)
+    question = sample_lengths(q.question_tokens, rng, n, base_dir, "queries.question_tokens.path")
+    output = sample_lengths(q.output_tokens, rng, n, base_dir, "queries.output_tokens.path")
+    doc_tokens = sample_lengths(corpus.document_tokens, rng, corpus.num_documents, base_dir,
+                                "corpus.document_tokens.path")
     ranks = np.arange(1, corpus.num_documents + 1, dtype=float)
     weights = ranks ** -corpus.zipf_exponent if corpus.popularity == "zipf" else np.ones_like(ranks)
     documents = rng.choice(corpus.num_documents, size=n, p=weights / weights.sum())
@@ -76,10 +77,11 @@ def generate_queries(spec: ComparisonSpec, rng: np.random.Generator, base_dir: P
 
 def generate_sessions(spec: ComparisonSpec, rng: np.random.Generator, base_dir: Path | None = None) -> SessionSet:
     c = spec.conversations
-    starts = _times(c.arrival, rng, c.num_sessions, None, base_dir)
-    turns = sample_lengths(c.turns, rng, len(starts), base_dir)
-    users = [sample_lengths(c.user_tokens, rng, int(t), base_dir) for t in turns]
-    outputs = [sample_lengths(c.output_tokens, rng, int(t), base_dir) for t in turns]
+    starts = _times(c.arrival, rng, c.num_sessions, None, base_dir, "conversations.arrival.path")
+    turns = sample_lengths(c.turns, rng, len(starts), base_dir, "conversations.turns.path")
+    users = [sample_lengths(c.user_tokens, rng, int(t), base_dir, "conversations.user_tokens.path") for t in turns]
+    outputs = [sample_lengths(c.output_tokens, rng, int(t), base_dir, "conversations.output_tokens.path")
+               for t in turns]
     return SessionSet(starts, users, outputs)
 
 

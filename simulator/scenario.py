@@ -14,10 +14,19 @@ from typing import Annotated, Literal, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from simulator.catalog import CATALOG_DIR, _read_yaml, validation_error_to_input_error
+from simulator.catalog import CATALOG_DIR, validation_error_to_input_error
 from simulator.cluster import RouterPolicy
 from simulator.errors import InputError
 from simulator.hardware import PricingTier
+from simulator.paths import FileRef, HardwareRef, ModelRef, OptionalHardwareRef, path_state, read_text_file
+from simulator.yamlio import load_yaml_text
+
+# Limits defined once: every token count and length parameter, requests, simulated time, prices.
+MAX_TOKENS = 100_000_000          # tokens in one prompt, document, output, or a length parameter
+MAX_REQUESTS = 100_000_000        # requests of one workload (num_requests, or rate x horizon)
+MAX_HORIZON_S = 10_000_000.0      # simulated seconds (about 116 days)
+MAX_PRICE_USD = 1_000_000.0       # any price per GPU-hour, node-hour or million tokens
+MAX_SCENARIO_BYTES = 16 * 1024 * 1024
 
 
 @functools.lru_cache(maxsize=1)
@@ -30,14 +39,15 @@ _ENGINE = engine_defaults()["engine"]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 # ----- length distributions -----------------------------------------------------------------
 
 class _LengthBase(_Strict):
-    min: int = Field(default=1, ge=1, description="clip samples below this many tokens")
-    max: int | None = Field(default=None, ge=1, description="clip samples above this many tokens")
+    min: int = Field(default=1, ge=1, le=MAX_TOKENS, description="clip samples below this many tokens")
+    max: int | None = Field(default=None, ge=1, le=MAX_TOKENS, description="clip samples above this many tokens "
+                            "(the upper tail the service's work bounds use)")
 
     @model_validator(mode="after")
     def _bounds(self):
@@ -48,13 +58,13 @@ class _LengthBase(_Strict):
 
 class ConstantLength(_LengthBase):
     dist: Literal["constant"]
-    value: int = Field(ge=1, description="tokens")
+    value: int = Field(ge=1, le=MAX_TOKENS, description="tokens")
 
 
 class UniformLength(_LengthBase):
     dist: Literal["uniform"]
-    low: int = Field(ge=1)
-    high: int = Field(ge=1)
+    low: int = Field(ge=1, le=MAX_TOKENS)
+    high: int = Field(ge=1, le=MAX_TOKENS)
 
     @model_validator(mode="after")
     def _order(self):
@@ -65,19 +75,19 @@ class UniformLength(_LengthBase):
 
 class NormalLength(_LengthBase):
     dist: Literal["normal"]
-    mean: float = Field(gt=0)
-    std: float = Field(ge=0)
+    mean: float = Field(gt=0, le=MAX_TOKENS)
+    std: float = Field(ge=0, le=MAX_TOKENS)
 
 
 class LognormalLength(_LengthBase):
     dist: Literal["lognormal"]
-    median: float = Field(gt=0, description="exp(mu), tokens")
+    median: float = Field(gt=0, le=MAX_TOKENS, description="exp(mu), tokens")
     sigma: float = Field(ge=0, le=5, description="standard deviation of log(tokens)")
 
 
 class EmpiricalLength(_LengthBase):
     dist: Literal["empirical"]
-    path: str = Field(description="CSV file, sampled with replacement")
+    path: FileRef = Field(description="CSV file, sampled with replacement")
     column: str
 
 
@@ -105,9 +115,9 @@ class ConstantArrivals(_Strict):
 
 class TraceArrivals(_Strict):
     process: Literal["trace"]
-    path: str = Field(description="CSV with arrival_time_s,prompt_tokens,output_tokens or Azure "
-                                  "TIMESTAMP,ContextTokens,GeneratedTokens")
-    time_scale: float = Field(default=1.0, gt=0, description="inter-arrival gaps are divided by this")
+    path: FileRef = Field(description="CSV with arrival_time_s,prompt_tokens,output_tokens or Azure "
+                                      "TIMESTAMP,ContextTokens,GeneratedTokens")
+    time_scale: float = Field(default=1.0, gt=0, le=1e6, description="inter-arrival gaps are divided by this")
 
 
 Arrivals = Annotated[Union[PoissonArrivals, GammaArrivals, ConstantArrivals, TraceArrivals],
@@ -116,13 +126,13 @@ Arrivals = Annotated[Union[PoissonArrivals, GammaArrivals, ConstantArrivals, Tra
 
 class SharedPrefix(_Strict):
     id: str = Field(min_length=1)
-    tokens: int = Field(ge=1, description="tokens shared by every request that uses this prefix")
+    tokens: int = Field(ge=1, le=MAX_TOKENS, description="tokens shared by every request that uses this prefix")
     probability: float = Field(gt=0, le=1, description="share of requests that start with it")
 
 
 class WorkloadSpec(_Strict):
-    num_requests: int | None = Field(default=None, ge=1, le=100_000_000)
-    horizon_s: float | None = Field(default=None, gt=0, description="no arrivals after this time")
+    num_requests: int | None = Field(default=None, ge=1, le=MAX_REQUESTS)
+    horizon_s: float | None = Field(default=None, gt=0, le=MAX_HORIZON_S, description="no arrivals after this time")
     arrival: Arrivals
     prompt_tokens: LengthDist | None = Field(default=None, description="tokens after any shared prefix")
     output_tokens: LengthDist | None = None
@@ -143,8 +153,8 @@ class WorkloadSpec(_Strict):
 
 
 class SLOSpec(_Strict):
-    ttft_s: float | None = Field(default=None, gt=0)
-    tpot_s: float | None = Field(default=None, gt=0)
+    ttft_s: float | None = Field(default=None, gt=0, le=MAX_HORIZON_S)
+    tpot_s: float | None = Field(default=None, gt=0, le=MAX_HORIZON_S)
 
 
 class EngineSpec(_Strict):
@@ -162,23 +172,25 @@ KVDtype = Literal["bf16", "fp16", "fp8", "int4"]
 
 class PrefillPoolSpec(_Strict):
     """Disaggregated serving: a separate prefill pool; the deployment's own fields describe the decode pool."""
-    hardware: str | None = Field(default=None, description="defaults to the deployment's hardware")
+    hardware: OptionalHardwareRef = Field(default=None, description="catalog name or profile YAML path; "
+                                          "defaults to the deployment's hardware")
     tensor_parallel: int = Field(default=1, ge=1, le=1024)
     replicas: int = Field(default=1, ge=1, le=100_000)
-    transfer_gb_s: float | None = Field(default=None, gt=0, description="KV transfer link per GPU, GB/s; "
+    transfer_gb_s: float | None = Field(default=None, gt=0, le=1e6, description="KV transfer link per GPU, GB/s; "
                                         "default: the scale-out link of the slower pool's hardware")
 
 
 class DeploymentSpec(_Strict):
     name: str = Field(min_length=1)
-    model: str = Field(description="catalog name, config.json or model YAML path")
-    hardware: str = Field(description="catalog name or profile YAML path")
+    model: ModelRef
+    hardware: HardwareRef
     replicas: int = Field(default=1, ge=1, le=100_000)
     tensor_parallel: int = Field(default=1, ge=1, le=1024)
     weight_dtype: WeightDtype = "bf16"
     kv_cache_dtype: KVDtype = "bf16"
     pricing: PricingTier = PricingTier.ON_DEMAND
-    price_per_gpu_hour_usd: float | None = Field(default=None, ge=0, description="overrides the catalog price")
+    price_per_gpu_hour_usd: float | None = Field(default=None, ge=0, le=MAX_PRICE_USD,
+                                                 description="overrides the catalog price")
     router: RouterPolicy = RouterPolicy.ROUND_ROBIN
     engine: EngineSpec = Field(default_factory=EngineSpec)
     context_parallel: int = Field(default=1, ge=1, le=1024, description="GPUs each sequence is sharded over "
@@ -207,7 +219,8 @@ class ScenarioSpec(_Strict):
     name: str = Field(min_length=1)
     description: str = ""
     seed: int = Field(default=0, ge=0, le=2**63 - 1)
-    max_sim_time_s: float | None = Field(default=None, gt=0, description="hard stop; unfinished requests are counted")
+    max_sim_time_s: float | None = Field(default=None, gt=0, le=MAX_HORIZON_S,
+                                         description="hard stop; unfinished requests are counted")
     workload: WorkloadSpec
     slo: SLOSpec = Field(default_factory=SLOSpec)
     deployments: list[DeploymentSpec] = Field(min_length=1)
@@ -222,9 +235,9 @@ class ScenarioSpec(_Strict):
 
 def read_scenario_mapping(path: Path) -> dict:
     """The parsed YAML mapping of a scenario file, or a one-line `InputError`."""
-    if not path.is_file():
+    if path_state(path) == "missing":
         raise InputError("scenario file not found", file=str(path))
-    data = _read_yaml(path)
+    data = load_yaml_text(read_text_file(path, max_bytes=MAX_SCENARIO_BYTES), str(path))
     if not isinstance(data, dict):
         raise InputError("a scenario must be a YAML mapping", file=str(path))
     return data

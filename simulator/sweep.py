@@ -16,10 +16,10 @@ from __future__ import annotations
 import copy
 import itertools
 import math
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
-import yaml
 from pydantic import ValidationError
 
 from simulator.comparison_spec import ComparisonSpec
@@ -28,6 +28,7 @@ from simulator.errors import InputError
 from simulator.executor import run_tasks
 from simulator.scenario import ScenarioSpec
 from simulator.scenario_files import is_comparison
+from simulator.yamlio import load_yaml_text
 
 MAX_POINTS = 10_000
 METRIC_COLUMNS = ("cost_per_query_usd", "ttft_p50_s", "ttft_p99_s", "tpot_p50_s", "tpot_p99_s", "e2e_p50_s",
@@ -35,19 +36,74 @@ METRIC_COLUMNS = ("cost_per_query_usd", "ttft_p50_s", "ttft_p99_s", "tpot_p50_s"
                   "kv_cache_peak_utilization", "num_refused")
 
 
-def _scalar(text: str):
-    value = yaml.safe_load(text)
+class NumberRange(Sequence):
+    """The values of `LOW..HIGH[:STEP]` or `log:LOW..HIGH:COUNT`, computed on access (never a list).
+
+    len() is the count, found arithmetically; item i is `low + i*step` (or `low * (high/low)**(i/(count-1))`
+    for log ranges), rounded to int when the range is integral, exactly as the list used to hold.
+    """
+    __slots__ = ("low", "high", "step", "count", "log", "integral")
+
+    def __init__(self, low: float, high: float, step: float, count: int, log: bool, integral: bool) -> None:
+        self.low, self.high, self.step, self.count, self.log, self.integral = low, high, step, count, log, integral
+
+    def __len__(self) -> int:
+        return self.count
+
+    def _value(self, i: int):
+        if self.log:
+            value = self.low * (self.high / self.low) ** (i / (self.count - 1))
+        else:
+            value = self.low + i * self.step
+        return int(round(value)) if self.integral else value
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self._value(i) for i in range(*index.indices(self.count))]
+        if index < 0:
+            index += self.count
+        if not 0 <= index < self.count:
+            raise IndexError(index)
+        return self._value(index)
+
+    def __eq__(self, other) -> bool:
+        if isinstance(other, Sequence) and not isinstance(other, str):
+            return len(self) == len(other) and all(a == b for a, b in zip(self, other))
+        return NotImplemented
+
+    __hash__ = None
+
+    def __repr__(self) -> str:
+        return f"NumberRange({list(self[:3])}..., count={self.count})"
+
+
+def _scalar(text: str, field: str):
+    try:
+        value = load_yaml_text(text, None, max_depth=16, max_bytes=100_000)
+    except InputError as exc:
+        raise InputError(exc.detail, field=field) from None
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InputError("not a finite number", field=field, value=text)
     return value if value is not None else text
 
 
-def parse_values(text: str, field: str) -> list:
+def _too_many(count: float, field: str, text: str) -> InputError:
+    shown = f"{count:,.0f}" if math.isfinite(count) else "unboundedly many"
+    return InputError(f"{shown} values in one range", field=field, value=text[:80],
+                      allowed=f"at most {MAX_POINTS:,} points per sweep")
+
+
+def parse_values(text: str, field: str) -> Sequence:
+    """A list of YAML scalars, or a lazy `NumberRange`; a range longer than MAX_POINTS is refused at once."""
     text = text.strip()
     log = text.startswith("log:")
     body = text[4:] if log else text
     if ".." not in body:
-        values = [_scalar(v) for v in body.split(",") if v.strip()]
+        values = [_scalar(v, field) for v in body.split(",") if v.strip()]
         if not values:
             raise InputError("no values", field=field, value=text)
+        if len(values) > MAX_POINTS:
+            raise _too_many(len(values), field, text)
         return values
     span, _, step = body.partition(":")
     low_text, _, high_text = span.partition("..")
@@ -56,23 +112,27 @@ def parse_values(text: str, field: str) -> list:
         step_value = float(step) if step else None
     except ValueError:
         raise InputError("expected LOW..HIGH[:STEP] or log:LOW..HIGH:COUNT", field=field, value=text) from None
+    if not all(math.isfinite(v) for v in (low, high, step_value or 1.0)):
+        raise InputError("range ends and step must be finite numbers", field=field, value=text)
     integral = all("." not in t and "e" not in t.lower() for t in (low_text, high_text))
     if log:
-        count = int(step_value or 5)
+        if step_value is not None and step_value > MAX_POINTS:
+            raise _too_many(step_value, field, text)
+        count = 5 if step_value is None else int(step_value)
         if low <= 0 or high <= low or count < 2:
             raise InputError("log ranges need 0 < LOW < HIGH and COUNT >= 2", field=field, value=text)
-        values = [low * (high / low) ** (i / (count - 1)) for i in range(count)]
-    else:
-        step_value = step_value or 1.0
-        if high < low or step_value <= 0:
-            raise InputError("ranges need LOW <= HIGH and STEP > 0", field=field, value=text)
-        count = int(math.floor((high - low) / step_value + 1e-9)) + 1
-        values = [low + i * step_value for i in range(count)]
-        integral = integral and float(step_value).is_integer()
-    return [int(round(v)) for v in values] if integral else values
+        return NumberRange(low, high, 0.0, count, True, integral)
+    step_value = 1.0 if step_value is None else step_value
+    if high < low or step_value <= 0:
+        raise InputError("ranges need LOW <= HIGH and STEP > 0", field=field, value=text)
+    steps = (high - low) / step_value          # may be inf (1..1e308:1e-300): refused before floor()
+    if not math.isfinite(steps) or steps + 1 > MAX_POINTS:
+        raise _too_many(steps + 1, field, text)
+    count = int(math.floor(steps + 1e-9)) + 1
+    return NumberRange(low, high, step_value, count, False, integral and float(step_value).is_integer())
 
 
-def parse_param(text: str) -> tuple[str, list]:
+def parse_param(text: str) -> tuple[str, Sequence]:
     path, sep, values = text.partition("=")
     if not sep or not path.strip():
         raise InputError("expected PATH=VALUES", field="param", value=text,
@@ -115,11 +175,21 @@ def validate_point(doc: dict) -> ScenarioSpec | ComparisonSpec:
         raise validation_error_to_input_error(exc, None) from None
 
 
-def expand(doc: dict, params: list[tuple[str, list]]) -> list[tuple[dict, dict]]:
-    """(assignments, scenario mapping) for every point of the grid, each validated."""
-    size = math.prod(len(values) for _, values in params)
+def count_points(params: list[tuple[str, Sequence]]) -> int:
+    """Points of the grid, from the lengths alone (no point is built)."""
+    return math.prod(len(values) for _, values in params)
+
+
+def check_points(params: list[tuple[str, Sequence]]) -> int:
+    size = count_points(params)
     if size > MAX_POINTS:
         raise InputError(f"{size:,} points", field="param", allowed=f"at most {MAX_POINTS:,} points per sweep")
+    return size
+
+
+def expand(doc: dict, params: list[tuple[str, Sequence]]) -> list[tuple[dict, dict]]:
+    """(assignments, scenario mapping) for every point of the grid, each validated."""
+    check_points(params)
     points = []
     for combo in itertools.product(*(values for _, values in params)):
         point = copy.deepcopy(doc)

@@ -19,10 +19,12 @@ import numpy as np
 import pandas as pd
 
 from simulator.errors import InputError
+from simulator.paths import (PathKind, PathPolicy, as_policy, describe_columns, read_csv_text, read_text_file,
+                             safe_token)
 from simulator.request import Request
-from simulator.scenario import (ConstantArrivals, ConstantLength, EmpiricalLength, GammaArrivals,
-                                LognormalLength, NormalLength, PoissonArrivals, TraceArrivals, UniformLength,
-                                WorkloadSpec)
+from simulator.scenario import (MAX_REQUESTS, MAX_TOKENS, ConstantArrivals, ConstantLength, EmpiricalLength,
+                                GammaArrivals, LognormalLength, NormalLength, PoissonArrivals, TraceArrivals,
+                                UniformLength, WorkloadSpec)
 
 NATIVE_COLUMNS = ("arrival_time_s", "prompt_tokens", "output_tokens")
 AZURE_COLUMNS = ("TIMESTAMP", "ContextTokens", "GeneratedTokens")
@@ -41,21 +43,16 @@ class Workload:
         return len(self.arrival_time_s)
 
 
-def resolve_path(path: str, base_dir: Path | None) -> Path:
-    candidate = Path(path).expanduser()
-    if not candidate.is_absolute() and base_dir is not None and (base_dir / candidate).exists():
-        return base_dir / candidate
-    return candidate
+def resolve_path(path: str, base_dir: Path | PathPolicy | None, field: str = "path") -> Path:
+    """The CSV file `path` names, under the path policy (`base_dir`: the scenario's folder, or a policy)."""
+    return as_policy(base_dir).locate(path, field, PathKind.FILE)
 
 
 def read_trace(path: Path) -> pd.DataFrame:
     """A trace as `arrival_time_s, prompt_tokens, output_tokens`, times from 0, sorted."""
-    try:
-        frame = pd.read_csv(path)
-    except FileNotFoundError:
-        raise InputError("trace file not found", file=str(path)) from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise InputError(f"malformed CSV: {str(exc).strip().splitlines()[0]}", file=str(path)) from None
+    if not path.exists():
+        raise InputError("trace file not found", file=str(path))
+    frame = read_csv_text(read_text_file(path), path)
     columns = set(frame.columns)
     if set(NATIVE_COLUMNS) <= columns:
         times = frame["arrival_time_s"]
@@ -73,7 +70,7 @@ def read_trace(path: Path) -> pd.DataFrame:
         prompt, output = frame["ContextTokens"], frame["GeneratedTokens"]
         time_field = "TIMESTAMP"
     else:
-        raise InputError(f"missing columns; found {sorted(columns)}", field="columns",
+        raise InputError(f"missing columns; found {describe_columns(frame.columns)}", field="columns",
                          allowed=f"{','.join(NATIVE_COLUMNS)} or {','.join(AZURE_COLUMNS)}", file=str(path))
     times = pd.to_numeric(times, errors="coerce")
     _check_column(times.notna() & (times >= 0), frame[time_field], path, time_field, "a number >= 0")
@@ -93,16 +90,17 @@ def read_trace(path: Path) -> pd.DataFrame:
 def _check_column(ok: pd.Series, raw: pd.Series, path: Path, field: str, allowed: str) -> None:
     if not ok.all():
         row = int(np.flatnonzero(~ok.to_numpy())[0])
-        raise InputError(f"bad value on line {row + 2}", field=field, value=str(raw.iloc[row]),
-                         allowed=allowed, file=str(path))
+        raise InputError(f"bad value on line {row + 2}", field=safe_token(field) or "column",
+                         value=safe_token(raw.iloc[row]), allowed=allowed, file=str(path))
 
 
 def arrival_times(spec, rng: np.random.Generator, num: int | None, horizon_s: float | None) -> np.ndarray:
     rate = spec.rate_per_s
     if num is None:   # enough gaps to pass the horizon with overwhelming probability, then cut
-        num = int(rate * horizon_s + 10 * np.sqrt(rate * horizon_s) + 10)
-        if isinstance(spec, GammaArrivals):
-            num = int(num * (1 + spec.cv))
+        num = arrivals_to_draw(spec, horizon_s)
+        if rate * horizon_s > MAX_REQUESTS:
+            raise InputError(f"rate_per_s x horizon_s means about {rate * horizon_s:,.0f} arrivals",
+                             field="horizon_s", value=horizon_s, allowed=f"at most {MAX_REQUESTS:,} requests")
     if isinstance(spec, PoissonArrivals):
         gaps = rng.exponential(1.0 / rate, size=num)
     elif isinstance(spec, GammaArrivals):
@@ -116,7 +114,20 @@ def arrival_times(spec, rng: np.random.Generator, num: int | None, horizon_s: fl
     return times
 
 
-def sample_lengths(spec, rng: np.random.Generator, size: int, base_dir: Path | None) -> np.ndarray:
+def arrivals_to_draw(spec, horizon_s: float) -> int:
+    """Gaps drawn to pass `horizon_s` with overwhelming probability: rate*T + 10*sqrt(rate*T) + 10 (x (1+cv)
+    for gamma); also the upper bound of requests a horizon-limited workload can hold."""
+    expected = spec.rate_per_s * horizon_s
+    num = expected + 10 * np.sqrt(expected) + 10
+    if isinstance(spec, GammaArrivals):
+        num *= 1 + spec.cv
+    return int(min(num, 2.0 ** 62))
+
+
+def sample_lengths(spec, rng: np.random.Generator, size: int, base_dir: Path | PathPolicy | None,
+                   field: str = "path") -> np.ndarray:
+    """`size` token counts from a length distribution, rounded and clipped to [min, max] (and MAX_TOKENS,
+    so an extreme tail cannot overflow int64)."""
     if isinstance(spec, ConstantLength):
         values = np.full(size, float(spec.value))
     elif isinstance(spec, UniformLength):
@@ -126,26 +137,24 @@ def sample_lengths(spec, rng: np.random.Generator, size: int, base_dir: Path | N
     elif isinstance(spec, LognormalLength):
         values = np.exp(rng.normal(np.log(spec.median), spec.sigma, size=size))
     elif isinstance(spec, EmpiricalLength):
-        path = resolve_path(spec.path, base_dir)
-        try:
-            frame = pd.read_csv(path)
-        except FileNotFoundError:
-            raise InputError("file not found", field="path", file=str(path)) from None
+        path = resolve_path(spec.path, base_dir, field)
+        frame = read_csv_text(read_text_file(path, field), path)
         if spec.column not in frame.columns:
             raise InputError("column not in file", field="column", value=spec.column,
-                             allowed=", ".join(map(str, frame.columns)), file=str(path))
+                             allowed=describe_columns(frame.columns), file=str(path))
         column = pd.to_numeric(frame[spec.column], errors="coerce")
         _check_column(column.notna() & (column >= 1), frame[spec.column], path, spec.column, "a number >= 1")
         values = rng.choice(column.to_numpy(dtype=float), size=size, replace=True)
     else:
         raise AssertionError(spec)
-    high = spec.max if spec.max is not None else np.inf
+    high = min(spec.max, MAX_TOKENS) if spec.max is not None else MAX_TOKENS
+    values = np.nan_to_num(values, nan=float(spec.min), posinf=float(high), neginf=float(spec.min))
     return np.clip(np.rint(values), spec.min, high).astype(np.int64)
 
 
-def generate(spec: WorkloadSpec, rng: np.random.Generator, base_dir: Path | None = None) -> Workload:
+def generate(spec: WorkloadSpec, rng: np.random.Generator, base_dir: Path | PathPolicy | None = None) -> Workload:
     if isinstance(spec.arrival, TraceArrivals):
-        trace = read_trace(resolve_path(spec.arrival.path, base_dir))
+        trace = read_trace(resolve_path(spec.arrival.path, base_dir, "workload.arrival.path"))
         times = trace["arrival_time_s"].to_numpy() / spec.arrival.time_scale
         keep = np.ones(len(times), dtype=bool)
         if spec.horizon_s is not None:
@@ -159,8 +168,8 @@ def generate(spec: WorkloadSpec, rng: np.random.Generator, base_dir: Path | None
         times = arrival_times(spec.arrival, rng, spec.num_requests, spec.horizon_s)
         if spec.horizon_s is not None:
             times = times[times <= spec.horizon_s]
-        prompt = sample_lengths(spec.prompt_tokens, rng, len(times), base_dir)
-        output = sample_lengths(spec.output_tokens, rng, len(times), base_dir)
+        prompt = sample_lengths(spec.prompt_tokens, rng, len(times), base_dir, "workload.prompt_tokens.path")
+        output = sample_lengths(spec.output_tokens, rng, len(times), base_dir, "workload.output_tokens.path")
     prefix_index = np.full(len(times), -1, dtype=np.int64)
     if spec.shared_prefixes:
         cumulative = np.cumsum([p.probability for p in spec.shared_prefixes])

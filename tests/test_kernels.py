@@ -1,14 +1,15 @@
-"""Calibration: measurement schema, kernel predictions, fitting, timing, and the calibrate/validate commands."""
+"""Calibration: measurement schema, kernel predictions, timing, and the calibrate/validate commands.
 
-import dataclasses
+Nothing here asserts a wall-clock quantity: timing is checked on a fake clock, the real CPU
+calibration is a smoke test, and fitting is tested on synthetic data in tests/test_fit_synthetic.py.
+"""
+
 import json
-import math
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from simulator.catalog import hardware_names, resolve_hardware, resolve_model
@@ -80,39 +81,29 @@ def test_default_profiles_never_beat_peak_flops_or_bandwidth():
             assert predicted >= moved / profile.memory_bandwidth_bytes_per_s, (name, row.op)
 
 
-def test_fit_recovers_known_curves_from_synthetic_measurements():
-    from kernels.fit import fit_profile, split_rows
-    truth = resolve_hardware("h100-sxm")
-    truth = dataclasses.replace(truth, curves=dataclasses.replace(
-        truth.curves, matmul_efficiency_max=0.62, matmul_half_saturation_tokens=100.0, attention_efficiency_max=0.5,
-        attention_half_saturation_tokens=500.0, bandwidth_efficiency=0.86, decode_bandwidth_efficiency=0.6,
-        kernel_launch_s=8e-6))
-    rng = np.random.default_rng(0)
-    rows = []
-    extra = [MeasurementRow(op="matmul", m=m, n=8192, k=8192, dtype="bf16", measured_s=1)
-             for m in (2, 8, 16, 32, 128, 256, 512, 1024, 2048)]
-    extra += [MeasurementRow(op="memcpy", bytes=b, dtype="bf16", measured_s=1) for b in (3e6, 1e7, 1e8, 3e8, 4e9)]
-    extra += [MeasurementRow(op="attention_decode", batch_size=b, num_q_heads=32, num_kv_heads=8, head_dim=128,
-                             kv_len=kv, dtype="bf16", measured_s=1) for b in (8, 32) for kv in (2048, 8192)]
-    for row in shapes() + extra:
-        noisy = predict_s(row, truth) * math.exp(rng.normal(0, 0.02))
-        rows.append(row.model_copy(update={"measured_s": noisy}))
-    fitted = fit_profile(resolve_hardware("h100-sxm"), rows, use_measured_peaks=False).curves
-    assert fitted.matmul_efficiency_max == pytest.approx(0.62, abs=0.05)
-    assert fitted.bandwidth_efficiency == pytest.approx(0.86, abs=0.05)
-    assert fitted.attention_efficiency_max == pytest.approx(0.5, abs=0.06)
-    assert fitted.decode_bandwidth_efficiency == pytest.approx(0.6, abs=0.06)
-    fit, holdout = split_rows(rows)
-    assert len(holdout) > 0 and len(fit) + len(holdout) == len(rows)
-    profile = fit_profile(resolve_hardware("h100-sxm"), fit, use_measured_peaks=False)
-    assert validate_rows(profile, holdout)["overall"]["median_abs_pct_error"] < 10
+def test_cpu_timing_reports_median_and_spread_of_each_call(monkeypatch):
+    """bench() on a fake clock: calls take known times, so the statistic is checked exactly."""
+    import types
+
+    import kernels.timing as timing_module
+    clock = [0.0]
+    probe_s = 1 / 512                 # exact in binary: 0.02 s warmup / probe_s = 10.24, 0.05 s budget / probe_s = 25.6
+    durations = iter([probe_s] * 14 + [i / 1000 for i in range(1, 26)])   # 1 + 3 probes + 10 warmup, then 25 reps
+
+    def call():
+        clock[0] += next(durations)
+    monkeypatch.setattr(timing_module, "time", types.SimpleNamespace(perf_counter=lambda: clock[0]))
+    timing = timing_module.bench(call, "cpu", budget_s=0.05, warmup_s=0.02)
+    assert timing.num_samples == 25 and timing.statistic == "median"
+    assert timing.median_s == pytest.approx(0.013)
+    assert (timing.p20_s, timing.p80_s) == pytest.approx((0.0058, 0.0202))
+    assert next(durations, None) is None                            # no call left untimed
 
 
-def test_cpu_timing_reports_median_and_spread():
+def test_cpu_timing_of_a_real_sleep_is_never_below_the_sleep():
     from kernels.timing import bench
-    timing = bench(lambda: time.sleep(0.002), "cpu", budget_s=0.05)
-    assert 0.002 <= timing.median_s < 0.02
-    assert timing.p20_s <= timing.median_s <= timing.p80_s
+    timing = bench(lambda: time.sleep(0.002), "cpu", budget_s=0.02)
+    assert 0.002 <= timing.p20_s <= timing.median_s <= timing.p80_s      # a busy machine only adds time
     assert timing.num_samples >= 3
 
 
@@ -143,41 +134,44 @@ def test_benchmark_runner_needs_only_torch_and_numpy(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 0, out.stdout + out.stderr
     run = subprocess.run([sys.executable, "-m", "kernels.microbench", "--device", "cpu", "--quick", "--out",
-                          str(tmp_path), "--budget-s", "0.002", "--max-seconds", "2"],
-                         capture_output=True, text=True, cwd=ROOT, timeout=120)
+                          str(tmp_path), "--budget-s", "0.002", "--max-seconds", "0"],
+                         capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert run.returncode == 0, run.stderr
     rows = load_measurements(tmp_path / "measurements.csv")
-    assert {r.op for r in rows} >= {"memcpy", "matmul"}
-    assert all(r.device and r.torch_version for r in rows)
+    # a spent budget trims every family to its smallest shapes and drops none (kernels.microbench.MIN_ROWS_PER_FAMILY)
+    counts = {op: sum(r.op == op for r in rows) for op in {r.op for r in rows}}
+    assert counts == {"memcpy": 2, "matmul": 2, "attention_prefill": 2, "attention_decode": 2}
+    assert all(r.device and r.torch_version and r.p20_s <= r.measured_s <= r.p80_s for r in rows)
 
 
 @pytest.mark.slow
-def test_calibrate_quick_cpu_then_validate_held_out_and_engine(tmp_path):
+def test_calibrate_on_this_cpu_writes_a_profile_that_validates_and_runs(tmp_path):
+    """A smoke test of the real thing: timings on a shared CPU say little, so their errors are printed, not
+    asserted (accuracy on real timings: benchmarks/calibration_accuracy.py; the fit itself:
+    tests/test_fit_synthetic.py)."""
     profile = tmp_path / "cpu.yaml"
-    out = subprocess.run([CTXPLAN, "calibrate", "--device", "cpu", "--quick", "--out", str(profile), "--format",
-                          "json"], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    out = subprocess.run([CTXPLAN, "calibrate", "--device", "cpu", "--quick", "--max-seconds", "0", "--out",
+                          str(profile), "--format", "json"], capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert out.returncode == 0, out.stderr
     report = json.loads(out.stdout)
     holdout = Path(report["files"]["holdout"])
-    assert holdout.exists() and profile.exists()
+    assert profile.exists() and holdout.exists() and resolve_hardware(str(profile)).name == "cpu"
     checked = subprocess.run([CTXPLAN, "validate", "--hardware", str(profile), "--measurements", str(holdout),
-                              "--format", "json"], capture_output=True, text=True, cwd=ROOT, timeout=120)
+                              "--format", "json"], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert checked.returncode == 0, checked.stderr
     data = json.loads(checked.stdout)
-    assert data["overall"]["n"] == report["holdout"]["overall"]["n"] > 0
-    assert data["overall"]["median_abs_pct_error"] < 30          # target 15% on this noisy, shared machine
-    errors = []
-    for _ in range(2):        # a wall-clock measurement: a second try when other work shared the cores
-        engine = subprocess.run([CTXPLAN, "validate", "--engine", "--hardware", str(profile), "--format", "json"],
-                                capture_output=True, text=True, cwd=ROOT, timeout=300)
-        assert engine.returncode == 0, engine.stderr
-        result = json.loads(engine.stdout)
-        assert set(result["by_metric"]) == {"iteration", "ttft", "e2e"}
-        errors.append(result["by_metric"]["e2e"]["median_abs_pct_error"])
-        if errors[-1] < 40:
-            break
-    assert min(errors) < 40, errors                                   # target 20%
+    assert data["overall"]["n"] == report["holdout"]["overall"]["n"] == 4     # one held-out row per family
+    # the same rows under the written profile (its curves rounded to 6 digits): the report calibrate printed
+    assert data["overall"] == pytest.approx(report["holdout"]["overall"], rel=1e-2)
+    engine = subprocess.run([CTXPLAN, "validate", "--engine", "--hardware", str(profile), "--format", "json"],
+                            capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert engine.returncode == 0, engine.stderr
+    result = json.loads(engine.stdout)
+    assert set(result["by_metric"]) == {"iteration", "ttft", "e2e"}
+    print(f"held-out median |error| {data['overall']['median_abs_pct_error']:.0f}%, engine e2e "
+          f"{result['by_metric']['e2e']['median_abs_pct_error']:.0f}% (reported, not asserted)")
     ran = subprocess.run([CTXPLAN, "run", str(ROOT / "scenarios" / "quickstart.yaml"), "--hardware", str(profile),
-                          "--format", "json"], capture_output=True, text=True, cwd=ROOT, timeout=300)
+                          "--format", "json"], capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert ran.returncode == 0, ran.stderr
     assert json.loads(ran.stdout)["deployments"][0]["hardware"] == "cpu"
 

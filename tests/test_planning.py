@@ -31,20 +31,14 @@ def test_plan_finds_the_exhaustive_best_with_fewer_simulations():
     grid = dict(target_qps=30.0, targets=Targets(0.5, 0.03), hardware=["h100-sxm", "a100-80gb", "l40s"],
                 tensor_parallel=[1, 2, 4, 8], max_num_seqs=[256], chunk_tokens=[8192], max_gpus=8, seeds=1,
                 capacity=False, workers=2)
-    start = time.perf_counter()
     searched = plan(SCENARIO, None, **grid)
-    searched_s = time.perf_counter() - start
-    start = time.perf_counter()
     exhaustive = plan(SCENARIO, None, exhaustive=True, **grid)
-    exhaustive_s = time.perf_counter() - start
     assert searched["best"] is not None
     key = ("hardware", "tensor_parallel", "min_replicas", "cost_per_hour_usd")
     assert {k: searched["best"][k] for k in key} == {k: exhaustive["best"][k] for k in key}
     for a, b in zip(searched["configurations"], exhaustive["configurations"]):   # every configuration agrees
         assert a["min_replicas"] == b["min_replicas"], a
-    assert searched["num_simulations"] < exhaustive["num_simulations"]
-    print(f"plan {searched_s:.1f} s ({searched['num_simulations']} runs), exhaustive {exhaustive_s:.1f} s "
-          f"({exhaustive['num_simulations']} runs)")
+    assert searched["num_simulations"] < exhaustive["num_simulations"]    # wall times: benchmarks/suite_timings.py
     front = searched["pareto_front"]
     assert all(x["cost_per_hour_usd"] <= y["cost_per_hour_usd"] and x["ttft_p99_s"] > y["ttft_p99_s"]
                for x, y in zip(front, front[1:]))
@@ -151,7 +145,7 @@ def test_plans_and_sweeps_run_as_jobs_over_http(tmp_path):
         assert bad.status_code == 422 and "target_qps" in bad.text
         results = {}
         for name, job in (("sweeps", sweep_job), ("plans", plan_job)):
-            for _ in range(600):
+            for _ in range(3000):          # a guard against a hung job (5 min), not a bound on how fast it runs
                 body = httpx.get(f"{base}/v1/{name}/{job.json()['id']}").json()
                 if body["status"] in ("succeeded", "failed"):
                     break

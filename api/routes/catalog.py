@@ -5,7 +5,9 @@ from fastapi import APIRouter, HTTPException
 from api.deps import CallerDep, StoreDep
 from api.openapi_docs import error_responses
 from api.routes.refusals import input_error_422
+from api.result_models import HardwareListItem
 from api.schemas import ProfileOut, ProfileUpload
+from simulator.catalog.rows import ModelRow
 from simulator.catalog import hardware_rows, model_rows, profile_from_mapping
 from simulator.errors import InputError
 
@@ -21,12 +23,12 @@ def resolve_uploaded(store, name: str, owner: str):
 
 
 @router.get("/models", responses=error_responses(401))
-def models() -> list[dict]:
-    return [row.model_dump(mode="json") for row in model_rows()]
+def models() -> list[ModelRow]:
+    return model_rows()
 
 
 @router.get("/hardware", responses=error_responses(401))
-def hardware(store: StoreDep, caller: CallerDep) -> list[dict]:
+def hardware(store: StoreDep, caller: CallerDep) -> list[HardwareListItem]:
     rows = [{**row.model_dump(mode="json"), "uploaded": False} for row in hardware_rows()]
     for name in sorted(store.profiles(caller.owner)):
         profile = resolve_uploaded(store, name, caller.owner)
@@ -41,7 +43,9 @@ def _describe(profile) -> dict:
             "efficiency": {k: getattr(profile.curves, k) for k in profile.curves.__dataclass_fields__}}
 
 
-@router.post("/profiles", status_code=201, responses=error_responses(400, 401, 409, 413, 422))
+@router.post("/profiles", status_code=201, operation_id="upload_profile",
+             responses={**error_responses(400, 401, 409, 413, 422), 201: {"description": "Stored", "links": {
+                 "get": {"operationId": "get_profile", "parameters": {"name": "$response.body#/name"}}}}})
 def upload_profile(body: ProfileUpload, store: StoreDep, caller: CallerDep) -> ProfileOut:
     if body.name in {row.name for row in hardware_rows()}:
         raise HTTPException(status_code=409, detail=f"{body.name!r} is a catalog name; choose another")
@@ -61,7 +65,7 @@ def upload_profile(body: ProfileUpload, store: StoreDep, caller: CallerDep) -> P
     return ProfileOut(name=body.name, profile=body.profile, resolved=_describe(profile))
 
 
-@router.get("/profiles/{name}", responses=error_responses(401, 404))
+@router.get("/profiles/{name}", responses=error_responses(401, 404), operation_id="get_profile")
 def get_profile(name: str, store: StoreDep, caller: CallerDep) -> ProfileOut:
     text = store.get_profile(name, owner=caller.owner)
     if text is None:

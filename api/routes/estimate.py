@@ -3,6 +3,7 @@ from fastapi import APIRouter
 from api.deps import CallerDep, StoreDep
 from api.openapi_docs import error_responses
 from api.routes.catalog import resolve_uploaded
+from api.result_models import EstimateResponse
 from api.schemas import EstimateRequest
 from api.routes.refusals import input_error_422, unknown_name_422
 from simulator.catalog import hardware_names, model_names, resolve_hardware, resolve_model
@@ -13,7 +14,7 @@ router = APIRouter(prefix="/v1", tags=["estimate"])
 
 
 @router.post("/estimate", responses=error_responses(400, 401, 413, 422))
-def post_estimate(body: EstimateRequest, store: StoreDep, caller: CallerDep) -> dict:
+def post_estimate(body: EstimateRequest, store: StoreDep, caller: CallerDep) -> EstimateResponse:
     """The closed-form estimate of `ctxplan estimate`; the response is the JSON the CLI prints."""
     try:
         if body.model.lower() not in model_names():

@@ -3,13 +3,14 @@ from fastapi.responses import PlainTextResponse
 
 from api.deps import MetricsDep, RunnerDep, StoreDep, require_docs_access
 from api.openapi_docs import error_responses
+from api.result_models import Health
 from simulator import __version__
 
 router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz", responses=error_responses())
-def healthz(store: StoreDep) -> dict:
+def healthz(store: StoreDep) -> Health:
     store.count("running")      # touches the database
     return {"status": "ok", "version": __version__}
 

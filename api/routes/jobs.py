@@ -27,8 +27,12 @@ def make_router(kind: str) -> APIRouter:
     plural = KINDS[kind]
     router = APIRouter(prefix=f"/v1/{plural}", tags=[plural])
 
-    @router.post("", status_code=202, openapi_extra=job_body(kind),
-                 responses=error_responses(400, 401, 409, 413, 415, 422, 429, 503))
+    links = {name: {"operationId": f"{name}_{kind}", "parameters": {"job_id": "$response.body#/id"}}
+             for name in ("get", "cancel")}
+
+    @router.post("", status_code=202, openapi_extra=job_body(kind), operation_id=f"create_{kind}",
+                 responses={**error_responses(400, 401, 409, 413, 415, 422, 429, 503),
+                            202: {"description": "Accepted: the job is queued", "links": links}})
     async def create(request: Request, response: Response, store: StoreDep, runner: RunnerDep,
                      settings: SettingsDep, caller: CallerDep,
                      seed: Annotated[int | None, Query(ge=0, le=2**63 - 1)] = None,
@@ -61,7 +65,7 @@ def make_router(kind: str) -> APIRouter:
         response.headers["Location"] = f"/v1/{plural}/{job['id']}"
         return JobCreated(id=job["id"], status=job["status"])
 
-    @router.get("", responses=error_responses(401, 422))
+    @router.get("", responses=error_responses(401, 422), operation_id=f"list_{plural}")
     def list_jobs(store: StoreDep, caller: CallerDep, offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
                   limit: Annotated[int, Query(ge=1, le=200)] = 50) -> JobPage:
         items, total = store.list_jobs(kind, offset, limit, owner=caller.reads_as)
@@ -73,11 +77,11 @@ def make_router(kind: str) -> APIRouter:
             raise HTTPException(status_code=404, detail=f"no {kind} {job_id[:100]!r}")
         return job
 
-    @router.get("/{job_id}", responses=error_responses(401, 404, 422))
+    @router.get("/{job_id}", responses=error_responses(401, 404, 422), operation_id=f"get_{kind}")
     def get_job(job_id: str, store: StoreDep, caller: CallerDep) -> Job:
         return _public(owned(job_id, store, caller))
 
-    @router.delete("/{job_id}", responses=error_responses(401, 404, 409, 422))
+    @router.delete("/{job_id}", responses=error_responses(401, 404, 409, 422), operation_id=f"cancel_{kind}")
     def cancel(job_id: str, store: StoreDep, runner: RunnerDep, caller: CallerDep) -> Job:
         job = owned(job_id, store, caller)
         if job["status"] in ("succeeded", "failed", "cancelled"):

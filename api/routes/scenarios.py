@@ -4,6 +4,7 @@ import yaml
 from fastapi import APIRouter, HTTPException
 
 from api.openapi_docs import error_responses
+from api.result_models import ScenarioDocument, ScenarioSummary
 from simulator.scenario_files import is_comparison
 
 router = APIRouter(prefix="/v1/scenarios", tags=["scenarios"])
@@ -15,7 +16,7 @@ def _files() -> dict[str, Path]:
 
 
 @router.get("", responses=error_responses(401))
-def list_scenarios() -> list[dict]:
+def list_scenarios() -> list[ScenarioSummary]:
     out = []
     for name, path in _files().items():
         data = yaml.safe_load(path.read_text())
@@ -25,7 +26,7 @@ def list_scenarios() -> list[dict]:
 
 
 @router.get("/{name}", responses=error_responses(401, 404))
-def get_scenario(name: str) -> dict:
+def get_scenario(name: str) -> ScenarioDocument:
     files = _files()
     if name not in files:
         raise HTTPException(status_code=404, detail=f"no built-in scenario {name[:100]!r}; known: {', '.join(files)}")

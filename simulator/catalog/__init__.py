@@ -13,39 +13,44 @@ import json
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from simulator.catalog.rows import HardwareDefaults, HardwareRow, ModelRow
 from simulator.errors import InputError, unknown_name_error
 from simulator.hardware import HardwareProfile
 from simulator.model import ModelSpec
+from simulator.paths import (PathKind, PathPolicy, as_policy, looks_like_path, read_text_file, read_user_text,
+                             safe_token)
+from simulator.yamlio import load_yaml_text
 
 CATALOG_DIR = Path(__file__).resolve().parent
 
 
-def _read_yaml(path: Path) -> Any:
-    try:
-        return yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise InputError("file not found", file=str(path)) from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        raise InputError(f"{where}malformed YAML: {getattr(exc, 'problem', exc)}", file=str(path)) from None
+def _read_yaml(path: Path, field: str | None = None) -> Any:
+    """A YAML file, read as UTF-8 and parsed with the bounded loader (errors never quote the file)."""
+    return load_yaml_text(read_text_file(path, field), str(path))
 
 
-def validation_error_to_input_error(exc: ValidationError, file: str | None, prefix: str = "") -> InputError:
-    """First pydantic error as one `InputError` line: dotted field path, value, and the rule."""
+def validation_error_to_input_error(exc: ValidationError, file: str | None, prefix: str = "",
+                                    show_text: bool = True) -> InputError:
+    """First pydantic error as one `InputError` line: dotted field path, value, and the rule.
+
+    show_text=False quotes a string value only when it is a short plain token (data read from a file
+    a user named, which may be any file on the machine).
+    """
     err = exc.errors()[0]
     field = ""
     for part in (prefix, *err["loc"]):
+        if not show_text and isinstance(part, str) and part and safe_token(part) is None:
+            part = "<key>"            # a mapping key read from the file
         if isinstance(part, int):
             field += f"[{part}]"
         elif part != "":
             field += f".{part}" if field else str(part)
     value = err.get("input")
     show_value = value if isinstance(value, (int, float, str, bool)) or value is None else None
+    if not show_text and isinstance(show_value, str):
+        show_value = safe_token(show_value)
     message = err["msg"]
     extra = f" (and {exc.error_count() - 1} more error(s))" if exc.error_count() > 1 else ""
     return InputError(message + extra, field=field or None, value=show_value, file=file)
@@ -84,48 +89,57 @@ def hardware_defaults() -> HardwareDefaults:
     return _hardware_catalog()[0]
 
 
-def _looks_like_path(value: str) -> bool:
-    return "/" in value or value.endswith((".yaml", ".yml", ".json"))
-
-
-def resolve_model(name_or_path: str, field: str = "model", base_dir: Path | None = None) -> ModelSpec:
-    """A catalog model by name, or a model file: Hugging Face config.json or a catalog-format YAML entry."""
+def resolve_model(name_or_path: str, field: str = "model",
+                  base_dir: Path | PathPolicy | None = None) -> ModelSpec:
+    """A catalog model by name, or a model file: Hugging Face config.json (or its folder) or a catalog-format
+    YAML entry. `base_dir` is the scenario's folder, or a `PathPolicy` (the service's opens no file)."""
     rows = _model_rows()
     key = name_or_path.strip().lower()
     if key in rows:
         return rows[key].to_spec()
-    if not _looks_like_path(name_or_path):
+    policy = as_policy(base_dir)
+    policy.check(name_or_path, field, PathKind.MODEL)
+    if not looks_like_path(name_or_path):
         raise unknown_name_error("model", name_or_path, rows, field)
-    path = _resolve_path(name_or_path, base_dir)
+    path, text = read_user_text(name_or_path, field, PathKind.MODEL, policy)
     if path.suffix == ".json":
         from simulator.catalog.hf_config import model_from_hf_config
         try:
-            config = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise InputError("file not found", field=field, file=str(path)) from None
+            config = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise InputError(f"malformed JSON at line {exc.lineno}: {exc.msg}", file=str(path)) from None
+            raise InputError(f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}",
+                             file=str(path)) from None
+        except RecursionError:
+            raise InputError("malformed JSON: nested too deep", file=str(path)) from None
+        if not isinstance(config, dict):
+            raise InputError("a Hugging Face config must be a JSON object", file=str(path))
         return model_from_hf_config(config, name=path.parent.name or path.stem, file=str(path))
-    data = _read_yaml(path)
+    data = load_yaml_text(text, str(path))
     data = data.get("model", data) if isinstance(data, dict) else data
+    if not isinstance(data, dict):
+        raise InputError("a model file must be a YAML mapping", file=str(path))
     try:
         return ModelRow.model_validate(data).to_spec()
     except ValidationError as exc:
-        raise validation_error_to_input_error(exc, str(path)) from None
+        raise validation_error_to_input_error(exc, str(path), show_text=False) from None
     except ValueError as exc:
         raise InputError(str(exc), file=str(path)) from None
 
 
-def resolve_hardware(name_or_path: str, field: str = "hardware", base_dir: Path | None = None) -> HardwareProfile:
-    """A catalog accelerator by name, or a profile YAML (optionally `base: NAME` plus overrides)."""
+def resolve_hardware(name_or_path: str, field: str = "hardware",
+                     base_dir: Path | PathPolicy | None = None) -> HardwareProfile:
+    """A catalog accelerator by name, or a profile YAML (optionally `base: NAME` plus overrides).
+    `base_dir` is the scenario's folder, or a `PathPolicy` (the service's opens no file)."""
     defaults, rows = _hardware_catalog()
     key = name_or_path.strip().lower()
     if key in rows:
         return rows[key].to_profile(defaults)
-    if not _looks_like_path(name_or_path):
+    policy = as_policy(base_dir)
+    policy.check(name_or_path, field, PathKind.HARDWARE)
+    if not looks_like_path(name_or_path):
         raise unknown_name_error("hardware", name_or_path, rows, field)
-    path = _resolve_path(name_or_path, base_dir)
-    return profile_from_mapping(_read_yaml(path), path.stem, str(path))
+    path, text = read_user_text(name_or_path, field, PathKind.HARDWARE, policy)
+    return profile_from_mapping(load_yaml_text(text, str(path)), path.stem, str(path))
 
 
 def profile_from_mapping(data: Any, default_name: str, file: str | None = None) -> HardwareProfile:
@@ -133,10 +147,15 @@ def profile_from_mapping(data: Any, default_name: str, file: str | None = None) 
     defaults, rows = _hardware_catalog()
     if not isinstance(data, dict):
         raise InputError("a hardware profile must be a YAML mapping", file=file)
-    data = dict(data.get("hardware", data))
+    inner = data.get("hardware", data)
+    if not isinstance(inner, dict):
+        raise InputError("must be a mapping of profile fields", field="hardware", value=safe_token(inner), file=file)
+    data = dict(inner)
     base = data.pop("base", None)
     if base is not None:
         if str(base).lower() not in rows:
+            if safe_token(base) is None:          # never quote text read from a file
+                raise InputError("unknown hardware", field="base", allowed=", ".join(sorted(rows)), file=file)
             error = unknown_name_error("hardware", str(base), rows, "base")
             raise error.in_file(file) if file else error
         merged = rows[str(base).lower()].model_dump(exclude_none=True)
@@ -149,13 +168,4 @@ def profile_from_mapping(data: Any, default_name: str, file: str | None = None) 
     try:
         return HardwareRow.model_validate(data).to_profile(defaults)
     except ValidationError as exc:
-        raise validation_error_to_input_error(exc, file) from None
-
-
-def _resolve_path(value: str, base_dir: Path | None) -> Path:
-    path = Path(value).expanduser()
-    if not path.is_absolute() and base_dir is not None and not path.exists():
-        candidate = base_dir / path
-        if candidate.exists():
-            return candidate
-    return path
+        raise validation_error_to_input_error(exc, file, show_text=False) from None

@@ -31,7 +31,8 @@ def _required(config: dict[str, Any], file: str, *keys: str) -> int:
     if value is None:
         raise InputError("missing in config.json", field=" or ".join(keys), file=file)
     if not isinstance(value, int) or value <= 0:
-        raise InputError("must be a positive integer", field=keys[0], value=value, file=file)
+        shown = value if isinstance(value, (int, float)) else None    # never quote text read from a file
+        raise InputError("must be a positive integer", field=keys[0], value=shown, file=file)
     return value
 
 

@@ -9,7 +9,7 @@ from simulator.model import AttentionKind, ModelSpec, WindowKind
 
 
 class ModelRow(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)   # an infinite price or bandwidth is a typo
     name: str
     display_name: str = ""
     num_layers: int = Field(gt=0)
@@ -43,7 +43,7 @@ class ModelRow(BaseModel):
 
 class CurvesRow(BaseModel):
     """Achieved-rate curves in a profile file; fields left out come from the catalog defaults."""
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)   # an infinite price or bandwidth is a typo
     matmul_efficiency_max: float | None = Field(default=None, gt=0, le=1)
     matmul_half_saturation_tokens: float | None = Field(default=None, ge=0)
     attention_efficiency_max: float | None = Field(default=None, gt=0, le=1)
@@ -57,7 +57,7 @@ class CurvesRow(BaseModel):
 
 
 class HardwareDefaults(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)   # an infinite price or bandwidth is a typo
     matmul_efficiency_max: float = Field(gt=0, le=1)
     matmul_half_saturation_tokens: float = Field(ge=0)
     attention_efficiency_max: float = Field(gt=0, le=1)
@@ -85,7 +85,7 @@ class HardwareDefaults(BaseModel):
 
 
 class HardwareRow(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)   # an infinite price or bandwidth is a typo
     name: str
     display_name: str = ""
     vendor: str = ""
