@@ -138,13 +138,14 @@ def hardware_list(format: Annotated[OutputFormat, typer.Option("--format")] = Ou
 
 
 @app.command()
+@user_errors
 def serve(host: Annotated[str, typer.Option(help="address to bind")] = "127.0.0.1",
           port: Annotated[int, typer.Option(help="port", min=1, max=65535)] = 8000,
-          workers: Annotated[int, typer.Option(help="uvicorn worker processes", min=1, max=64)] = 1):
-    """Run the HTTP service (settings from CTXPLAN_* environment variables)."""
-    import uvicorn
-    uvicorn.run("api.main:create_app", factory=True, host=host, port=port, workers=workers,
-                log_level="warning", access_log=False)
+          workers: Annotated[int, typer.Option(help="HTTP worker processes: 1 (the job runner lives in it; "
+                                                    "CTXPLAN_JOB_WORKERS sets parallel jobs)")] = 1):
+    """Run the HTTP service and its job runner (settings from CTXPLAN_* environment variables)."""
+    from api.server import serve as serve_http
+    serve_http(host, port, workers)
 
 
 class SchemaKind(str, Enum):

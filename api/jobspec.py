@@ -121,12 +121,14 @@ def _input_refusal(exc: InputError, prefix: list) -> Refusal:
     return Refusal([*prefix, *field], exc.detail if exc.field else str(exc))
 
 
-def check_bound(bound, limits: Limits, where: list) -> None:
-    """Refuse a run whose upper bound passes a cap (see `simulator.bounds.WorkBound`)."""
+def check_bound(bound, limits: Limits, where: list, per_run: bool = False) -> None:
+    """Refuse work whose upper bound passes a cap (see `simulator.bounds.WorkBound`): a scenario's
+    requests over all its deployments, or with `per_run` (sweeps, plans) one run's requests."""
     if bound.unbounded_fields:
         raise Refusal([*where, *bound.unbounded_fields[0].split(".")],
                       "this length distribution has no upper tail: set its max (tokens)")
-    checks = (("requests_per_run", limits.max_requests_per_job, "max_requests_per_job"),
+    checks = (("requests_per_run" if per_run else "total_requests", limits.max_requests_per_job,
+               "max_requests_per_job"),
               ("turns", limits.max_turns_per_job, "max_turns_per_job"),
               ("documents", limits.max_documents_per_job, "max_documents_per_job"),
               ("corpus_tokens", limits.max_corpus_tokens_per_job, "max_corpus_tokens_per_job"),
@@ -134,7 +136,8 @@ def check_bound(bound, limits: Limits, where: list) -> None:
     for name, cap, setting in checks:
         value = getattr(bound, name)
         if value is not None and value > cap:
-            raise Refusal(where, f"up to {value:,.0f} {name.replace('_', ' ')} exceed the cap {setting}={cap:,}")
+            what = name.replace("_per_run", " in one run").replace("total_", "").replace("_", " ")
+            raise Refusal(where, f"up to {value:,.0f} {what} exceed the cap {setting}={cap:,}")
 
 
 def check_scenario(data: dict, kind: str, limits: Limits, uploaded: frozenset[str],
@@ -187,7 +190,7 @@ def _plan_requests(body, scenario: ScenarioSpec, limits: Limits) -> int:
             spec = ScenarioSpec.model_validate(point)
         except ValidationError as exc:
             raise _pydantic_refusal(exc, ("scenario",)) from None
-        check_bound(bound_of(spec), limits, ["body", "scenario"])
+        check_bound(bound_of(spec), limits, ["body", "scenario"], per_run=True)
     return runs
 
 
@@ -208,7 +211,7 @@ def _sweep_runs(body, limits: Limits, uploaded: frozenset[str]) -> int:
         bound = bound_of_sweep(body.scenario, params)
     except InputError as exc:
         raise _input_refusal(exc, ["body", "params"]) from None
-    check_bound(bound, limits, ["body", "params"])
+    check_bound(bound, limits, ["body", "params"], per_run=True)
     if bound.runs > limits.max_simulations_per_job:
         raise Refusal(["body", "params"], f"{bound.runs:,} simulation runs exceed the cap max_simulations_per_job="
                                           f"{limits.max_simulations_per_job:,}")

@@ -23,7 +23,7 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, model_serializer
 
-from simulator.catalog.rows import HardwareRow, ModelRow
+from simulator.catalog.rows import HardwareRow
 from simulator.scenario import KVDtype, WeightDtype
 
 DeploymentKind = Literal["llm", "rag", "long_context", "hybrid"]
@@ -181,7 +181,7 @@ class PlanTargets(_Closed):
 class PlanPoint(_Closed):
     """One configuration at one replica count and rate (`simulator.planner.evaluate`), seeds averaged.
 
-    `ttft_p99_s` is +inf when a seed completed no request; its spread is then NaN or +inf."""
+    `ttft_p99_s` and its spread are None when a seed completed no request."""
     hardware: str
     tensor_parallel: int
     max_num_seqs: int
@@ -190,8 +190,8 @@ class PlanPoint(_Closed):
     rate_per_s: float
     num_gpus: int
     cost_per_hour_usd: float
-    ttft_p99_s: float
-    ttft_p99_spread_s: float
+    ttft_p99_s: float | None
+    ttft_p99_spread_s: float | None
     tpot_p99_s: float
     tpot_p99_spread_s: float
     stable: bool

@@ -39,6 +39,18 @@ def _materialise_profiles(spec: dict, profiles: dict[str, str], folder: Path) ->
     return spec
 
 
+def _profile_names(result, folder: Path):
+    """The result with every materialised profile path put back as the profile's name (no server paths)."""
+    prefix = f"{folder}/"
+    if isinstance(result, dict):
+        return {key: _profile_names(value, folder) for key, value in result.items()}
+    if isinstance(result, list):
+        return [_profile_names(value, folder) for value in result]
+    if isinstance(result, str) and result.startswith(prefix):
+        return Path(result).stem
+    return result
+
+
 def _plan_or_sweep(kind: str, body: dict, seed: int | None, profiles: dict[str, str], folder: Path, progress) -> dict:
     scenario = _materialise_profiles(body["scenario"], profiles, folder)
     if seed is not None:
@@ -62,12 +74,13 @@ def _plan_or_sweep(kind: str, body: dict, seed: int | None, profiles: dict[str, 
     first = template.deployments[0]
     hardware = [_profile_path(h, profiles, folder) for h in body.get("hardware") or [first.hardware]]
     targets = Targets(body.get("slo_ttft_p99_s") or template.slo.ttft_s, body.get("slo_tpot_p99_s") or template.slo.tpot_s)
-    return plan(scenario, None, body["target_qps"], targets, hardware,
-                body.get("tensor_parallel") or [first.tensor_parallel],
-                body.get("max_num_seqs") or [first.engine.max_num_seqs],
-                body.get("chunk_tokens") or [first.engine.max_num_batched_tokens],
-                max_gpus=body.get("max_gpus", 64), seeds=body.get("seeds", 3), requests=body.get("requests"),
-                capacity=body.get("capacity", True), workers=1, progress=report)
+    result = plan(scenario, None, body["target_qps"], targets, hardware,
+                  body.get("tensor_parallel") or [first.tensor_parallel],
+                  body.get("max_num_seqs") or [first.engine.max_num_seqs],
+                  body.get("chunk_tokens") or [first.engine.max_num_batched_tokens],
+                  max_gpus=body.get("max_gpus", 64), seeds=body.get("seeds", 3), requests=body.get("requests"),
+                  capacity=body.get("capacity", True), workers=1, progress=report)
+    return _profile_names(result, folder)
 
 
 def execute(kind: str, spec: dict, seed: int | None, profiles: dict[str, str], progress) -> dict:

@@ -1,12 +1,14 @@
 """Load test of POST /v1/estimate on loopback: open loop at a fixed rate, then closed loop.
 
-    .venv/bin/python benchmarks/api_load.py [--rate 200] [--duration 20] [--concurrency 64] [--workers 1]
+    .venv/bin/python benchmarks/api_load.py [--rate 200] [--duration 20] [--concurrency 64] [--overload-rate 800]
 
 Starts `ctxplan serve` on 127.0.0.1 with a throwaway database, then
 1. open loop: requests are sent on a fixed schedule (rate x duration); latency is measured from
    each request's scheduled time, so a slow server cannot hide queueing (no coordinated omission);
-2. closed loop: `concurrency` clients send back to back for `duration` seconds.
-Client and server share this machine; the number of server workers is printed with the results.
+2. closed loop: `concurrency` clients send back to back for `duration` seconds;
+3. overload: open loop at `overload-rate` for 5 s: the server sheds what passes its in-flight limit
+   with 503 + Retry-After (counted apart from errors), so accepted requests keep a short latency.
+Client and server share this machine.
 Traffic goes only to 127.0.0.1 and stops by itself.
 """
 
@@ -35,10 +37,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(port: int, workers: int, folder: str) -> subprocess.Popen:
+def start_server(port: int, folder: str) -> subprocess.Popen:
     env = {**os.environ, "CTXPLAN_DATABASE_URL": f"sqlite:///{folder}/load.db", "CTXPLAN_LOG_LEVEL": "WARNING"}
-    server = subprocess.Popen([str(Path(sys.executable).parent / "ctxplan"), "serve", "--port", str(port),
-                               "--workers", str(workers)], env=env, cwd=ROOT,
+    server = subprocess.Popen([str(Path(sys.executable).parent / "ctxplan"), "serve", "--port", str(port)],
+                              env=env, cwd=ROOT,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     for _ in range(150):
         try:
@@ -50,10 +52,11 @@ def start_server(port: int, workers: int, folder: str) -> subprocess.Popen:
     raise SystemExit("server did not start")
 
 
-def report(name: str, latencies: list[float], errors: int, wall_s: float) -> None:
+def report(name: str, latencies: list[float], errors: int, wall_s: float, shed: int = 0) -> None:
     data = np.asarray(latencies) * 1e3
     p50, p90, p99 = np.percentile(data, [50, 90, 99]) if data.size else (float("nan"),) * 3
-    print(f"{name:<34} requests {data.size:>6}  errors {errors:>4}  throughput {data.size / wall_s:>7.1f}/s  "
+    print(f"{name:<34} requests {data.size:>6}  shed (503) {shed:>5}  errors {errors:>4}  "
+          f"throughput {data.size / wall_s:>7.1f}/s  "
           f"p50 {p50:6.1f} ms  p90 {p90:6.1f} ms  p99 {p99:6.1f} ms  max {data.max() if data.size else 0:6.1f} ms")
 
 
@@ -63,14 +66,17 @@ class Recorder:
     def __init__(self) -> None:
         self.latencies: list[float] = []
         self.errors = 0
+        self.shed = 0
 
     async def post(self, client: httpx.AsyncClient, url: str, since: float) -> None:
         try:
-            ok = (await client.post(url, json=BODY)).status_code == 200
+            status = (await client.post(url, json=BODY)).status_code
         except httpx.HTTPError:
-            ok = False
-        if ok:
+            status = None
+        if status == 200:
             self.latencies.append(time.perf_counter() - since)
+        elif status == 503:
+            self.shed += 1
         else:
             self.errors += 1
 
@@ -89,7 +95,7 @@ async def open_loop(url: str, rate: float, duration: float) -> None:
             tasks.append(asyncio.create_task(recorder.post(client, url, scheduled)))
         await asyncio.gather(*tasks)
         report(f"open loop {rate:g}/s for {duration:g} s", recorder.latencies, recorder.errors,
-               time.perf_counter() - start)
+               time.perf_counter() - start, recorder.shed)
 
 
 async def closed_loop(url: str, concurrency: int, duration: float) -> None:
@@ -105,7 +111,7 @@ async def closed_loop(url: str, concurrency: int, duration: float) -> None:
 
         await asyncio.gather(*[worker() for _ in range(concurrency)])
         report(f"closed loop, {concurrency} clients", recorder.latencies, recorder.errors,
-               time.perf_counter() - start)
+               time.perf_counter() - start, recorder.shed)
 
 
 def main() -> None:
@@ -113,17 +119,17 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=200)
     parser.add_argument("--duration", type=float, default=20)
     parser.add_argument("--concurrency", type=int, default=64)
-    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--overload-rate", type=float, default=800)
     args = parser.parse_args()
     port = free_port()
     with tempfile.TemporaryDirectory() as folder:
-        server = start_server(port, args.workers, folder)
+        server = start_server(port, folder)
         try:
             url = f"http://127.0.0.1:{port}/v1/estimate"
-            print(f"server: ctxplan serve --workers {args.workers} on 127.0.0.1; client: one asyncio process; "
-                  f"{os.cpu_count()} cores shared")
+            print(f"server: ctxplan serve on 127.0.0.1; client: one asyncio process; {os.cpu_count()} cores shared")
             asyncio.run(open_loop(url, args.rate, args.duration))
             asyncio.run(closed_loop(url, args.concurrency, args.duration))
+            asyncio.run(open_loop(url, args.overload_rate, 5))
         finally:
             server.terminate()
             server.wait(timeout=10)

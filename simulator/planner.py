@@ -81,9 +81,14 @@ def evaluate(doc: dict, base_dir: str | None, config: Config, replicas: int, rat
     resolved = runs[0][1]
     return {"replicas": replicas, "rate_per_s": rate, "num_gpus": resolved.num_gpus,
             "cost_per_hour_usd": resolved.num_gpus * resolved.price_usd_per_gpu_hour,
-            "ttft_p99_s": float(ttft.mean()), "ttft_p99_spread_s": float(ttft.max() - ttft.min()),
+            "ttft_p99_s": _finite(ttft.mean()), "ttft_p99_spread_s": _finite(ttft.max() - ttft.min()),
             "tpot_p99_s": float(tpot.mean()), "tpot_p99_spread_s": float(tpot.max() - tpot.min()),
             "stable": clean, "meets_slo": bool(meets)}
+
+
+def _finite(value: float) -> float | None:
+    """A seed that completed no request has no TTFT: None, never +inf or NaN (JSON carries neither)."""
+    return float(value) if np.isfinite(value) else None
 
 
 def search_config(doc: dict, base_dir: str | None, config: Config, target_qps: float, seeds: tuple[int, ...],

@@ -141,7 +141,7 @@ def pareto(points: list[dict], front: list[dict], best: dict | None, slo_ttft_s:
     plt = _plt()
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
     for index, hardware in enumerate(sorted({p["hardware"] for p in points})):
-        mine = [p for p in points if p["hardware"] == hardware and np.isfinite(p["ttft_p99_s"])]
+        mine = [p for p in points if p["hardware"] == hardware and p["ttft_p99_s"] is not None]
         ax.scatter([p["cost_per_hour_usd"] for p in mine], [p["ttft_p99_s"] for p in mine], color=f"C{index}",
                    alpha=0.6, label=hardware)
     if front:

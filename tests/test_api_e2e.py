@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CTXPLAN = str(Path(sys.executable).parent / "ctxplan")
 SMALL = {"name": "e2e-small", "seed": 2,
          "workload": {"num_requests": 60, "arrival": {"process": "poisson", "rate_per_s": 4},
-                      "prompt_tokens": {"dist": "lognormal", "median": 400, "sigma": 0.5},
+                      "prompt_tokens": {"dist": "lognormal", "median": 400, "sigma": 0.5, "max": 8000},
                       "output_tokens": {"dist": "constant", "value": 30}},
          "deployments": [{"name": "a", "model": "llama-3.1-8b", "hardware": "h100-sxm"}]}
 LONG = {**SMALL, "name": "e2e-long", "workload": {**SMALL["workload"], "num_requests": 400_000,
