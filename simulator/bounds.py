@@ -23,13 +23,10 @@ largest per-run figures and the summed runs.
 
 from __future__ import annotations
 
-import copy
-import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from simulator.comparison_spec import ComparisonSpec
-from simulator.errors import InputError
 from simulator.scenario import MAX_REQUESTS, MAX_TOKENS, ConstantLength, ScenarioSpec, TraceArrivals, UniformLength
 
 
@@ -131,17 +128,5 @@ def merge_bounds(bounds: Sequence[WorkBound]) -> WorkBound:
 
 def bound_of_sweep(doc: dict, params: list[tuple[str, Sequence]]) -> WorkBound:
     """The bound of every point of a sweep (each validated; the point count is checked first)."""
-    from simulator.sweep import check_points, set_path, validate_point
-    check_points(params)
-    bounds = []
-    for combo in itertools.product(*(values for _, values in params)):
-        point = copy.deepcopy(doc)
-        assignments = {}
-        for (path, _), value in zip(params, combo):
-            set_path(point, path, value)
-            assignments[path] = value
-        try:
-            bounds.append(bound_of(validate_point(point)))
-        except InputError as exc:
-            raise InputError(f"point {assignments}: {exc}") from None
-    return merge_bounds(bounds)
+    from simulator.sweep import iter_points
+    return merge_bounds([bound_of(spec) for _, _, spec in iter_points(doc, params)])

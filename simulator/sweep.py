@@ -187,10 +187,10 @@ def check_points(params: list[tuple[str, Sequence]]) -> int:
     return size
 
 
-def expand(doc: dict, params: list[tuple[str, Sequence]]) -> list[tuple[dict, dict]]:
-    """(assignments, scenario mapping) for every point of the grid, each validated."""
+def iter_points(doc: dict, params: list[tuple[str, Sequence]]):
+    """(assignments, scenario mapping, validated spec) for every point of the grid, one at a time,
+    after the point count is checked."""
     check_points(params)
-    points = []
     for combo in itertools.product(*(values for _, values in params)):
         point = copy.deepcopy(doc)
         assignments = {}
@@ -198,11 +198,15 @@ def expand(doc: dict, params: list[tuple[str, Sequence]]) -> list[tuple[dict, di
             set_path(point, path, value)
             assignments[path] = value
         try:
-            validate_point(point)
+            spec = validate_point(point)
         except InputError as exc:
             raise InputError(f"point {assignments}: {exc}") from None
-        points.append((assignments, point))
-    return points
+        yield assignments, point, spec
+
+
+def expand(doc: dict, params: list[tuple[str, Sequence]]) -> list[tuple[dict, dict]]:
+    """(assignments, scenario mapping) for every point of the grid, each validated."""
+    return [(assignments, point) for assignments, point, _ in iter_points(doc, params)]
 
 
 def evaluate_point(doc: dict, base_dir: str | None) -> list[dict]:

@@ -226,3 +226,13 @@ def test_openapi_documents_bodies_results_and_errors(client):
     assert "ScenarioSpec" in document["components"]["schemas"]
     job = document["components"]["schemas"]["Job"]["properties"]["result"]
     assert "object" != job.get("type"), job
+
+
+def test_a_job_past_its_memory_limit_fails_alone_with_the_reason(tmp_path):
+    with TestClient(create_app(_settings(tmp_path, job_memory_limit_mb=600))) as c:
+        big = {**SMALL, "workload": {**SMALL["workload"], "num_requests": 1_000_000,
+                                     "arrival": {"process": "poisson", "rate_per_s": 50}}}
+        job = wait(c, c.post("/v1/simulations", json=big).headers["location"], timeout=120)
+        assert job["status"] == "failed" and "job_memory_limit_mb=600" in job["error"], job["error"]
+        small = wait(c, c.post("/v1/simulations", json=SMALL).headers["location"])
+        assert small["status"] == "succeeded"
