@@ -19,7 +19,7 @@ demo: $(BIN)/ctxplan
 
 test: $(BIN)/ctxplan
 	$(BIN)/ruff check simulator api kernels tests benchmarks
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist worksteal
 
 lint: $(BIN)/ctxplan
 	$(BIN)/ruff check simulator api kernels tests benchmarks

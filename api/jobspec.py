@@ -8,6 +8,7 @@ point, every plan candidate at the highest rate its capacity probe may try) befo
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from dataclasses import dataclass
@@ -15,10 +16,15 @@ from dataclasses import dataclass
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from api.schemas import PlanRequest, SweepRequest
+from simulator.bounds import bound_of, bound_of_sweep
 from simulator.comparison_spec import ComparisonSpec
 from simulator.errors import InputError
+from simulator.paths import check_service_paths, check_service_value
+from simulator.planner import MAX_RATE_FACTOR, Config, max_simulations, point_doc
 from simulator.scenario import ScenarioSpec, TraceArrivals
 from simulator.scenario_files import is_comparison
+from simulator.sweep import parse_param, set_path, validate_point
 from simulator.yamlio import load_yaml_text
 
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml")
@@ -116,9 +122,13 @@ def _pydantic_refusal(exc: ValidationError, prefix: tuple = ()) -> Refusal:
     return refusal
 
 
+def field_loc(field: str | None) -> list:
+    """`deployments[0].llm.hardware` -> ["deployments", "0", "llm", "hardware"] (a FastAPI-style location)."""
+    return [part for part in (field or "").replace("[", ".").replace("]", "").split(".") if part]
+
+
 def _input_refusal(exc: InputError, prefix: list) -> Refusal:
-    field = [part for part in (exc.field or "").replace("[", ".").replace("]", "").split(".") if part]
-    return Refusal([*prefix, *field], exc.detail if exc.field else str(exc))
+    return Refusal([*prefix, *field_loc(exc.field)], exc.detail if exc.field else str(exc))
 
 
 def check_bound(bound, limits: Limits, where: list, per_run: bool = False) -> None:
@@ -143,8 +153,6 @@ def check_bound(bound, limits: Limits, where: list, per_run: bool = False) -> No
 def check_scenario(data: dict, kind: str, limits: Limits, uploaded: frozenset[str],
                    where: tuple = ()) -> ScenarioSpec | ComparisonSpec:
     """Validate a serving or comparison scenario mapping: schema, paths, names, caps."""
-    from simulator.bounds import bound_of
-    from simulator.paths import check_service_paths
     if kind == "simulation" and is_comparison(data):
         raise Refusal(["body", *where], "this is a comparison scenario: POST it to /v1/comparisons")
     model = ComparisonSpec if kind == "comparison" and is_comparison(data) else ScenarioSpec
@@ -169,8 +177,6 @@ def check_scenario(data: dict, kind: str, limits: Limits, uploaded: frozenset[st
 
 def _plan_requests(body, scenario: ScenarioSpec, limits: Limits) -> int:
     """Simulation runs of the plan, after checking every candidate at the highest rate it may be run at."""
-    from simulator.bounds import bound_of
-    from simulator.planner import MAX_RATE_FACTOR, Config, max_simulations, point_doc
     template = scenario.deployments[0]
     doc = scenario.model_dump(mode="json")
     hardware = body.hardware or [template.hardware]
@@ -196,11 +202,6 @@ def _plan_requests(body, scenario: ScenarioSpec, limits: Limits) -> int:
 
 def _sweep_runs(body, limits: Limits, uploaded: frozenset[str]) -> int:
     """Runs of the sweep, after checking every point's bound and every swept text value's paths."""
-    import copy
-
-    from simulator.bounds import bound_of_sweep
-    from simulator.paths import check_service_paths
-    from simulator.sweep import parse_param, set_path, validate_point
     try:
         params = [parse_param(p) for p in body.params]
         for path, values in params:     # numbers never name files: only swept texts can
@@ -220,7 +221,6 @@ def _sweep_runs(body, limits: Limits, uploaded: frozenset[str]) -> int:
 
 def check_job(kind: str, raw: bytes, content_type: str, uploaded: frozenset[str], limits: Limits) -> Accepted:
     """Everything the service checks before it queues a job; raises `Refusal`."""
-    from api.schemas import PlanRequest, SweepRequest
     data = parse_document(raw, content_type, limits.max_nesting_depth)
     body_hash = hashlib.sha256(raw).hexdigest()
     if kind in ("simulation", "comparison"):
@@ -234,7 +234,6 @@ def check_job(kind: str, raw: bytes, content_type: str, uploaded: frozenset[str]
     scenario = check_scenario(body.scenario, "comparison" if kind == "sweep" else "simulation", limits, uploaded,
                               ("scenario",))
     if kind == "plan":
-        from simulator.paths import check_service_value
         for i, name in enumerate(body.hardware or []):
             try:
                 check_service_value(name, f"hardware[{i}]", "hardware", uploaded)
@@ -259,6 +258,5 @@ def validate_submission(kind: str, raw: bytes, content_type: str, uploaded: froz
 
 def warm() -> bool:
     """Import what validation needs, so the first real body does not pay for it."""
-    from simulator import bounds, paths, planner, sweep  # noqa: F401
     from simulator.catalog import hardware_names, model_names
     return bool(hardware_names() and model_names())

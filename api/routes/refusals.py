@@ -1,6 +1,7 @@
 """Domain errors as HTTP replies: one place words a 422 the way FastAPI's own validation does."""
 from fastapi import HTTPException
 
+from api.jobspec import field_loc
 from simulator.errors import InputError, unknown_name_error
 
 
@@ -9,8 +10,7 @@ def unprocessable(loc: list, message: str) -> HTTPException:
 
 
 def input_error_422(exc: InputError, prefix: list | None = None) -> HTTPException:
-    field = [part for part in (exc.field or "").replace("[", ".").replace("]", "").split(".") if part]
-    return unprocessable([*(prefix or ["body"]), *field], str(exc))
+    return unprocessable([*(prefix or ["body"]), *field_loc(exc.field)], str(exc))
 
 
 def unknown_name_422(kind: str, value: str, known, loc: list) -> HTTPException:
