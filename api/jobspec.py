@@ -19,6 +19,7 @@ from pydantic import BaseModel, ValidationError
 from api.schemas import PlanRequest, SweepRequest
 from simulator.bounds import bound_of, bound_of_sweep
 from simulator.comparison_spec import ComparisonSpec
+from simulator.deployment import resolve_deployment
 from simulator.errors import InputError
 from simulator.paths import check_service_paths, check_service_value
 from simulator.planner import MAX_RATE_FACTOR, Config, max_simulations, point_doc
@@ -165,14 +166,31 @@ def check_scenario(data: dict, kind: str, limits: Limits, uploaded: frozenset[st
                                                        f"max_deployments_per_job={limits.max_deployments_per_job}")
     block_name = "workload" if isinstance(spec, ScenarioSpec) else ("queries" if spec.queries else "conversations")
     if isinstance(getattr(spec, block_name).arrival, TraceArrivals):
-        raise Refusal(["body", *where, block_name, "arrival", "path"], "trace files are server-side paths; not accepted by "
-                                                           "the service (run traces with the CLI)")
+        raise Refusal(["body", *where, block_name, "arrival", "path"],
+                      "trace files are server-side paths; not accepted by the service (run traces with the CLI)")
     try:
         check_service_paths(spec, extra_hardware=uploaded)
     except InputError as exc:
         raise _input_refusal(exc, ["body", *where]) from None
     check_bound(bound_of(spec), limits, ["body", *where])
+    if not where:                 # a plan or sweep explores configurations that may not fit; a run may not
+        _check_deployments_fit(spec, uploaded)
     return spec
+
+
+def _check_deployments_fit(spec: ScenarioSpec | ComparisonSpec, uploaded: frozenset[str]) -> None:
+    """Resolve each deployment on catalog hardware now (TP that does not divide the heads, weights that do
+    not fit, ...), so the job cannot fail on it later; uploaded profiles resolve in the job."""
+    for i, deployment in enumerate(spec.deployments):
+        serving, field = (deployment.llm, f"deployments[{i}].llm") if hasattr(deployment, "llm") else \
+            (deployment, f"deployments[{i}]")
+        pool = serving.prefill_pool.hardware if serving.prefill_pool is not None else None
+        if serving.hardware in uploaded or pool in uploaded:
+            continue
+        try:
+            resolve_deployment(serving, field)
+        except InputError as exc:
+            raise _input_refusal(exc, ["body"]) from None
 
 
 def _plan_requests(body, scenario: ScenarioSpec, limits: Limits) -> int:
@@ -234,6 +252,9 @@ def check_job(kind: str, raw: bytes, content_type: str, uploaded: frozenset[str]
     scenario = check_scenario(body.scenario, "comparison" if kind == "sweep" else "simulation", limits, uploaded,
                               ("scenario",))
     if kind == "plan":
+        if not (body.slo_ttft_p99_s or body.slo_tpot_p99_s or scenario.slo.ttft_s or scenario.slo.tpot_s):
+            raise Refusal(["body", "slo_ttft_p99_s"], "a plan needs a target: slo_ttft_p99_s and/or slo_tpot_p99_s "
+                                                      "(or slo: in the scenario)")
         for i, name in enumerate(body.hardware or []):
             try:
                 check_service_value(name, f"hardware[{i}]", "hardware", uploaded)

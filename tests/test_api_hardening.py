@@ -236,3 +236,16 @@ def test_a_job_past_its_memory_limit_fails_alone_with_the_reason(tmp_path):
         assert job["status"] == "failed" and "job_memory_limit_mb=600" in job["error"], job["error"]
         small = wait(c, c.post("/v1/simulations", json=SMALL).headers["location"])
         assert small["status"] == "succeeded"
+
+
+def test_inputs_that_used_to_fail_inside_the_job_are_refused_at_submit(client):
+    no_fit = json.loads(json.dumps(SMALL))
+    no_fit["deployments"][0].update(model="llama-3.1-70b", hardware="l4")
+    response = client.post("/v1/simulations", json=no_fit)
+    assert response.status_code == 422 and "does not fit" in _detail(response)
+    bad_tp = json.loads(json.dumps(SMALL))
+    bad_tp["deployments"][0]["tensor_parallel"] = 3
+    response = client.post("/v1/simulations", json=bad_tp)
+    assert response.status_code == 422 and response.json()["detail"][0]["loc"][-1] == "tensor_parallel"
+    response = client.post("/v1/plans", json={"scenario": SMALL, "target_qps": 1})
+    assert response.status_code == 422 and "target" in _detail(response)
