@@ -76,18 +76,33 @@ class Accepted:
 
 
 def shape_problem(data, max_depth: int, max_nodes: int = MAX_NODES) -> str | None:
-    """Why a parsed body is too deep or too large to handle (walked without recursion)."""
+    """Why a parsed body is too deep, too large or not valid Unicode (walked without recursion).
+
+    JSON's `\\ud800` escapes decode to lone surrogates, which no response or database can encode:
+    they are refused here, once, rather than failing wherever the text is echoed later."""
     stack, seen = [(data, 1)], 0
     while stack:
         node, depth = stack.pop()
         seen += 1
         if seen > max_nodes:
             return f"more than {max_nodes:,} values (YAML aliases expand)"
+        if isinstance(node, str) and not _is_unicode(node):
+            return "a string holds a lone surrogate (\\ud800-\\udfff): not valid Unicode text"
+        if isinstance(node, dict):
+            stack.extend((key, depth) for key in node if isinstance(key, str))
         if isinstance(node, (dict, list)):
             if depth > max_depth:
                 return f"nested deeper than {max_depth} levels"
             stack.extend((child, depth + 1) for child in (node.values() if isinstance(node, dict) else node))
     return None
+
+
+def _is_unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _no_constant(name: str):

@@ -57,7 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         yield
         await app.state.runner.stop()
 
-    app = FastAPI(title="ctxplan", version=__version__, lifespan=lifespan, default_response_class=SafeJSONResponse,
+    app = FastAPI(title="ctxplan", version=__version__, lifespan=lifespan,
                   docs_url=None, redoc_url=None, openapi_url=None,
                   description="Cost and capacity planning for long-context LLM serving.")
     app.state.settings = settings

@@ -81,7 +81,8 @@ def evaluate(doc: dict, base_dir: str | None, config: Config, replicas: int, rat
     resolved = runs[0][1]
     return {"replicas": replicas, "rate_per_s": rate, "num_gpus": resolved.num_gpus,
             "cost_per_hour_usd": resolved.num_gpus * resolved.price_usd_per_gpu_hour,
-            "ttft_p99_s": _finite(ttft.mean()), "ttft_p99_spread_s": _finite(ttft.max() - ttft.min()),
+            "ttft_p99_s": _finite(ttft.mean()),
+            "ttft_p99_spread_s": _finite(ttft.max() - ttft.min()) if np.isfinite(ttft).all() else None,
             "tpot_p99_s": float(tpot.mean()), "tpot_p99_spread_s": float(tpot.max() - tpot.min()),
             "stable": clean, "meets_slo": bool(meets)}
 

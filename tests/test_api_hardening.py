@@ -127,11 +127,14 @@ def test_hostile_inputs_get_4xx(client, method, url, kwargs):
     assert response.json()["detail"]
 
 
-def test_a_lone_surrogate_in_stored_text_is_escaped_not_a_5xx(client):
-    body = b'{"name": "p", "profile": {"base": "h100-sxm", "source": "\\ud800"}}'
-    response = client.post("/v1/profiles", content=body, headers={"content-type": "application/json"})
-    assert response.status_code == 201 and response.json()["resolved"]["name"] == "p"
-    assert client.get("/v1/profiles/p").json()["profile"]["source"] == "\ud800"
+@pytest.mark.parametrize("url,body", [
+    ("/v1/profiles", b'{"name": "p", "profile": {"base": "h100-sxm", "source": "\\ud800"}}'),
+    ("/v1/simulations", json.dumps({**SMALL, "name": "x"}).replace('"x"', '"\\udfff"').encode()),
+    ("/v1/sweeps", json.dumps({"scenario": SMALL, "params": ["name=a,b"]}).replace("name=a,b", "name=\\ud800,b").encode()),
+])
+def test_lone_surrogates_are_refused_once_at_the_door(client, url, body):
+    response = client.post(url, content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 422 and "surrogate" in response.text
 
 
 def test_non_finite_horizon_and_plan_inputs_are_refused_at_submit(client):
