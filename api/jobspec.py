@@ -25,7 +25,6 @@ from simulator.paths import check_service_paths, check_service_value
 from simulator.planner import MAX_RATE_FACTOR, Config, max_simulations, point_doc
 from simulator.scenario import ScenarioSpec, TraceArrivals
 from simulator.scenario_files import is_comparison
-from simulator.sweep import parse_param, set_path, validate_point
 from simulator.yamlio import load_yaml_text
 
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml")
@@ -235,6 +234,7 @@ def _plan_requests(body, scenario: ScenarioSpec, limits: Limits) -> int:
 
 def _sweep_runs(body, limits: Limits, uploaded: frozenset[str]) -> int:
     """Runs of the sweep, after checking every point's bound and every swept text value's paths."""
+    from simulator.sweep import parse_param, set_path, validate_point   # pandas: kept out of the server process
     try:
         params = [parse_param(p) for p in body.params]
         for path, values in params:     # numbers never name files: only swept texts can

@@ -8,7 +8,9 @@ body runs past `validation_timeout_s`, the pool's processes are killed and the p
 with 503 and may be retried.
 
 One pool per server process, shared by every app the process builds (tests build many), started
-with `spawn` so no thread or connection of the server is inherited.
+with `spawn` so no thread or connection of the server is inherited (as with any spawn pool, a script
+that builds the app at import time needs an `if __name__ == "__main__":` guard). Its processes die
+with the server, even a SIGKILLed one.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 from api.jobspec import Accepted, Limits, Refusal, validate_submission, warm
+from api.worker import die_with_parent
 
 log = logging.getLogger("ctxplan.validation")
 
@@ -34,7 +37,8 @@ class ValidationPool:
     def _pool(self) -> ProcessPoolExecutor:
         with self._lock:
             if self._executor is None:
-                self._executor = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+                self._executor = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                                     initializer=die_with_parent)
             return self._executor
 
     def warm_up(self) -> None:

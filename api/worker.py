@@ -155,7 +155,7 @@ def run_job(database_url: str, job_id: str, memory_limit_mb: int = 0) -> None:
     store.set_status(job_id, "succeeded", only_from=("running",), progress=1.0, result_json=result_json)
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """Linux: get SIGKILL when the server process dies, so a killed server leaves no orphan job running."""
     try:
         import ctypes
@@ -167,5 +167,5 @@ def _die_with_parent() -> None:
 
 if __name__ == "__main__":   # python -m api.worker DATABASE_URL JOB_ID [MEMORY_LIMIT_MB]
     import sys
-    _die_with_parent()
+    die_with_parent()
     run_job(sys.argv[1], sys.argv[2], int(sys.argv[3]) if len(sys.argv) > 3 else 0)
