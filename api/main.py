@@ -23,6 +23,7 @@ from api.settings import Settings
 from api.store import Store
 from api.validation import shared_pool
 from simulator import __version__
+from simulator.catalog import hardware_rows, model_rows
 from simulator.errors import InputError
 
 log = logging.getLogger("ctxplan.service")
@@ -48,6 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        model_rows(), hardware_rows()   # parse the catalogs once: concurrent first requests would each parse them
         app.state.store = Store(settings.database_url)
         app.state.runner = JobRunner(settings, app.state.store, metrics)
         shared_pool(settings.validation_workers).warm_up()

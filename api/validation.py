@@ -23,9 +23,23 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 from api.jobspec import Accepted, Limits, Refusal, validate_submission, warm
-from api.worker import die_with_parent
 
 log = logging.getLogger("ctxplan.validation")
+
+
+def _exit_with_server() -> None:
+    """Pool process initializer: exit once the server is gone (even SIGKILLed). A watcher thread, not
+    PR_SET_PDEATHSIG, which fires when the *thread* that started the process ends (TestClient's)."""
+    import os
+    import threading
+    import time
+    server = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == server:
+            time.sleep(1.0)
+        os._exit(0)
+    threading.Thread(target=watch, daemon=True, name="exit-with-server").start()
 
 
 class ValidationPool:
@@ -38,7 +52,7 @@ class ValidationPool:
         with self._lock:
             if self._executor is None:
                 self._executor = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                                     initializer=die_with_parent)
+                                                     initializer=_exit_with_server)
             return self._executor
 
     def warm_up(self) -> None:
