@@ -127,6 +127,7 @@ def main() -> None:
         try:
             url = f"http://127.0.0.1:{port}/v1/estimate"
             print(f"server: ctxplan serve on 127.0.0.1; client: one asyncio process; {os.cpu_count()} cores shared")
+            asyncio.run(closed_loop(url, 8, 3))                 # warm-up: first requests build caches
             asyncio.run(open_loop(url, args.rate, args.duration))
             asyncio.run(closed_loop(url, args.concurrency, args.duration))
             asyncio.run(open_loop(url, args.overload_rate, 5))
