@@ -6,25 +6,22 @@ They mirror, key for key and in the same order, the JSON the simulator produces 
     kind "comparison"  ComparisonResult   simulator.compare.compare(...).to_json_dict()
     kind "plan"        PlanResult         simulator.planner.plan(...)
     kind "sweep"       SweepResult        {"rows": ...} as api.worker._plan_or_sweep builds it
-    POST /v1/estimate  EstimateResponse   simulator.estimate.estimate(...)
 
+(The estimate, catalog, scenario and health responses are in `api.response_models`.)
 Every model forbids unknown keys, so a key added to a simulator output fails the tests until the
 model follows (sweep rows excepted: their swept-parameter columns are dynamic). The simulator's
 own typed results will later replace these models without changing the schema.
 
-Floats are plain `float` where the simulator writes a number. Some of them can be non-finite:
-`PlanPoint.ttft_p99_s` is +inf (and the spread NaN) when a seed completes no request, and every
-cost is +inf with an infinite price. FastAPI's pydantic serialiser writes those as `null`.
+Floats are plain `float` where the simulator writes a number; inputs are finite (schemas refuse
+NaN and infinities) and a plan point with no completed request has `ttft_p99_s: null`.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, model_serializer
 
-from simulator.catalog.rows import HardwareRow
-from simulator.scenario import KVDtype, WeightDtype
 
 DeploymentKind = Literal["llm", "rag", "long_context", "hybrid"]
 
@@ -295,127 +292,3 @@ JobResult = Annotated[Union[SimulationResult, ComparisonResult, PlanResult, Swee
 
 RESULT_MODELS: dict[str, type[BaseModel]] = {   # job kind -> its result model
     "simulation": SimulationResult, "comparison": ComparisonResult, "plan": PlanResult, "sweep": SweepResult}
-
-
-# ---- POST /v1/estimate -------------------------------------------------------------------------
-
-class AttentionImplEstimate(_Closed):
-    prefill_time_s: float
-    score_matrix_bytes_per_gpu: int
-    fits: bool
-    reason: str
-
-
-class AttentionImpls(_Closed):
-    """Each attention implementation's prefill on the same shape (`costmodel.ATTENTION_IMPLS`)."""
-    flash: AttentionImplEstimate
-    naive: AttentionImplEstimate
-
-
-class GpuLayout(_Closed):
-    tensor_parallel: int
-    context_parallel: int
-    pipeline_parallel: int
-    num_gpus: int
-
-
-class EstimateResponse(_Closed):
-    """`simulator.estimate.estimate`: the JSON `ctxplan estimate --format json` prints."""
-    model: str
-    hardware: str
-    tensor_parallel: int
-    context_parallel: int
-    pipeline_parallel: int
-    expert_parallel: int
-    num_gpus: int
-    attention_impl: Literal["flash", "naive"]
-    weight_dtype: WeightDtype
-    kv_cache_dtype: KVDtype
-    prompt_tokens: int
-    output_tokens: int
-    weights_bytes: int
-    weights_bytes_per_gpu: int
-    kv_cache_bytes_per_token: int
-    kv_cache_bytes: int
-    kv_cache_bytes_per_gpu: int
-    kv_cache_bytes_peak: int
-    memory_bytes_per_gpu: int
-    kv_cache_capacity_bytes: int
-    kv_cache_capacity_tokens: int
-    max_concurrent_sequences: int
-    exceeds_context: bool
-    fits: bool
-    fit_reason: str
-    min_num_gpus: int | None = Field(description="null when no layout up to the limits fits")
-    needs: GpuLayout | None = Field(description="the smallest layout that fits; null when this one fits")
-    prefill_time_s: float
-    ring_communication_s: float
-    attention: AttentionImpls
-    decode_time_per_token_s: float
-    e2e_latency_s: float
-    decode_batch_size: int
-    decode_step_time_at_batch_s: float
-    throughput_output_tokens_per_s: float
-    price_usd_per_gpu_hour: float
-    cost_per_query_usd: float
-    cost_per_million_output_tokens_usd: float
-
-
-# ---- catalog, scenarios, health ----------------------------------------------------------------
-# GET /v1/models answers list[ModelRow] (simulator.catalog.rows), exactly its dumps.
-
-class CatalogHardwareRow(HardwareRow):
-    """A catalog accelerator in GET /v1/hardware: its catalog row."""
-    uploaded: Literal[False]
-
-
-class EfficiencyCurvesOut(_Closed):
-    """`simulator.hardware.EfficiencyCurves`, resolved (catalog defaults filled in)."""
-    matmul_efficiency_max: float
-    matmul_half_saturation_tokens: float
-    attention_efficiency_max: float
-    attention_half_saturation_tokens: float
-    bandwidth_efficiency: float
-    decode_bandwidth_efficiency: float
-    kernel_launch_s: float
-    iteration_overhead_s: float
-    allreduce_latency_s: float
-    interconnect_efficiency: float
-
-
-class ResolvedProfile(_Closed):
-    """An uploaded profile as the simulator resolves it (`api.routes.catalog._describe`; `ProfileOut.resolved`)."""
-    name: str
-    memory_gb: float
-    memory_bandwidth_tb_s: float
-    bf16_dense_tflops: float
-    efficiency: EfficiencyCurvesOut
-
-
-class UploadedHardwareRow(ResolvedProfile):
-    """An uploaded profile in GET /v1/hardware."""
-    uploaded: Literal[True]
-    source: str
-
-
-HardwareListItem = Annotated[Union[CatalogHardwareRow, UploadedHardwareRow], Field(discriminator="uploaded")]
-
-
-class ScenarioSummary(_Closed):
-    """An item of GET /v1/scenarios."""
-    name: str
-    kind: Literal["simulation", "comparison"]
-    description: str
-
-
-class ScenarioDocument(_Closed):
-    """GET /v1/scenarios/{name}: the file parsed, and its text."""
-    name: str
-    scenario: dict[str, Any]
-    yaml: str
-
-
-class Health(_Closed):
-    """GET /healthz."""
-    status: Literal["ok"]
-    version: str

@@ -6,7 +6,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.result_models import JobResult, ResolvedProfile
+from api.response_models import ResolvedProfile
+from api.result_models import JobResult
 from simulator.scenario import KVDtype, WeightDtype
 
 

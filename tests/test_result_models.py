@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from jsonschema import Draft202012Validator
 from pydantic import TypeAdapter, ValidationError
 
+from api import response_models as responses
 from api import result_models as rm
 from api.worker import execute
 from simulator.catalog import resolve_hardware, resolve_model
@@ -170,7 +171,7 @@ def test_estimates_of_every_option_family(case):
     options = dict(ESTIMATES[case])
     model, hardware = resolve_model(options.pop("model")), resolve_hardware(options.pop("hardware"))
     prompt, output = options.pop("prompt_tokens"), options.pop("output_tokens")
-    result = conforms(rm.EstimateResponse, estimate(model, hardware, prompt, output, **options))
+    result = conforms(responses.EstimateResponse, estimate(model, hardware, prompt, output, **options))
     expected = {"tp and a layout it needs": lambda r: not r.fits and r.needs is not None,
                 "naive attention that does not fit": lambda r: not r.fits and not r.attention.naive.fits,
                 "past the context": lambda r: r.exceeds_context}
@@ -190,16 +191,16 @@ def test_catalog_scenario_and_health_responses(client):
     profile = {"base": "h100-sxm", "memory_bandwidth_tb_s": 3.0, "efficiency": {"matmul_efficiency_max": 0.5}}
     uploaded = client.post("/v1/profiles", json={"name": "my-h100", "profile": profile})
     assert uploaded.status_code == 201
-    conforms(rm.ResolvedProfile, uploaded.json()["resolved"])
+    conforms(responses.ResolvedProfile, uploaded.json()["resolved"])
     conforms(list[ModelRow], client.get("/v1/models").json())
-    rows = conforms(list[rm.HardwareListItem], client.get("/v1/hardware").json())
-    assert {type(r) for r in rows} == {rm.CatalogHardwareRow, rm.UploadedHardwareRow}
-    listed = conforms(list[rm.ScenarioSummary], client.get("/v1/scenarios").json())
+    rows = conforms(list[responses.HardwareListItem], client.get("/v1/hardware").json())
+    assert {type(r) for r in rows} == {responses.CatalogHardwareRow, responses.UploadedHardwareRow}
+    listed = conforms(list[responses.ScenarioSummary], client.get("/v1/scenarios").json())
     for item in listed:
-        conforms(rm.ScenarioDocument, client.get(f"/v1/scenarios/{item.name}").json())
-    conforms(rm.Health, client.get("/healthz").json())
+        conforms(responses.ScenarioDocument, client.get(f"/v1/scenarios/{item.name}").json())
+    conforms(responses.Health, client.get("/healthz").json())
     body = {"model": "llama-3.1-8b", "hardware": "my-h100", "prompt_tokens": 1000, "output_tokens": 10}
-    conforms(rm.EstimateResponse, client.post("/v1/estimate", json=body).json())
+    conforms(responses.EstimateResponse, client.post("/v1/estimate", json=body).json())
 
 
 def test_a_key_the_model_does_not_know_is_refused():
@@ -211,9 +212,9 @@ def test_a_key_the_model_does_not_know_is_refused():
         TypeAdapter(rm.JobResult).validate_python(output)
 
 
-RESPONSES = [rm.SimulationResult, rm.ComparisonResult, rm.PlanResult, rm.SweepResult, rm.EstimateResponse,
-             rm.ResolvedProfile, rm.ScenarioDocument, rm.Health, list[ModelRow], list[rm.HardwareListItem],
-             list[rm.ScenarioSummary], rm.JobResult | None]
+RESPONSES = [rm.SimulationResult, rm.ComparisonResult, rm.PlanResult, rm.SweepResult, responses.EstimateResponse,
+             responses.ResolvedProfile, responses.ScenarioDocument, responses.Health, list[ModelRow], list[responses.HardwareListItem],
+             list[responses.ScenarioSummary], rm.JobResult | None]
 
 
 @pytest.mark.parametrize("annotation", RESPONSES, ids=lambda a: getattr(a, "__name__", None) or str(a)[:40])

@@ -5,7 +5,7 @@ from fastapi import APIRouter, HTTPException
 from api.deps import CallerDep, StoreDep
 from api.openapi_docs import error_responses
 from api.routes.refusals import input_error_422
-from api.result_models import HardwareListItem
+from api.response_models import HardwareListItem
 from api.schemas import ProfileOut, ProfileUpload
 from simulator.catalog.rows import ModelRow
 from simulator.catalog import hardware_rows, model_rows, profile_from_mapping

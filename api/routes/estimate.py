@@ -3,7 +3,7 @@ from fastapi import APIRouter
 from api.deps import CallerDep, StoreDep
 from api.openapi_docs import error_responses
 from api.routes.catalog import resolve_uploaded
-from api.result_models import EstimateResponse
+from api.response_models import EstimateResponse
 from api.schemas import EstimateRequest
 from api.routes.refusals import input_error_422, unknown_name_422
 from simulator.catalog import hardware_names, model_names, resolve_hardware, resolve_model

@@ -3,7 +3,7 @@ from fastapi.responses import PlainTextResponse
 
 from api.deps import MetricsDep, RunnerDep, StoreDep, require_docs_access
 from api.openapi_docs import error_responses
-from api.result_models import Health
+from api.response_models import Health
 from simulator import __version__
 
 router = APIRouter(tags=["health"])

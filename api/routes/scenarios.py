@@ -4,7 +4,7 @@ import yaml
 from fastapi import APIRouter, HTTPException
 
 from api.openapi_docs import error_responses
-from api.result_models import ScenarioDocument, ScenarioSummary
+from api.response_models import ScenarioDocument, ScenarioSummary
 from simulator.scenario_files import is_comparison
 
 router = APIRouter(prefix="/v1/scenarios", tags=["scenarios"])
