@@ -246,6 +246,13 @@ class Store:
             profile = session.get(Profile, (owner, name))
             return profile.yaml_text if profile else None
 
+    def profile_names(self, owner: str = "") -> list[str]:
+        """The owner's uploaded profile names, without their documents."""
+        if not _is_storable(owner):
+            return []
+        with Session(self.engine) as session:
+            return list(session.scalars(select(Profile.name).where(Profile.owner == owner).order_by(Profile.name)))
+
     def profiles(self, owner: str = "") -> dict[str, str]:
         """The owner's uploaded profiles: name -> YAML text."""
         if not _is_storable(owner):

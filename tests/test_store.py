@@ -23,6 +23,21 @@ def store(store_url):
     store.close()
 
 
+
+def run_together(action, barrier: threading.Barrier, errors: list) -> None:
+    """`action` in `barrier.parties` threads released at once; exceptions collected in `errors`."""
+    def body() -> None:
+        barrier.wait()
+        try:
+            action()
+        except BaseException as exc:    # collected for the caller's assertion
+            errors.append(exc)
+    threads = [threading.Thread(target=body) for _ in range(barrier.parties)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
 def test_create_get_and_list_are_per_owner(store):
     first, created = store.create_job("simulation", SPEC, 3, None, None, owner=A)
     assert created and first["owner"] == A and first["status"] == "queued" and first["name"] == "tiny"
@@ -142,17 +157,9 @@ def test_concurrent_submissions_with_one_key_create_one_job(store):
     errors: list[BaseException] = []
 
     def submit() -> None:
-        barrier.wait()
-        try:
-            job, created = store.create_job("simulation", SPEC, None, "same", "h", owner=A)
-            results.append((job["id"], created))
-        except BaseException as exc:    # collected for the assertion below
-            errors.append(exc)
-    threads = [threading.Thread(target=submit) for _ in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+        job, created = store.create_job("simulation", SPEC, None, "same", "h", owner=A)
+        results.append((job["id"], created))
+    run_together(submit, barrier, errors)
     assert errors == [] and len({job_id for job_id, _ in results}) == 1
     assert sorted(created for _, created in results) == [False] * 5 + [True]
 
@@ -182,17 +189,7 @@ def test_processes_opening_a_fresh_database_at_once_create_it_once(store_url):
     errors: list[BaseException] = []
     barrier = threading.Barrier(4)
 
-    def open_store() -> None:
-        barrier.wait()
-        try:
-            stores.append(Store(store_url))
-        except BaseException as exc:    # collected for the assertion below
-            errors.append(exc)
-    threads = [threading.Thread(target=open_store) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    run_together(lambda: stores.append(Store(store_url)), barrier, errors)
     assert errors == [] and len(stores) == 4
     stores[0].create_job("simulation", SPEC, None, None, None)
     assert all(s.count("queued") == 1 for s in stores)

@@ -17,8 +17,10 @@ router = APIRouter(prefix="/v1", tags=["catalog"])
 def resolve_uploaded(store, name: str, owner: str):
     """The caller's uploaded profile `name` as a HardwareProfile, or None."""
     text = store.get_profile(name, owner=owner)
-    if text is None:
-        return None
+    return None if text is None else _profile(name, text)
+
+
+def _profile(name: str, text: str):
     return profile_from_mapping(yaml.safe_load(text), name)
 
 
@@ -30,8 +32,8 @@ def models() -> list[ModelRow]:
 @router.get("/hardware", responses=error_responses(401))
 def hardware(store: StoreDep, caller: CallerDep) -> list[HardwareListItem]:
     rows = [{**row.model_dump(mode="json"), "uploaded": False} for row in hardware_rows()]
-    for name in sorted(store.profiles(caller.owner)):
-        profile = resolve_uploaded(store, name, caller.owner)
+    for name, text in store.profiles(caller.owner).items():      # sorted by name, one query
+        profile = _profile(name, text)
         rows.append({**_describe(profile), "name": name, "uploaded": True, "source": profile.source})
     return rows
 

@@ -44,7 +44,7 @@ def make_router(kind: str) -> APIRouter:
         raw = await request.body()
         try:
             accepted = await shared_pool(settings.validation_workers).validate(
-                kind, raw, content_type, frozenset(store.profiles(caller.owner)), Limits.from_settings(settings),
+                kind, raw, content_type, frozenset(store.profile_names(caller.owner)), Limits.from_settings(settings),
                 settings.validation_timeout_s)
         except Refusal as refusal:
             raise _refused(refusal) from None
