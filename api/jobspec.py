@@ -186,7 +186,7 @@ def check_scenario(data: dict, kind: str, limits: Limits, uploaded: frozenset[st
         check_service_paths(spec, extra_hardware=uploaded)
     except InputError as exc:
         raise _input_refusal(exc, ["body", *where]) from None
-    check_bound(bound_of(spec), limits, ["body", *where])
+    check_bound(bound_of(spec, capacity_search=kind == "comparison" and not where), limits, ["body", *where])
     if not where:                 # a plan or sweep explores configurations that may not fit; a run may not
         _check_deployments_fit(spec, uploaded)
     return spec

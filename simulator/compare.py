@@ -20,6 +20,8 @@ PROBE_SECONDS = 120         # each capacity probe offers about two minutes of ar
 PROBE_QUERIES = (200, 1000)  # clamped to this many queries (short runs hide slowly growing queues)
 SEARCH_STEPS = 3            # bisection steps after bracketing (a factor-2 bracket -> within 9%)
 MAX_BRACKET_STEPS = 5
+MAX_PROBES = MAX_BRACKET_STEPS + SEARCH_STEPS + 2   # runs beyond the main one: the base probe when not reused,
+                                                    # bracketing, bisection (one extra step for a x4 bracket)
 
 
 @dataclass(slots=True)

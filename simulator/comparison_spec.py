@@ -18,8 +18,8 @@ from pydantic import Field, model_validator
 
 from simulator.paths import HardwareRef
 from simulator.rag import retrieval_defaults
-from simulator.scenario import (MAX_HORIZON_S, MAX_PRICE_USD, MAX_TOKENS, Arrivals, DeploymentSpec, LengthDist,
-                                SLOSpec, _Strict)
+from simulator.scenario import (MAX_DESCRIPTION_CHARS, MAX_HORIZON_S, MAX_NAME_CHARS, MAX_PRICE_USD, MAX_TOKENS,
+                                Arrivals, DeploymentSpec, LengthDist, SLOSpec, _Strict)
 
 _R = retrieval_defaults()["defaults"]
 
@@ -66,7 +66,7 @@ class ApiPricing(_Strict):
 
 
 class LLMSpec(DeploymentSpec):
-    name: str = "llm"
+    name: str = Field(default="llm", min_length=1, max_length=MAX_NAME_CHARS)
 
 
 class EmbeddingSpec(_Strict):
@@ -102,7 +102,7 @@ class RetrievalSpec(_Strict):
 
 
 class _Deployment(_Strict):
-    name: str = Field(min_length=1)
+    name: str = Field(min_length=1, max_length=MAX_NAME_CHARS)
     llm: LLMSpec
     system_prompt_tokens: int = Field(default=200, ge=0, le=1_000_000)
     api_pricing: ApiPricing | None = Field(default=None, description="price the same tokens at an API's rates")
@@ -152,8 +152,8 @@ class ComparisonSLO(SLOSpec):
 
 
 class ComparisonSpec(_Strict):
-    name: str = Field(min_length=1)
-    description: str = ""
+    name: str = Field(min_length=1, max_length=MAX_NAME_CHARS)
+    description: str = Field(default="", max_length=MAX_DESCRIPTION_CHARS)
     seed: int = Field(default=0, ge=0, le=2**63 - 1)
     max_sim_time_s: float | None = Field(default=None, gt=0, le=MAX_HORIZON_S)
     corpus: CorpusSpec | None = None

@@ -28,6 +28,7 @@ from simulator.scenario import TraceArrivals
 from simulator.workload import arrival_times, read_trace, resolve_path, sample_lengths
 
 EVIDENCE_POSITIONS = {"start": 0.0, "middle": 0.5, "end": 1.0}
+MIN_MAP_PART_TOKENS = 1024    # map-reduce refuses a query whose per-part document budget is smaller
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +136,7 @@ def long_context_calls(queries: QuerySet, dep: LongContextDeployment | HybridDep
             accuracy[j] = quality.accuracy(1.0, prompt, queries.evidence_position[i])
             continue
         budget = context - system - question - dep.map_output_tokens
-        if dep.on_overflow == "refuse" or budget < 1024:
+        if dep.on_overflow == "refuse" or budget < MIN_MAP_PART_TOKENS:
             refused = _refused(ids(), i, arrival, prompt, output, context)
             if parent is not None:
                 parent.is_answer = True      # the declined attempt is all the user gets

@@ -24,6 +24,8 @@ from simulator.yamlio import load_yaml_text
 # Limits defined once: every token count and length parameter, requests, simulated time, prices.
 MAX_TOKENS = 100_000_000          # tokens in one prompt, document, output, or a length parameter
 MAX_REQUESTS = 100_000_000        # requests of one workload (num_requests, or rate x horizon)
+MAX_NAME_CHARS = 200               # names of scenarios and deployments (they key result rows and tables)
+MAX_DESCRIPTION_CHARS = 20_000
 MAX_HORIZON_S = 10_000_000.0      # simulated seconds (about 116 days)
 MAX_PRICE_USD = 1_000_000.0       # any price per GPU-hour, node-hour or million tokens
 MAX_SCENARIO_BYTES = 16 * 1024 * 1024
@@ -181,7 +183,7 @@ class PrefillPoolSpec(_Strict):
 
 
 class DeploymentSpec(_Strict):
-    name: str = Field(min_length=1)
+    name: str = Field(min_length=1, max_length=MAX_NAME_CHARS)
     model: ModelRef
     hardware: HardwareRef
     replicas: int = Field(default=1, ge=1, le=100_000)
@@ -216,8 +218,8 @@ class DeploymentSpec(_Strict):
 
 
 class ScenarioSpec(_Strict):
-    name: str = Field(min_length=1)
-    description: str = ""
+    name: str = Field(min_length=1, max_length=MAX_NAME_CHARS)
+    description: str = Field(default="", max_length=MAX_DESCRIPTION_CHARS)
     seed: int = Field(default=0, ge=0, le=2**63 - 1)
     max_sim_time_s: float | None = Field(default=None, gt=0, le=MAX_HORIZON_S,
                                          description="hard stop; unfinished requests are counted")

@@ -97,6 +97,17 @@ def test_unbounded_turns_and_huge_corpora_are_refused(client):
     assert response.status_code == 422 and "documents" in _detail(response)
 
 
+def test_capacity_probes_and_map_reduce_calls_count_against_the_request_cap(tmp_path):
+    codebase = yaml.safe_load(open("scenarios/codebase-qa.yaml"))
+    # 3 deployments: main runs 3 x 450 requests; capacity probes up to 3 x MAX_PROBES x 1,000 x 3 calls
+    with TestClient(create_app(_settings(tmp_path, max_requests_per_job=50_000))) as client:
+        response = client.post("/v1/comparisons", json=codebase)
+        assert response.status_code == 422 and "max_requests_per_job=50,000" in _detail(response)
+        assert client.post("/v1/simulations", json={**SMALL, "name": "x" * 201}).status_code == 422
+    with TestClient(create_app(_settings(tmp_path, max_requests_per_job=200_000))) as client:
+        assert client.post("/v1/comparisons", json=codebase).status_code == 202
+
+
 @pytest.mark.parametrize("method,url,kwargs", [
     ("get", "/v1/simulations?offset=9223372036854775808", {}),
     ("get", "/v1/plans?limit=99999999999999999999", {}),

@@ -6,6 +6,7 @@ import math
 import tracemalloc
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from simulator.bounds import bound_of, bound_of_sweep, length_upper
@@ -103,6 +104,8 @@ def test_every_bundled_scenario_is_bounded(path):
     assert bound.unbounded_fields == ()
     assert bound.runs == len(spec.deployments)
     assert 1 <= bound.requests_per_run <= 10_000
+    searched = bound_of(spec, capacity_search=True)
+    assert searched.total_requests > bound.total_requests and searched.probe_requests > 0
 
 
 def test_bundled_scenario_bounds_are_exact():
@@ -177,6 +180,40 @@ def test_corpus_documents_and_tokens_are_counted():
         "deployments": [{"name": "r", "kind": "rag", "llm": {"model": "llama-3.1-8b", "hardware": "h100-sxm"}}]})
     bound = bound_of(spec)
     assert (bound.documents, bound.corpus_tokens, bound.requests_per_run) == (1_000_000, 2_000_000_000, 50)
+
+
+def test_map_reduce_calls_are_counted_and_bound_the_real_calls():
+    spec, base_dir = load_any_scenario(ROOT / "scenarios" / "codebase-qa.yaml")
+    bound = bound_of(spec)
+    # 200K-token tail, 128K context: two map parts and the reduce per query
+    assert bound.requests_per_run == 150 * 3
+    from simulator.comparison import _calls
+    from simulator.deployment import resolve_deployment
+    from simulator.queries import generate_queries
+    index = next(i for i, d in enumerate(spec.deployments) if getattr(d, "on_overflow", "") == "map_reduce")
+    dep = spec.deployments[index]
+    data = generate_queries(spec, np.random.default_rng(spec.seed), base_dir)
+    calls, _ = _calls(spec, dep, resolve_deployment(dep.llm, "llm", base_dir), data, base_dir)
+    made = len(calls.requests) + len(calls.refused)
+    assert made > len(data) and made <= bound.requests_per_run
+
+
+@pytest.mark.parametrize("passing_factor", [0.0, 0.01, 0.3, 1.0, 1.7, 5.0, 1e9])
+def test_capacity_probes_are_bounded(monkeypatch, passing_factor):
+    """Every probe `compare` may run is counted: fake runs pass below a rate, whatever that rate is."""
+    import simulator.compare as compare_module
+    spec = _serving(num_requests=50)
+    runs: list[int] = []
+
+    def fake_run(probe, index, base_dir):
+        runs.append(probe.workload.num_requests)
+        ok = probe.workload.arrival.rate_per_s <= passing_factor * spec.workload.arrival.rate_per_s
+        return {"stable": True, "slo_attainment": 1.0 if ok else 0.0}
+
+    monkeypatch.setattr(compare_module, "_run_one", fake_run)
+    compare_module.max_sustainable_qps(spec, 0)
+    assert len(runs) <= compare_module.MAX_PROBES
+    assert sum(runs) * len(spec.deployments) <= bound_of(spec, capacity_search=True).probe_requests
 
 
 def test_length_upper_tails():
