@@ -2,36 +2,24 @@
 
 from __future__ import annotations
 
-import math
-
 from rich.table import Table
+
+from api import units
 
 from simulator.runner import Result
 
 
-def _num(value, fmt: str = "{:.3g}") -> str:
-    if value is None:
-        return "-"
+def _num(value, fmt: str | None = None) -> str:
     if isinstance(value, bool):
         return "yes" if value else "NO"
-    return fmt.format(value)
-
-
-def _ms(value) -> str:
-    return "-" if value is None else f"{value * 1e3:.1f}"
-
-
-def _pct(value) -> str:
-    return "-" if value is None else f"{value * 100:.1f}%"
-
-
-def _usd(value) -> str:
     if value is None:
         return "-"
-    if value == 0 or value >= 100:
-        return f"${value:,.0f}"
-    decimals = max(2, 2 - math.floor(math.log10(abs(value))) + 1)   # three significant digits
-    return f"${value:.{decimals}f}"
+    return fmt.format(value) if fmt else units.rate(value)
+
+
+_ms = units.ms
+_pct = units.share
+_usd = units.usd
 
 
 ROWS = [
