@@ -80,7 +80,7 @@ def estimate(model: Annotated[str, typer.Option(help="catalog name, config.json 
              hardware: Annotated[str, typer.Option(help="catalog name or profile YAML")],
              prompt_tokens: Annotated[int, typer.Option(help="prompt length in tokens")],
              output_tokens: Annotated[int, typer.Option(help="output length in tokens")],
-             tp: Annotated[int, typer.Option(help="tensor-parallel degree", min=1)] = 1,
+             tp: Annotated[int, typer.Option("--tp", "--tensor-parallel", help="tensor-parallel degree", min=1)] = 1,
              kv_dtype: Annotated[KVDtype, typer.Option(help="KV cache dtype")] = KVDtype("bf16"),
              weight_dtype: Annotated[WeightDtype, typer.Option(help="weight dtype")] = WeightDtype("bf16"),
              context_parallel: Annotated[int, typer.Option(help="GPUs each sequence is sharded over (ring attention)",
@@ -92,7 +92,7 @@ def estimate(model: Annotated[str, typer.Option(help="catalog name, config.json 
              AttentionImpl("flash"),
              format: Annotated[OutputFormat, typer.Option("--format", help="table or json")] = OutputFormat.table):
     """Closed-form memory, fit, latency and cost for one request shape (no simulation)."""
-    from api.render import key_value_table
+    from api.render_estimate import estimate_table
     from simulator.catalog import resolve_hardware, resolve_model
     from simulator.estimate import estimate as run_estimate
 
@@ -103,8 +103,7 @@ def estimate(model: Annotated[str, typer.Option(help="catalog name, config.json 
     if format is OutputFormat.json:
         _print_json(result)
     else:
-        stdout.print(key_value_table(f"estimate: {result['model']} on {result['hardware']} x{result['num_gpus']}",
-                                     result))
+        stdout.print(estimate_table(result))
 
 
 @app.command()

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from api.response_models import ResolvedProfile
 from api.result_models import JobResult
@@ -12,19 +13,36 @@ from simulator.scenario import KVDtype, WeightDtype
 
 
 class EstimateRequest(BaseModel):
-    """The options of `ctxplan estimate`, in snake_case."""
+    """The options of `ctxplan estimate`, in snake_case; `tensor_parallel` may also be sent as `tp`."""
     model_config = ConfigDict(extra="forbid")
     model: str = Field(min_length=1, max_length=200, description="catalog model name")
     hardware: str = Field(min_length=1, max_length=200, description="catalog name or uploaded profile name")
     prompt_tokens: int = Field(ge=1, le=100_000_000)
     output_tokens: int = Field(ge=1, le=100_000_000)
-    tp: int = Field(default=1, ge=1, le=1024)
+    tensor_parallel: int = Field(default=1, ge=1, le=1024, validation_alias=AliasChoices("tensor_parallel", "tp"),
+                                 description="tensor-parallel degree (also accepted as `tp`, the CLI's --tp)")
     kv_dtype: KVDtype = "bf16"
     weight_dtype: WeightDtype = "bf16"
     context_parallel: int = Field(default=1, ge=1, le=256)
     pipeline_parallel: int = Field(default=1, ge=1, le=256)
     expert_parallel: int = Field(default=1, ge=1, le=1024)
     attention_impl: Literal["flash", "naive"] = "flash"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_tensor_parallel(cls, data: Any) -> Any:
+        """`tp` and `tensor_parallel` name one field: both may be sent only with the same value."""
+        if not (isinstance(data, dict) and "tp" in data and "tensor_parallel" in data):
+            return data
+        tp, tensor_parallel = data["tp"], data["tensor_parallel"]
+        if tp != tensor_parallel or type(tp) is not type(tensor_parallel):
+            both = all(type(v) is int for v in (tp, tensor_parallel))    # echo numbers only
+            got = f" (got tp {tp} and tensor_parallel {tensor_parallel})" if both else ""
+            error = PydanticCustomError("alias_conflict", "tp and tensor_parallel name the same field and differ"
+                                        f"{got}; send one of them")
+            raise ValidationError.from_exception_data(cls.__name__, [InitErrorDetails(
+                type=error, loc=("tensor_parallel",), input=tensor_parallel)])
+        return {key: value for key, value in data.items() if key != "tp"}
 
 
 # Scenarios inside plan and sweep bodies stay mappings (sweep paths edit them before validation);

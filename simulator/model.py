@@ -66,6 +66,7 @@ class ModelSpec:
     display_name: str = ""
     source: str = ""
     verified: bool = False
+    notes: tuple[str, ...] = ()   # assumptions made reading it (e.g. an imported config's defaults)
 
     def __post_init__(self) -> None:
         positive = ("num_layers", "hidden_size", "num_attention_heads", "num_kv_heads", "head_dim",

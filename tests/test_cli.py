@@ -32,7 +32,7 @@ def test_estimate_acceptance_70b_on_h100():
     fp8 = estimate_json("--kv-dtype", "fp8")
     assert fp8["kv_cache_bytes"] == 42949672960 // 2
     tp4 = estimate_json("--tp", 4)
-    assert tp4["fits"] is True and tp4["max_concurrent_sequences"] >= 1
+    assert tp4["fits_in_memory"] is True and tp4["max_concurrent_sequences"] >= 1   # 131,073 tokens: past the context
     for key in ("weights_bytes", "kv_cache_bytes_per_token", "kv_cache_bytes_peak", "prefill_time_s",
                 "decode_time_per_token_s", "cost_per_query_usd", "cost_per_million_output_tokens_usd"):
         assert key in base
@@ -148,7 +148,7 @@ def test_estimate_accepts_a_config_json_path(tmp_path):
                   "--output-tokens", 10, "--format", "json")
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
-    assert data["model"] == "my-llama" and data["kv_cache_bytes_per_token"] == 131072
+    assert data["model"] == "llama-8b" and data["kv_cache_bytes_per_token"] == 131072   # model_type and size
 
 
 def test_run_points_comparison_scenarios_to_compare():

@@ -26,7 +26,7 @@ def post_estimate(body: EstimateRequest, store: StoreDep, caller: CallerDep) -> 
             hardware = resolve_uploaded(store, body.hardware, caller.owner)
             if hardware is None:
                 raise unknown_name_422("hardware", body.hardware, hardware_names(), ["body", "hardware"])
-        return estimate(model, hardware, body.prompt_tokens, body.output_tokens, tp=body.tp,
+        return estimate(model, hardware, body.prompt_tokens, body.output_tokens, tp=body.tensor_parallel,
                         weight_dtype=body.weight_dtype, kv_dtype=body.kv_dtype,
                         context_parallel=body.context_parallel, pipeline_parallel=body.pipeline_parallel,
                         expert_parallel=body.expert_parallel, attention_impl=body.attention_impl)

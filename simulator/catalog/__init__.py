@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +90,22 @@ def hardware_defaults() -> HardwareDefaults:
     return _hardware_catalog()[0]
 
 
+_HF_REPO_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.-]{0,95}")
+
+
+def _refuse_hf_repo_id(value: str, field: str, policy: PathPolicy) -> None:
+    """A Hugging Face repo id (`owner/name`, no such file) is refused with where to get its config: nothing
+    is downloaded."""
+    from simulator.paths import path_state
+    if not _HF_REPO_ID.fullmatch(value) or ".." in value or value.endswith((".json", ".yaml", ".yml", ".csv")):
+        return
+    candidates = [Path(value)] + ([policy.base_dir / value] if policy.base_dir is not None else [])
+    if all(path_state(candidate) == "missing" for candidate in candidates):
+        raise InputError(f"no such file or folder; {value!r} looks like a Hugging Face repo id, and ctxplan downloads "
+                         f"nothing: download its config.json and pass the path "
+                         f"(https://huggingface.co/{value}/resolve/main/config.json)", field=field)
+
+
 def resolve_model(name_or_path: str, field: str = "model",
                   base_dir: Path | PathPolicy | None = None) -> ModelSpec:
     """A catalog model by name, or a model file: Hugging Face config.json (or its folder) or a catalog-format
@@ -101,6 +118,7 @@ def resolve_model(name_or_path: str, field: str = "model",
     policy.check(name_or_path, field, PathKind.MODEL)
     if not looks_like_path(name_or_path):
         raise unknown_name_error("model", name_or_path, rows, field)
+    _refuse_hf_repo_id(name_or_path, field, policy)
     path, text = read_user_text(name_or_path, field, PathKind.MODEL, policy)
     if path.suffix == ".json":
         from simulator.catalog.hf_config import model_from_hf_config
@@ -113,7 +131,7 @@ def resolve_model(name_or_path: str, field: str = "model",
             raise InputError("malformed JSON: nested too deep", file=str(path)) from None
         if not isinstance(config, dict):
             raise InputError("a Hugging Face config must be a JSON object", file=str(path))
-        return model_from_hf_config(config, name=path.parent.name or path.stem, file=str(path))
+        return model_from_hf_config(config, file=str(path))
     data = load_yaml_text(text, str(path))
     data = data.get("model", data) if isinstance(data, dict) else data
     if not isinstance(data, dict):
