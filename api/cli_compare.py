@@ -38,7 +38,7 @@ def compare_command(scenario: Annotated[Path, typer.Argument(help="scenario YAML
     spec, base_dir = _load_any(scenario)
     if out is not None:
         output_dir(out)
-    show = (lambda name: stderr.print(f"[dim]simulating {name}...[/dim]")) if sys.stderr.isatty() else None
+    show = _show_progress()
     try:
         result = compare(spec, base_dir, search_capacity=not skip_capacity, progress=show)
     except InputError as exc:
@@ -52,7 +52,12 @@ def compare_command(scenario: Annotated[Path, typer.Argument(help="scenario YAML
         _print_json(data)
         return
     stdout.print(compare_table(result))
+    for note in (f"{d['name']}: {n}" for d in result.deployments for n in d.get("notes", ())):
+        stdout.print(f"[dim]{note}[/dim]")
     stdout.print(f"winner on cost at the SLO: [bold]{result.winner_on_cost or 'none'}[/bold] ({result.cost_note})")
+    stdout.print(f"cost metric: {result.cost_metric}", markup=False)
+    if result.capacity_definition:
+        stdout.print(f"max q/s: {result.capacity_definition}", markup=False)
     stdout.print(f"winner on quality: [bold]{result.winner_on_quality or 'n/a'}[/bold] "
                  "(expected accuracy is a prior from published results, not a measurement)")
 
@@ -63,8 +68,9 @@ def crossover(scenario: Annotated[Path, typer.Argument(help="scenario YAML file"
               vary: Annotated[str, typer.Option(help="NAME=LOW..HIGH: document_tokens, rate_per_s or "
                                                      "num_documents, e.g. document_tokens=8k..1M")],
               points: Annotated[int, typer.Option(help="grid points", min=3, max=25)] = 7,
-              metric: Annotated[str, typer.Option(help="busy_cost_per_query_usd, cost_per_query_usd or "
-                                                       "cost_per_correct_answer_usd")] = "busy_cost_per_query_usd",
+              metric: Annotated[str, typer.Option(help="cost_per_query_usd (all-in, as compare ranks), "
+                                                       "busy_cost_per_query_usd or cost_per_correct_answer_usd")]
+              = "cost_per_query_usd",
               format: Annotated[OutputFormat, typer.Option("--format")] = OutputFormat.table):
     """Where does the cheaper deployment change as one parameter grows?"""
     from api.render import crossover_table
@@ -72,14 +78,22 @@ def crossover(scenario: Annotated[Path, typer.Argument(help="scenario YAML file"
     name, low, high = parse_vary(vary)
     spec, base_dir = _load_any(scenario)
     try:
-        result = run_crossover(spec, name, low, high, points, metric, base_dir)
+        result = run_crossover(spec, name, low, high, points, metric, base_dir, progress=_show_progress())
     except InputError as exc:
         raise exc.in_file(str(scenario)) from None
     if format is OutputFormat.json:
         _print_json(result)
         return
     stdout.print(crossover_table(result))
+    stdout.print(f"cost metric: {result['metric']} ({result['metric_description']})", markup=False)
     if not result["crossovers"]:
         stdout.print(f"no crossover: {result['rows'][0]['cheapest']} is cheapest across the range")
     for switch in result["crossovers"]:
         stdout.print(f"crossover: {switch['from']} -> {switch['to']} at {name} ~ {switch['value']:,.0f}")
+
+
+def _show_progress():
+    """Progress lines on stderr when it is a terminal: `(fraction, message)` callbacks of compare/crossover."""
+    if not sys.stderr.isatty():
+        return None
+    return lambda fraction, message: stderr.print(f"[dim]{fraction:4.0%} {message}[/dim]", highlight=False)

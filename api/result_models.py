@@ -147,7 +147,11 @@ class ComparisonRow(_Closed):
     fallback_fraction: float | None = Field(description="hybrid deployments only; null otherwise")
     duration_s: float
     notes: list[str]
-    max_sustainable_qps: float | None = Field(description="null without capacity search or for trace arrivals")
+    max_sustainable_qps: float | None = Field(description="null without capacity search or for trace arrivals; "
+                                              "see the result's capacity_definition")
+    capacity_num_queries: int | None = Field(description="queries (sessions) of the probe that found "
+                                             "max_sustainable_qps: re-running at that rate with this count gives "
+                                             "the same verdict")
 
 
 _QUERY_ONLY_KEYS = ("indexing_one_off_usd", "api_cost_per_query_usd", "fallback_fraction")
@@ -166,6 +170,8 @@ class ComparisonResult(_Closed):
     winner_on_cost: str | None
     winner_on_quality: str | None
     cost_note: str
+    capacity_definition: str | None = Field(description="what max_sustainable_qps means; null without capacity search")
+    cost_metric: str = Field(description="the cost every ranking of this result uses (winner_on_cost)")
 
 
 # ---- kind "plan" -------------------------------------------------------------------------------
@@ -185,7 +191,9 @@ class PlanPoint(_Closed):
     max_num_batched_tokens: int
     replicas: int
     rate_per_s: float
+    num_requests: int = Field(description="requests of each seed's run (RunPolicy: at least min_arrival_s of arrivals)")
     num_gpus: int
+    price_per_gpu_hour_usd: float
     cost_per_hour_usd: float
     ttft_p99_s: float | None
     ttft_p99_spread_s: float | None
@@ -209,6 +217,7 @@ class FeasibleConfiguration(_Closed):
     ttft_p99_spread_s: float
     tpot_p99_s: float
     tpot_p99_spread_s: float
+    num_requests: int
     max_rate_per_s: float | None = Field(description="null when the plan ran without capacity search")
 
 
@@ -223,13 +232,28 @@ class InfeasibleConfiguration(_Closed):
     max_rate_per_s: None
 
 
+class PlanEmit(_Closed):
+    vllm_command: str = Field(description="one replica's `vllm serve` command line")
+    kubernetes_manifest: str = Field(description="a minimal Kubernetes Deployment (YAML) of every replica")
+
+
 class BestConfiguration(FeasibleConfiguration):
-    cost_per_query_usd: float
+    cost_per_query_usd: float = Field(description="at the target rate (not the design rate)")
+    why: str
+    emit: PlanEmit
+
+
+class PriceUsed(_Closed):
+    usd_per_gpu_hour: float
+    source: str
 
 
 class PlanResult(_Closed):
-    """Result of a plan job: `simulator.planner.plan`."""
+    """Result of a plan job: `simulator.planner.plan`. Configurations are sized for design_qps =
+    target_qps x (1 + headroom); `pareto_front` holds only points that meet the targets."""
     target_qps: float
+    headroom: float
+    design_qps: float
     targets: PlanTargets
     seeds: list[int]
     exhaustive: bool
@@ -239,6 +263,9 @@ class PlanResult(_Closed):
     pareto_front: list[PlanPoint]
     points: list[PlanPoint]
     num_simulations: int
+    prices_used: dict[str, PriceUsed]
+    capacity_definition: str
+    cost_metric: str
 
 
 # ---- kind "sweep" ------------------------------------------------------------------------------

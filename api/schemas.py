@@ -70,8 +70,16 @@ class PlanRequest(BaseModel):
     chunk_tokens: list[PositiveCount] | None = Field(default=None, min_length=1, max_length=8)
     max_gpus: int = Field(default=64, ge=1, le=4096)
     seeds: int = Field(default=3, ge=1, le=20)
-    requests: PositiveCount | None = None
+    requests: PositiveCount | None = Field(default=None, description="at least this many requests per run (default: "
+                                           "the scenario's); runs also offer at least min_arrival_s of arrivals")
     capacity: bool = True
+    prices: dict[CatalogName, Annotated[float, Field(ge=0, le=1e6)]] | None = Field(
+        default=None, max_length=16, description="$ per GPU-hour by hardware name (default: each hardware's catalog or "
+                                                 "profile price; a template's price applies to its own hardware only)")
+    headroom: float | None = Field(default=None, ge=0, le=10, description="size for (1 + headroom) x target_qps "
+                                   "(default 0.2)")
+    min_arrival_s: float | None = Field(default=None, gt=0, le=86_400, description="seconds of arrivals every run "
+                                        "offers at least (default 60)")
 
 
 class SweepRequest(BaseModel):

@@ -39,6 +39,8 @@ def duration(seconds, digits: int = 3) -> str:
         return MISSING
     if math.isinf(seconds):
         return "never"
+    if seconds == 0:
+        return "0 s"
     for scale, unit in _DURATIONS:
         if abs(seconds) >= scale or scale == 1e-6:
             return f"{significant(seconds / scale, digits)} {unit}"

@@ -43,7 +43,7 @@ def _profile_names(result, folder: Path):
     """The result with every materialised profile path put back as the profile's name (no server paths)."""
     prefix = f"{folder}/"
     if isinstance(result, dict):
-        return {key: _profile_names(value, folder) for key, value in result.items()}
+        return {_profile_names(key, folder): _profile_names(value, folder) for key, value in result.items()}
     if isinstance(result, list):
         return [_profile_names(value, folder) for value in result]
     if isinstance(result, str) and result.startswith(prefix):
@@ -68,6 +68,7 @@ def _plan_or_sweep(kind: str, body: dict, seed: int | None, profiles: dict[str, 
         from simulator.sweep import parse_param, sweep
         table = sweep(scenario, None, [parse_param(p) for p in body["params"]], workers=1, progress=report)
         return {"rows": json.loads(table.to_json(orient="records"))}
+    from api.settings import Settings
     from simulator.planner import Targets, plan
     from simulator.scenario import ScenarioSpec
     template = ScenarioSpec.model_validate(scenario)
@@ -79,7 +80,10 @@ def _plan_or_sweep(kind: str, body: dict, seed: int | None, profiles: dict[str, 
                   body.get("max_num_seqs") or [first.engine.max_num_seqs],
                   body.get("chunk_tokens") or [first.engine.max_num_batched_tokens],
                   max_gpus=body.get("max_gpus", 64), seeds=body.get("seeds", 3), requests=body.get("requests"),
-                  capacity=body.get("capacity", True), workers=1, progress=report)
+                  capacity=body.get("capacity", True), workers=1, progress=report,
+                  prices={_profile_path(h, profiles, folder): v for h, v in (body.get("prices") or {}).items()},
+                  headroom=body.get("headroom"), min_arrival_s=body.get("min_arrival_s"),
+                  max_run_requests=Settings().max_requests_per_job)
     return _profile_names(result, folder)
 
 
@@ -101,8 +105,7 @@ def execute(kind: str, spec: dict, seed: int | None, profiles: dict[str, str], p
         from simulator.scenario_files import is_comparison
         model = ComparisonSpec if is_comparison(spec) else ScenarioSpec
         scenario = model.model_validate(spec if seed is None else {**spec, "seed": seed})
-        names = [d.name for d in scenario.deployments]
-        return compare(scenario, progress=lambda name: progress(names.index(name) / len(names))).to_json_dict()
+        return compare(scenario, progress=lambda fraction, message: progress(fraction)).to_json_dict()
 
 
 def limit_memory(megabytes: int) -> tuple[int, int] | None:

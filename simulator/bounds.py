@@ -19,8 +19,8 @@ at its upper tail:
     simulated_seconds max_sim_time_s when set, else horizon_s, else None (until the queue drains)
 
     probe_requests    with `capacity_search` (the service's comparisons): every probe of
-                      `compare.max_sustainable_qps`, MAX_PROBES runs per deployment of at most
-                      PROBE_QUERIES[1] queries or sessions each; counted in total_requests
+                      `compare.max_sustainable_qps`, MAX_PROBES per deployment of at most
+                      max(the scenario's count, PROBE_CAP) queries or sessions; counted in total_requests
 `bound_of_sweep` takes every point of a sweep (validated, at most MAX_POINTS) and reports the
 largest per-run figures and the summed runs.
 """
@@ -104,10 +104,11 @@ def calls_per_query(spec: ComparisonSpec, document_tail: int, question_tail: int
     return most
 
 
-def _probe_requests(spec, requests_per_unit: int) -> int:
+def _probe_requests(spec, units: int, requests_per_unit: int) -> int:
     """Requests of every capacity probe; a unit is a query, a session or a serving request."""
-    from simulator.compare import MAX_PROBES, PROBE_QUERIES
-    return len(spec.deployments) * MAX_PROBES * PROBE_QUERIES[1] * requests_per_unit
+    from simulator.compare import MAX_PROBES, PROBE_CAP
+    per_probe = max(units, PROBE_CAP)
+    return len(spec.deployments) * MAX_PROBES * per_probe * requests_per_unit
 
 
 def bound_of(spec: ScenarioSpec | ComparisonSpec, capacity_search: bool = False) -> WorkBound:
@@ -117,7 +118,7 @@ def bound_of(spec: ScenarioSpec | ComparisonSpec, capacity_search: bool = False)
     per_unit = per_query = 1
     if isinstance(spec, ScenarioSpec):
         w = spec.workload
-        requests = _arrivals(w.arrival, w.num_requests, w.horizon_s, "workload.arrival", unbounded)
+        requests = units = _arrivals(w.arrival, w.num_requests, w.horizon_s, "workload.arrival", unbounded)
         for name in ("prompt_tokens", "output_tokens"):
             dist = getattr(w, name)
             if dist is not None:
@@ -134,20 +135,21 @@ def bound_of(spec: ScenarioSpec | ComparisonSpec, capacity_search: bool = False)
             if spec.corpus is not None:
                 per_query = calls_per_query(spec, document_tail, _tail(q.question_tokens, "", []))
             per_unit = per_query
-            requests = per_query * _arrivals(q.arrival, q.num_requests, q.horizon_s, "queries.arrival", unbounded)
+            units = _arrivals(q.arrival, q.num_requests, q.horizon_s, "queries.arrival", unbounded)
+            requests = per_query * units
             for name in ("question_tokens", "output_tokens"):
                 _tail(getattr(q, name), f"queries.{name}", unbounded)
             horizon = q.horizon_s
         else:
             c = spec.conversations
-            sessions = _arrivals(c.arrival, c.num_sessions, None, "conversations.arrival", unbounded)
+            sessions = units = _arrivals(c.arrival, c.num_sessions, None, "conversations.arrival", unbounded)
             per_unit = _tail(c.turns, "conversations.turns", unbounded)
             turns = sessions * per_unit
             for name in ("user_tokens", "output_tokens"):
                 _tail(getattr(c, name), f"conversations.{name}", unbounded)
             requests = turns
     seconds = spec.max_sim_time_s if spec.max_sim_time_s is not None else horizon
-    probes = _probe_requests(spec, per_unit) if capacity_search else 0
+    probes = _probe_requests(spec, units, per_unit) if capacity_search else 0
     return WorkBound(requests_per_run=int(requests), runs=len(spec.deployments), turns=int(turns),
                      documents=int(documents), corpus_tokens=int(corpus_tokens), simulated_seconds=seconds,
                      unbounded_fields=tuple(dict.fromkeys(unbounded)), probe_requests=int(probes))

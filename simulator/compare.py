@@ -12,16 +12,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from simulator.comparison import run_comparison_deployment
+from simulator.capacity import RunPolicy, default_policy, describe, search_max_factor
 from simulator.comparison_spec import ComparisonSpec
 from simulator.runner import run as run_serving
 from simulator.scenario import ScenarioSpec, TraceArrivals
 
-PROBE_SECONDS = 120         # each capacity probe offers about two minutes of arrivals,
-PROBE_QUERIES = (200, 1000)  # clamped to this many queries (short runs hide slowly growing queues)
+PROBE_CAP = 1000            # most queries (sessions) of one capacity probe beyond the scenario's own count,
+                            # so a search stays within seconds (ASSUMPTION; the count used is reported)
 SEARCH_STEPS = 3            # bisection steps after bracketing (a factor-2 bracket -> within 9%)
 MAX_BRACKET_STEPS = 5
 MAX_PROBES = MAX_BRACKET_STEPS + SEARCH_STEPS + 2   # runs beyond the main one: the base probe when not reused,
                                                     # bracketing, bisection (one extra step for a x4 bracket)
+COST_METRIC = ("cost_per_query_usd", "all-in $ per answered query: every GPU (and retrieval node) for the whole "
+                                     "run, idle time included, plus indexing and API charges")
 
 
 @dataclass(slots=True)
@@ -32,11 +35,14 @@ class Comparison:
     winner_on_cost: str | None
     winner_on_quality: str | None
     cost_note: str
+    capacity_definition: str | None = None
+    cost_metric: str = COST_METRIC[1]
 
     def to_json_dict(self) -> dict:
         return {"scenario": self.scenario, "seed": self.seed, "deployments": self.deployments,
                 "winner_on_cost": self.winner_on_cost, "winner_on_quality": self.winner_on_quality,
-                "cost_note": self.cost_note}
+                "cost_note": self.cost_note, "capacity_definition": self.capacity_definition,
+                "cost_metric": self.cost_metric}
 
 
 def _arrival_path(spec) -> tuple[str, object]:
@@ -92,56 +98,87 @@ def _passes(summary: dict, target: float) -> bool:
     return bool(summary["stable"]) and (summary["slo_attainment"] or 0.0) >= target
 
 
-def max_sustainable_qps(spec, index: int, base_dir: Path | None = None, base_result: dict | None = None) -> float | None:
-    """Highest passing rate: the scenario's own run is the first probe; then x2 up (or /4 down) to bracket,
-    then geometric bisection. Probes are deterministic (same seed), so the answer is too."""
+def base_count(spec) -> int:
+    """Queries (sessions, requests) of the scenario's own run."""
+    key, block = _arrival_path(spec)
+    count = block.num_sessions if key == "conversations" else block.num_requests
+    if count is not None:
+        return count
+    from simulator.workload import arrivals_to_draw
+    return arrivals_to_draw(block.arrival, block.horizon_s)
+
+
+def probe_count(spec, factor: float, policy: RunPolicy | None = None) -> int:
+    """Queries of the capacity probe at `factor` x the scenario's rate (`simulator.capacity.RunPolicy`)."""
+    policy = policy or default_policy()
+    base = base_count(spec)
+    return policy.requests_at(base, base_rate(spec) * factor, cap=max(base, PROBE_CAP))
+
+
+def max_sustainable_qps(spec, index: int, base_dir: Path | None = None, base_result: dict | None = None,
+                        progress: Callable[[float, str], None] | None = None) -> tuple[float | None, int | None]:
+    """Highest passing rate and the probe length it was found with (`simulator.capacity`): the
+    scenario's own run is the first probe when it has the probe's length; probes are deterministic
+    (same seed), so re-running the scenario at the returned rate with that count gives the same verdict.
+    Probe lengths follow `RunPolicy.requests_at` (the minimum arrival time, capped at PROBE_CAP beyond
+    the scenario's count); unlike `plan`, probes are not repeated longer on a long p99 e2e."""
     rate = base_rate(spec)
     if rate is None:
-        return None
-    target = _target(spec)
+        return None, None
+    target, policy = _target(spec), default_policy()
+    lengths: dict[float, int] = {}
 
     def ok(factor: float) -> bool:
-        count = int(min(PROBE_QUERIES[1], max(PROBE_QUERIES[0], rate * factor * PROBE_SECONDS)))
-        return _passes(_run_one(_with_rate(spec, factor, count), index, base_dir), target)
+        count = probe_count(spec, factor, policy)
+        if progress:
+            progress(len(lengths) / MAX_PROBES, f"{spec.deployments[index].name}: capacity probe at "
+                                                f"{rate * factor:.3g} q/s, {count} queries")
+        summary = _run_one(_with_rate(spec, factor, count), index, base_dir)
+        lengths[factor] = count
+        return _passes(summary, target)
 
-    passed = _passes(base_result, target) if base_result is not None else ok(1.0)
-    low, high = (1.0, None) if passed else (None, 1.0)
-    for _ in range(MAX_BRACKET_STEPS):
-        if low is not None and high is not None:
-            break
-        if high is None:
-            candidate = low * 2
-            low, high = (candidate, None) if ok(candidate) else (low, candidate)
-        else:
-            candidate = high / 4
-            low, high = (candidate, high) if ok(candidate) else (None, candidate)
-    if low is None:
-        return 0.0
-    if high is None:
-        return low * rate
-    for _ in range(SEARCH_STEPS + (1 if high / low > 2 else 0)):
-        middle = (low * high) ** 0.5
-        low, high = (middle, high) if ok(middle) else (low, middle)
-    return low * rate
+    reuse = base_result is not None and probe_count(spec, 1.0, policy) == base_count(spec) and \
+        getattr(_arrival_path(spec)[1], "horizon_s", None) is None
+    if reuse:
+        lengths[1.0] = base_count(spec)
+    start = _passes(base_result, target) if reuse else ok(1.0)
+    factor = search_max_factor(ok, start, MAX_BRACKET_STEPS, SEARCH_STEPS)
+    return factor * rate, lengths.get(factor)
+
+
+def capacity_definition(spec) -> str:
+    criterion = f">= {_target(spec):.0%} of queries meet every SLO (TTFT, TPOT)"
+    policy = default_policy()
+    requests = (f"max({base_count(spec):,} queries, rate x {policy.min_arrival_s:g} s of arrivals up to {PROBE_CAP:,}) "
+                f"(the count used is capacity_num_queries)")
+    return describe(criterion, requests, 1)
 
 
 def compare(spec: ComparisonSpec | ScenarioSpec, base_dir: Path | None = None, search_capacity: bool = True,
-            progress: Callable[[str], None] | None = None) -> Comparison:
+            progress: Callable[[float, str], None] | None = None) -> Comparison:
+    """Every deployment's row, its capacity (with `search_capacity`) and the winners. `progress(fraction, message)`
+    hears of each deployment and each capacity probe (fraction of the whole comparison, 0..1)."""
     rows = []
     for index, deployment in enumerate(spec.deployments):
+        share = 1 / len(spec.deployments)
+        report = None if progress is None else \
+            (lambda part, message, index=index: progress(min(1.0, (index + part * 0.9 + 0.1) * share), message))
         if progress:
-            progress(deployment.name)
+            progress(index * share, f"simulating {deployment.name}")
         row = _run_one(spec, index, base_dir)
-        row["max_sustainable_qps"] = max_sustainable_qps(spec, index, base_dir, row) if search_capacity else None
+        row["max_sustainable_qps"], row["capacity_num_queries"] = \
+            max_sustainable_qps(spec, index, base_dir, row, report) if search_capacity else (None, None)
         rows.append(row)
     target = _target(spec)
-    meeting = [r for r in rows if (r["slo_attainment"] or 0) >= target and r["cost_per_query_usd"] is not None]
+    metric = COST_METRIC[0]
+    meeting = [r for r in rows if (r["slo_attainment"] or 0) >= target and r[metric] is not None]
     if meeting:
-        winner_cost = min(meeting, key=lambda r: r["cost_per_query_usd"])["name"]
-        note = f"cheapest per query among deployments meeting the SLO for {target:.0%} of queries"
+        winner_cost = min(meeting, key=lambda r: r[metric])["name"]
+        note = f"cheapest all-in $ per answered query among deployments meeting the SLO for {target:.0%} of queries"
     else:
         winner_cost = None
         note = f"no deployment meets the SLO for {target:.0%} of queries"
     rated = [r for r in rows if r["expected_accuracy"] is not None]
     winner_quality = max(rated, key=lambda r: r["expected_accuracy"])["name"] if rated else None
-    return Comparison(spec.name, spec.seed, rows, winner_cost, winner_quality, note)
+    definition = capacity_definition(spec) if search_capacity and base_rate(spec) is not None else None
+    return Comparison(spec.name, spec.seed, rows, winner_cost, winner_quality, note, definition)

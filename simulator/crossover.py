@@ -3,10 +3,11 @@
     ctxplan crossover SCENARIO --vary document_tokens=8k..1M
 
 The parameter is swept on a geometric grid; wherever the cheapest deployment differs between two
-neighbouring points, the switch is located by geometric bisection. Cost is compared on
-`busy_cost_per_query_usd` by default (the device time queries really use, as a right-sized fleet
-would pay), so idle capacity at the scenario's rate does not hide the trend; any per-query cost
-column of `compare` can be chosen instead. A deployment that answers no query costs infinity.
+neighbouring points, the switch is located by geometric bisection. Cost is compared on the metric
+`compare` ranks by (`compare.COST_METRIC`: all-in $ per answered query) unless another per-query
+cost column is chosen (`busy_cost_per_query_usd`: only the device time queries use, as a
+right-sized fleet would pay; `cost_per_correct_answer_usd`); the result names it. A deployment
+that answers no query costs infinity.
 """
 
 from __future__ import annotations
@@ -16,13 +17,15 @@ import re
 
 import numpy as np
 
-from simulator.compare import compare
+from simulator.compare import COST_METRIC, compare
 from simulator.comparison_spec import ComparisonSpec
 from simulator.errors import InputError
 from simulator.scenario import ConstantLength, TraceArrivals
 
 VARIABLES = ("document_tokens", "rate_per_s", "num_documents")
-METRICS = ("busy_cost_per_query_usd", "cost_per_query_usd", "cost_per_correct_answer_usd")
+METRICS = {"cost_per_query_usd": COST_METRIC[1],
+           "busy_cost_per_query_usd": "$ per answered query counting only the GPU time the queries keep busy",
+           "cost_per_correct_answer_usd": "all-in $ per answered query divided by the expected accuracy"}
 SUFFIXES = {"": 1, "k": 1_000, "m": 1_000_000}
 REFINE_STEPS = 5
 
@@ -69,13 +72,16 @@ def _cheapest(costs: dict[str, float]) -> str:
     return min(costs, key=lambda name: (costs[name], name))
 
 
-def crossover(spec, name: str, low: float, high: float, points: int = 7, metric: str = METRICS[0],
-              base_dir=None) -> dict:
+def crossover(spec, name: str, low: float, high: float, points: int = 7, metric: str = COST_METRIC[0],
+              base_dir=None, progress=None) -> dict:
+    """`progress(fraction, message)` hears of each grid point (refinement counts as the last tenth)."""
     if metric not in METRICS:
         raise InputError("unknown metric", field="--metric", value=metric, allowed=", ".join(METRICS))
     grid = np.geomspace(low, high, points)
     rows = []
-    for value in grid.tolist():
+    for i, value in enumerate(grid.tolist()):
+        if progress:
+            progress(0.9 * i / points, f"{name} = {value:,.4g} ({i + 1} of {points})")
         costs = _costs(with_value(spec, name, value), base_dir, metric)
         rows.append({"value": value, "costs": costs, "cheapest": _cheapest(costs)})
     switches = []
@@ -83,6 +89,8 @@ def crossover(spec, name: str, low: float, high: float, points: int = 7, metric:
         if before["cheapest"] == after["cheapest"]:
             continue
         lo, hi = before["value"], after["value"]
+        if progress:
+            progress(0.9, f"locating the switch {before['cheapest']} -> {after['cheapest']}")
         for _ in range(REFINE_STEPS):
             middle = math.sqrt(lo * hi)
             if _cheapest(_costs(with_value(spec, name, middle), base_dir, metric)) == before["cheapest"]:
@@ -91,4 +99,5 @@ def crossover(spec, name: str, low: float, high: float, points: int = 7, metric:
                 hi = middle
         switches.append({"from": before["cheapest"], "to": after["cheapest"], "value": math.sqrt(lo * hi),
                          "between": [before["value"], after["value"]]})
-    return {"scenario": spec.name, "variable": name, "metric": metric, "rows": rows, "crossovers": switches}
+    return {"scenario": spec.name, "variable": name, "metric": metric, "metric_description": METRICS[metric],
+            "rows": rows, "crossovers": switches}

@@ -1,16 +1,23 @@
 """Capacity planning: the cheapest configuration that meets latency targets at a target rate.
 
 Grid: hardware x tensor parallel x engine knobs (max_num_seqs, chunk size), each with 1..R
-replicas (R = max_gpus / tp). A configuration's p99 latencies fall as replicas are added at a
-fixed rate, so the fewest replicas meeting the SLOs is found by binary search (checked at R
-first: if R fails, the configuration is infeasible); `exhaustive=True` tries every replica count
-instead (the reference the tests compare with). For every feasible configuration at its fewest
-replicas, the highest rate it sustains within the SLOs is then found by bracketing (x2) and
-geometric bisection to 10%: latency grows with load, so that search is monotone too.
+replicas (R = max_gpus / tp). Every configuration is sized for the design rate, (1 + headroom) x
+the target rate (default headroom in `catalog/engine_defaults.yaml`, section `capacity`). A
+configuration's p99 latencies fall as replicas are added, so the fewest replicas meeting the
+targets is found by binary search (checked at R first: if R fails, the configuration cannot meet
+the targets and the reason says why, e.g. the p99 prompt's prefill alone exceeds the TTFT target);
+`exhaustive=True` tries every count and reports the fewest above which every count passes. For
+every feasible configuration at its fewest replicas, the highest rate it sustains (capacity, one
+definition with `compare`: `simulator.capacity`) is found by bracketing and geometric bisection.
 
-Each point is averaged over `seeds` runs (the spread is reported); a point meets the SLOs when
-every seed's run is stable, rejects and leaves nothing, and the mean p99s are within the targets.
-Configuration searches are independent tasks for `simulator.executor` (processes or Ray).
+Runs: each point is run once per seed with `RunPolicy.requests_at` requests (at least the
+scenario's count or `requests`, and at least `min_arrival_s` of arrivals), repeated longer when its
+arrivals last under `e2e_multiple` x its p99 e2e; percentiles skip the warm-up (`steady_records`).
+A point meets the targets when every seed's run is stable, rejects and leaves nothing, and the mean
+steady p99s are within the targets. Prices: each hardware's own (catalog or profile), a template's
+`price_per_gpu_hour_usd` only for the template's hardware, a `prices` map over both; `prices_used`
+says which. The Pareto front (cost per hour vs p99 TTFT) is over points that meet the targets; the
+best is its cheapest point. Configuration searches are tasks for `simulator.executor`.
 """
 
 from __future__ import annotations
@@ -23,12 +30,17 @@ from pathlib import Path
 
 import numpy as np
 
+from simulator.capacity import RunPolicy, bisections_for, default_policy, describe, p99, search_max_factor, \
+    steady_records
 from simulator.errors import InputError
 from simulator.executor import run_tasks
 
 RATE_TOLERANCE = 1.1
-RATE_DOUBLINGS = 6        # max_rate tries target x2, x4, ... x64 before bisecting
-MAX_RATE_FACTOR = 2 ** RATE_DOUBLINGS   # the highest rate any run of plan(capacity=True) uses, x target_qps
+RATE_DOUBLINGS = 6        # max_rate tries the design rate x2, x4, ... x64 before bisecting
+MAX_RATE_FACTOR = 2 ** RATE_DOUBLINGS   # the highest rate any run of plan(capacity=True) uses, x design rate
+MAX_RUN_REQUESTS = 2_000_000   # default bound on one run's requests (the service's max_requests_per_job default;
+                               # ASSUMPTION: a run of this size fits in a few GB); capacity probes stay below it
+NEAR_FLOOR = 0.8          # a latency floor above this share of its target leaves no room for queueing
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,11 +57,31 @@ class Targets:
     tpot_p99_s: float | None
 
 
-def point_doc(doc: dict, config: Config, replicas: int, rate: float, seed: int, requests: int | None) -> dict:
+@dataclass(frozen=True, slots=True)
+class RunSetup:
+    """How every point of one plan is run (picklable: it travels with each task)."""
+    seeds: tuple[int, ...]
+    base_requests: int
+    policy: RunPolicy
+    prices: tuple[tuple[str, float], ...] = ()
+    max_run_requests: int = MAX_RUN_REQUESTS     # capacity probes stop below rates whose runs would pass this
+
+    def requests_at(self, rate: float) -> int:
+        return self.policy.requests_at(self.base_requests, rate)
+
+
+def point_doc(doc: dict, config: Config, replicas: int, rate: float, seed: int, requests: int | None,
+              prices: tuple[tuple[str, float], ...] = ()) -> dict:
+    """The serving scenario of one point: the template on `config`, priced for its own hardware."""
     point = copy.deepcopy(doc)
     template = point["deployments"][0]
     engine = dict(template.get("engine") or {})
     engine.update(max_num_seqs=config.max_num_seqs, max_num_batched_tokens=config.max_num_batched_tokens)
+    if config.hardware != template.get("hardware"):
+        template.pop("price_per_gpu_hour_usd", None)          # the template's price is its own hardware's
+    price = dict(prices).get(config.hardware)
+    if price is not None:
+        template["price_per_gpu_hour_usd"] = price
     template.update(name=f"{config.hardware}-tp{config.tensor_parallel}-x{replicas}", hardware=config.hardware,
                     tensor_parallel=config.tensor_parallel, replicas=replicas, engine=engine)
     template.setdefault("router", "least_outstanding_tokens")
@@ -62,24 +94,42 @@ def point_doc(doc: dict, config: Config, replicas: int, rate: float, seed: int, 
     return point
 
 
-def evaluate(doc: dict, base_dir: str | None, config: Config, replicas: int, rate: float, seeds: tuple[int, ...],
-             requests: int | None, targets: Targets) -> dict:
-    """One configuration at one replica count and rate, over every seed."""
+def _run(doc: dict, base_dir: str | None, config: Config, replicas: int, rate: float, seed: int, requests: int,
+         setup: RunSetup):
     from simulator.runner import run
     from simulator.scenario import ScenarioSpec
-    runs = []
-    for seed in seeds:
-        spec = ScenarioSpec.model_validate(point_doc(doc, config, replicas, rate, seed, requests))
-        result = run(spec, base_dir=Path(base_dir) if base_dir else None).deployments[0]
-        runs.append((result.metrics, result.resolved))
-    metrics = [m for m, _ in runs]
-    ttft = np.array([m["ttft_s"]["p99"] if m["ttft_s"]["p99"] is not None else np.inf for m in metrics])
-    tpot = np.array([m["tpot_s"]["p99"] if m["tpot_s"]["p99"] is not None else 0.0 for m in metrics])
-    clean = all(m["stable"] and not m["num_rejected"] and not m["num_unfinished"] for m in metrics)
+    spec = ScenarioSpec.model_validate(point_doc(doc, config, replicas, rate, seed, requests, setup.prices))
+    return run(spec, base_dir=Path(base_dir) if base_dir else None).deployments[0]
+
+
+def _steady(result, policy: RunPolicy) -> tuple[float, float, float | None]:
+    """Steady-state p99 TTFT (inf when none completed), p99 TPOT (0 when none) and p99 e2e."""
+    records = steady_records(result.records, policy.warmup_fraction)
+    done = records[records["status"] == "completed"]
+    ttft, tpot = p99(done["ttft_s"]), p99(done["tpot_s"])
+    return (np.inf if ttft is None else ttft), (0.0 if tpot is None else tpot), p99(done["e2e_s"])
+
+
+def evaluate(doc: dict, base_dir: str | None, config: Config, replicas: int, rate: float, setup: RunSetup,
+             targets: Targets) -> dict:
+    """One configuration at one replica count and rate, over every seed (steady-state p99s)."""
+    requests = setup.requests_at(rate)
+    first = _run(doc, base_dir, config, replicas, rate, setup.seeds[0], requests, setup)
+    longer = setup.policy.extended_requests(requests, requests / rate, _steady(first, setup.policy)[2])
+    if longer is not None:
+        requests = longer
+        first = _run(doc, base_dir, config, replicas, rate, setup.seeds[0], requests, setup)
+    results = [first] + [_run(doc, base_dir, config, replicas, rate, seed, requests, setup)
+                         for seed in setup.seeds[1:]]
+    steady = np.array([_steady(r, setup.policy)[:2] for r in results])
+    ttft, tpot = steady[:, 0], steady[:, 1]
+    clean = all(r.metrics["stable"] and not r.metrics["num_rejected"] and not r.metrics["num_unfinished"]
+                for r in results)
     meets = clean and (targets.ttft_p99_s is None or ttft.mean() <= targets.ttft_p99_s) \
         and (targets.tpot_p99_s is None or tpot.mean() <= targets.tpot_p99_s)
-    resolved = runs[0][1]
-    return {"replicas": replicas, "rate_per_s": rate, "num_gpus": resolved.num_gpus,
+    resolved = results[0].resolved
+    return {"replicas": replicas, "rate_per_s": rate, "num_requests": requests, "num_gpus": resolved.num_gpus,
+            "price_per_gpu_hour_usd": resolved.price_usd_per_gpu_hour,
             "cost_per_hour_usd": resolved.num_gpus * resolved.price_usd_per_gpu_hour,
             "ttft_p99_s": _finite(ttft.mean()),
             "ttft_p99_spread_s": _finite(ttft.max() - ttft.min()) if np.isfinite(ttft).all() else None,
@@ -92,19 +142,40 @@ def _finite(value: float) -> float | None:
     return float(value) if np.isfinite(value) else None
 
 
-def search_config(doc: dict, base_dir: str | None, config: Config, target_qps: float, seeds: tuple[int, ...],
-                  requests: int | None, targets: Targets, max_replicas: int, exhaustive: bool) -> dict:
-    """Fewest replicas of `config` meeting the targets at `target_qps` (a task: module level, picklable)."""
+def fewest_replicas(at, max_replicas: int, exhaustive: bool) -> int | None:
+    """Fewest replicas meeting the targets, never fewer than a larger count that fails."""
+    if exhaustive:
+        verdicts = [at(r)["meets_slo"] for r in range(1, max_replicas + 1)]
+        failing = [r for r, ok in enumerate(verdicts, start=1) if not ok]
+        fewest = (failing[-1] + 1) if failing else 1
+        return fewest if fewest <= max_replicas else None
+    if not at(max_replicas)["meets_slo"]:
+        return None
+    low, high = 1, max_replicas                  # high always passes; every failing count tried is below it
+    while low < high:
+        middle = (low + high) // 2
+        if at(middle)["meets_slo"]:
+            high = middle
+        else:
+            low = middle + 1
+    return high
+
+
+def search_config(doc: dict, base_dir: str | None, config: Config, design_qps: float, setup: RunSetup,
+                  targets: Targets, max_replicas: int, exhaustive: bool) -> dict:
+    """Fewest replicas of `config` meeting the targets at `design_qps` (a task: module level, picklable)."""
     from simulator.deployment import resolve_deployment
     from simulator.scenario import ScenarioSpec
     out = {"config": asdict(config), "min_replicas": None, "reason": "", "points": []}
     try:
-        _check_point(point_doc(doc, config, 1, target_qps, seeds[0], requests))
-        spec = ScenarioSpec.model_validate(point_doc(doc, config, 1, target_qps, seeds[0], requests))
-        resolve_deployment(spec.deployments[0], "deployment", Path(base_dir) if base_dir else None)
+        point = point_doc(doc, config, 1, design_qps, setup.seeds[0], setup.requests_at(design_qps), setup.prices)
+        _check_point(point)
+        resolved = resolve_deployment(ScenarioSpec.model_validate(point).deployments[0], "deployment",
+                                      Path(base_dir) if base_dir else None)
     except InputError as exc:
         out["reason"] = f"does not fit: {exc}"
         return out
+    out["price_per_gpu_hour_usd"] = resolved.price_usd_per_gpu_hour
     if max_replicas < 1:
         out["reason"] = "tensor parallel degree exceeds --max-gpus"
         return out
@@ -112,45 +183,58 @@ def search_config(doc: dict, base_dir: str | None, config: Config, target_qps: f
 
     def at(replicas: int) -> dict:
         if replicas not in cache:
-            cache[replicas] = evaluate(doc, base_dir, config, replicas, target_qps, seeds, requests, targets)
+            cache[replicas] = evaluate(doc, base_dir, config, replicas, design_qps, setup, targets)
         return cache[replicas]
 
-    if exhaustive:
-        passing = [r for r in range(1, max_replicas + 1) if at(r)["meets_slo"]]
-        out["min_replicas"] = passing[0] if passing else None
-    elif at(max_replicas)["meets_slo"]:
-        low, high = 1, max_replicas                  # high always passes
-        while low < high:
-            middle = (low + high) // 2
-            if at(middle)["meets_slo"]:
-                high = middle
-            else:
-                low = middle + 1
-        out["min_replicas"] = high
+    out["min_replicas"] = fewest_replicas(at, max_replicas, exhaustive)
     if out["min_replicas"] is None:
-        out["reason"] = f"misses the targets at {target_qps:g} req/s even with {max_replicas} replica(s)"
+        out["reason"] = unreachable_reason(doc, base_dir, config, resolved, cache[max_replicas], targets,
+                                           design_qps, max_replicas)
     out["points"] = [cache[r] for r in sorted(cache)]
     return out
 
 
-def max_rate(doc: dict, base_dir: str | None, config: Config, replicas: int, target_qps: float,
-             seeds: tuple[int, ...], requests: int | None, targets: Targets) -> float:
-    """Highest rate (to within 10%) at which `replicas` of `config` still meet the targets (they do at target_qps)."""
-    passing, failing = target_qps, None
-    for _ in range(RATE_DOUBLINGS):
-        rate = passing * 2
-        if evaluate(doc, base_dir, config, replicas, rate, seeds, requests, targets)["meets_slo"]:
-            passing = rate
-        else:
-            failing = rate
-            break
-    while failing is not None and failing / passing > RATE_TOLERANCE:
-        rate = float(np.sqrt(passing * failing))
-        if evaluate(doc, base_dir, config, replicas, rate, seeds, requests, targets)["meets_slo"]:
-            passing = rate
-        else:
-            failing = rate
-    return passing
+def unreachable_reason(doc: dict, base_dir: str | None, config: Config, resolved, point: dict, targets: Targets,
+                       design_qps: float, max_replicas: int) -> str:
+    """Why `config` misses the targets even at `max_replicas`, in one line: a latency floor no number of
+    replicas lowers (the p99 prompt's prefill, one decode step), else the figures at that count."""
+    from simulator import costmodel
+    from simulator.estimate import prefill_time_s
+    from simulator.scenario import ScenarioSpec
+    from simulator.workload import sample_lengths
+    where = f"{config.hardware} tp{config.tensor_parallel}"
+    workload = ScenarioSpec.model_validate(doc).workload
+    prompt = 1
+    if workload.prompt_tokens is not None:
+        prompts = sample_lengths(workload.prompt_tokens, np.random.default_rng(0), 2000, None, "prompt_tokens")
+        prompt = int(np.percentile(prompts, 99))
+    cost = resolved.setup.cost
+    if targets.ttft_p99_s is not None:
+        floor = prefill_time_s(cost, prompt, config.max_num_batched_tokens)
+        if floor >= NEAR_FLOOR * targets.ttft_p99_s:
+            return (f"the p99 prompt ({prompt:,} tokens)'s prefill alone takes {floor:.3g} s on {where}; "
+                    f"TTFT target {targets.ttft_p99_s:g} s leaves no room for queueing")
+    if targets.tpot_p99_s is not None:
+        step = costmodel.iteration_time_s(cost, [], 1, costmodel.decode_attended_tokens(cost, prompt), 1)
+        if step >= NEAR_FLOOR * targets.tpot_p99_s:
+            return (f"one decode step of the p99 prompt alone takes {step * 1e3:.3g} ms on {where}; TPOT target "
+                    f"{targets.tpot_p99_s * 1e3:g} ms leaves no room for batching")
+    figures = [f"p99 TTFT {point['ttft_p99_s']:.3g} s" if point["ttft_p99_s"] is not None else "no request done",
+               f"p99 TPOT {point['tpot_p99_s'] * 1e3:.3g} ms", "stable" if point["stable"] else "queue not stable"]
+    return (f"misses the targets at {design_qps:g} req/s even with {max_replicas} replica(s) "
+            f"({', '.join(figures)})")
+
+
+def max_rate(doc: dict, base_dir: str | None, config: Config, replicas: int, design_qps: float, setup: RunSetup,
+             targets: Targets) -> float:
+    """Highest rate (to within 10%) at which `replicas` of `config` still meet the targets (they do at design_qps)."""
+    def passes(factor: float) -> bool:     # a rate whose runs could pass the request bound is not tried
+        rate = design_qps * factor
+        return setup.requests_at(rate) * setup.policy.max_extension <= setup.max_run_requests and \
+            evaluate(doc, base_dir, config, replicas, rate, setup, targets)["meets_slo"]
+
+    factor = search_max_factor(passes, True, RATE_DOUBLINGS, bisections_for(RATE_TOLERANCE), down=False)
+    return design_qps * factor
 
 
 def replica_search_runs(max_replicas: int, exhaustive: bool) -> int:
@@ -163,13 +247,13 @@ def replica_search_runs(max_replicas: int, exhaustive: bool) -> int:
 def rate_search_runs() -> int:
     """Most `evaluate` calls of `max_rate`: every doubling, then geometric bisection of one factor of 2 down to
     RATE_TOLERANCE (b halvings of the log-ratio, 2 ** (1 / 2**b) <= RATE_TOLERANCE)."""
-    bisections = max(0, math.ceil(math.log2(math.log(2) / math.log(RATE_TOLERANCE))))
-    return RATE_DOUBLINGS + bisections
+    return RATE_DOUBLINGS + bisections_for(RATE_TOLERANCE)
 
 
 def max_simulations(num_configs: int, max_gpus: int, min_tp: int, seeds: int, capacity: bool,
                     exhaustive: bool = False) -> int:
-    """Upper bound on the simulation runs of `plan(...)` (each evaluated point runs once per seed).
+    """Upper bound on the simulation runs of `plan(...)` (each evaluated point runs once per seed, and its
+    first seed once more when the run is extended).
 
     Every configuration gets at most `replica_search_runs(max_gpus // min_tp)`; with `capacity`, each
     (feasible) one also gets `rate_search_runs()`.
@@ -177,18 +261,40 @@ def max_simulations(num_configs: int, max_gpus: int, min_tp: int, seeds: int, ca
     if min(num_configs, max_gpus, min_tp, seeds) < 1:
         return 0
     per_config = replica_search_runs(max_gpus // min_tp, exhaustive) + (rate_search_runs() if capacity else 0)
-    return num_configs * per_config * seeds
+    return num_configs * per_config * (seeds + 1)
+
+
+def max_requests_per_run(doc: dict, target_qps: float, requests: int | None, headroom: float | None = None,
+                         min_arrival_s: float | None = None) -> int:
+    """The most requests a run at the design rate offers, extended (capacity probes stay under
+    `max_run_requests` by themselves)."""
+    setup = run_setup(doc, (0,), requests, None, min_arrival_s)
+    design = target_qps * (1 + (setup.policy.headroom if headroom is None else headroom))
+    return setup.requests_at(design) * setup.policy.max_extension
 
 
 def pareto_front(points: list[dict]) -> list[dict]:
-    """Points no other point beats on both cost per hour and p99 TTFT (stable points only)."""
-    stable = sorted((p for p in points if p["stable"]), key=lambda p: (p["cost_per_hour_usd"], p["ttft_p99_s"]))
+    """Points that meet the targets and that no other such point beats on both cost per hour and p99 TTFT."""
+    meeting = sorted((p for p in points if p["meets_slo"] and p["ttft_p99_s"] is not None),
+                     key=lambda p: (p["cost_per_hour_usd"], p["ttft_p99_s"]))
     front, best_ttft = [], float("inf")
-    for p in stable:
+    for p in meeting:
         if p["ttft_p99_s"] < best_ttft:
             front.append(p)
             best_ttft = p["ttft_p99_s"]
     return front
+
+
+def run_setup(doc: dict, seeds: tuple[int, ...], requests: int | None, prices: dict[str, float] | None,
+              min_arrival_s: float | None, max_run_requests: int | None = None) -> RunSetup:
+    workload = doc.get("workload", {})
+    if requests is None:
+        requests = workload.get("num_requests")
+    if requests is None and workload.get("horizon_s") is not None:
+        requests = math.ceil(workload["arrival"]["rate_per_s"] * workload["horizon_s"])
+    policy = default_policy().with_overrides(min_arrival_s=min_arrival_s)
+    return RunSetup(seeds, int(requests or 1), policy, tuple(sorted((prices or {}).items())),
+                    max_run_requests or MAX_RUN_REQUESTS)
 
 
 def _check_point(point: dict) -> None:
@@ -203,10 +309,7 @@ def _check_point(point: dict) -> None:
         raise validation_error_to_input_error(exc, None) from None
 
 
-def plan(doc: dict, base_dir: Path | None, target_qps: float, targets: Targets, hardware: list[str],
-         tensor_parallel: list[int], max_num_seqs: list[int], chunk_tokens: list[int], max_gpus: int = 64,
-         seeds: int = 3, requests: int | None = None, exhaustive: bool = False, capacity: bool = True,
-         workers: int | None = None, ray_address: str | None = None, progress=None) -> dict:
+def _check_grid(target_qps, targets, seeds, max_gpus, headroom, grid: dict) -> None:
     if target_qps <= 0:
         raise InputError("must be > 0", field="target_qps", value=target_qps)
     if targets.ttft_p99_s is None and targets.tpot_p99_s is None:
@@ -215,46 +318,107 @@ def plan(doc: dict, base_dir: Path | None, target_qps: float, targets: Targets, 
         raise InputError("out of range", field="seeds", value=seeds, allowed="1..100")
     if max_gpus < 1:
         raise InputError("must be >= 1", field="max_gpus", value=max_gpus)
-    for name, values, high in (("hardware", hardware, None), ("tensor_parallel", tensor_parallel, 1024),
-                               ("max_num_seqs", max_num_seqs, 65536), ("chunk_tokens", chunk_tokens, 10_000_000)):
+    if headroom is not None and not 0 <= headroom <= 10:
+        raise InputError("out of range", field="headroom", value=headroom, allowed="0..10 (0.2 = 20%)")
+    for name, (values, high) in grid.items():
         if not values:
             raise InputError("needs at least one value", field=name)
         for value in values if high is not None else ():
             if not isinstance(value, int) or not 1 <= value <= high:
                 raise InputError("out of range", field=name, value=value, allowed=f"1..{high}")
+
+
+def _prices_used(searches: list[dict], doc: dict, prices: dict[str, float]) -> dict:
+    template = doc["deployments"][0]
+    used = {}
+    for s in searches:
+        hardware = s["config"]["hardware"]
+        if hardware in used or "price_per_gpu_hour_usd" not in s:
+            continue
+        if hardware in prices:
+            source = "given price (--price / prices)"
+        elif hardware == template.get("hardware") and template.get("price_per_gpu_hour_usd") is not None:
+            source = "the template deployment's price_per_gpu_hour_usd"
+        else:
+            source = f"the hardware profile's {template.get('pricing') or 'on_demand'} price (catalog or profile)"
+        used[hardware] = {"usd_per_gpu_hour": s["price_per_gpu_hour_usd"], "source": source}
+    return used
+
+
+def plan(doc: dict, base_dir: Path | None, target_qps: float, targets: Targets, hardware: list[str],
+         tensor_parallel: list[int], max_num_seqs: list[int], chunk_tokens: list[int], max_gpus: int = 64,
+         seeds: int = 3, requests: int | None = None, exhaustive: bool = False, capacity: bool = True,
+         workers: int | None = None, ray_address: str | None = None, progress=None,
+         prices: dict[str, float] | None = None, headroom: float | None = None,
+         min_arrival_s: float | None = None, max_run_requests: int | None = None) -> dict:
+    _check_grid(target_qps, targets, seeds, max_gpus, headroom,
+                {"hardware": (hardware, None), "tensor_parallel": (tensor_parallel, 1024),
+                 "max_num_seqs": (max_num_seqs, 65536), "chunk_tokens": (chunk_tokens, 10_000_000)})
     arrival = doc.get("workload", {}).get("arrival", {})
     if "rate_per_s" not in arrival:
         raise InputError("planning needs a rate-based arrival process (poisson, gamma or constant)",
                          field="workload.arrival.process", value=arrival.get("process"))
     seed0 = int(doc.get("seed", 0))
-    seed_list = tuple(seed0 + i for i in range(seeds))
+    setup = run_setup(doc, tuple(seed0 + i for i in range(seeds)), requests, prices, min_arrival_s, max_run_requests)
+    headroom = setup.policy.headroom if headroom is None else headroom
+    design_qps = target_qps * (1 + headroom)
     base = str(base_dir) if base_dir else None
     configs = [Config(h, t, s, c) for h, t, s, c in itertools.product(hardware, tensor_parallel, max_num_seqs,
                                                                       chunk_tokens)]
-    _check_point(point_doc(doc, configs[0], 1, target_qps, seed_list[-1], requests))
-    tasks = [(doc, base, c, target_qps, seed_list, requests, targets, max_gpus // c.tensor_parallel, exhaustive)
-             for c in configs]
+    _check_point(point_doc(doc, configs[0], 1, design_qps, setup.seeds[-1], setup.requests_at(design_qps)))
+    tasks = [(doc, base, c, design_qps, setup, targets, max_gpus // c.tensor_parallel, exhaustive) for c in configs]
     searches = run_tasks(search_config, tasks, workers=workers, ray_address=ray_address, progress=progress)
     feasible = [s for s in searches if s["min_replicas"] is not None]
     if capacity and feasible:
-        rate_tasks = [(doc, base, Config(**s["config"]), s["min_replicas"], target_qps, seed_list, requests, targets)
+        rate_tasks = [(doc, base, Config(**s["config"]), s["min_replicas"], design_qps, setup, targets)
                       for s in feasible]
         rates = run_tasks(max_rate, rate_tasks, workers=workers, ray_address=ray_address, progress=progress)
         for s, rate in zip(feasible, rates):
             s["max_rate_per_s"] = rate
-    rows = []
-    for s in searches:
-        chosen = next((p for p in s["points"] if p["replicas"] == s["min_replicas"]), None)
-        rows.append({**s["config"], "min_replicas": s["min_replicas"], "reason": s["reason"],
-                     **({k: chosen[k] for k in ("num_gpus", "cost_per_hour_usd", "ttft_p99_s", "ttft_p99_spread_s",
-                                                "tpot_p99_s", "tpot_p99_spread_s")} if chosen else {}),
-                     "max_rate_per_s": s.get("max_rate_per_s")})
+    rows = [_row(s) for s in searches]
+    every_point = [{**s["config"], **p} for s in searches for p in s["points"]]
+    front = pareto_front(every_point)
+    best = _best(rows, front, target_qps)
+    if best is not None:
+        from simulator.emit import emit_for
+        best["emit"] = emit_for(doc, base_dir, Config(best["hardware"], best["tensor_parallel"], best["max_num_seqs"],
+                                                      best["max_num_batched_tokens"]), best["min_replicas"])
+    return {"target_qps": target_qps, "headroom": headroom, "design_qps": design_qps, "targets": asdict(targets),
+            "seeds": list(setup.seeds), "exhaustive": exhaustive, "best": best, "configurations": rows,
+            "pareto_front": front, "points": every_point,
+            "num_simulations": sum(len(setup.seeds) for _ in every_point),
+            "prices_used": _prices_used(searches, doc, dict(setup.prices)),
+            "capacity_definition": describe(_criterion(targets), f"max({setup.base_requests:,} requests, rate x "
+                                            f"{setup.policy.min_arrival_s:g} s of arrivals)", len(setup.seeds))
+            + f"; percentiles skip the first {setup.policy.warmup_fraction:.0%} of arrivals; rates whose runs could "
+              f"exceed {setup.max_run_requests:,} requests are not tried",
+            "cost_metric": "GPU cost per hour of the replicas (price per GPU-hour x GPUs); $ per query at the "
+                           "target rate"}
+
+
+def _criterion(targets: Targets) -> str:
+    parts = [f"mean p99 TTFT <= {targets.ttft_p99_s:g} s" if targets.ttft_p99_s is not None else None,
+             f"mean p99 TPOT <= {targets.tpot_p99_s * 1e3:g} ms" if targets.tpot_p99_s is not None else None]
+    return " and ".join(p for p in parts if p) + " over the seeds, nothing rejected or unfinished"
+
+
+def _row(search: dict) -> dict:
+    chosen = next((p for p in search["points"] if p["replicas"] == search["min_replicas"]), None)
+    keys = ("num_gpus", "cost_per_hour_usd", "ttft_p99_s", "ttft_p99_spread_s", "tpot_p99_s", "tpot_p99_spread_s",
+            "num_requests")
+    return {**search["config"], "min_replicas": search["min_replicas"], "reason": search["reason"],
+            **({k: chosen[k] for k in keys} if chosen else {}), "max_rate_per_s": search.get("max_rate_per_s")}
+
+
+def _best(rows: list[dict], front: list[dict], target_qps: float) -> dict | None:
     ranked = sorted((r for r in rows if r["min_replicas"] is not None),
                     key=lambda r: (r["cost_per_hour_usd"], r["ttft_p99_s"], r["hardware"], r["tensor_parallel"]))
-    best = ranked[0] if ranked else None
-    if best is not None:
-        best = {**best, "cost_per_query_usd": best["cost_per_hour_usd"] / 3600.0 / target_qps}
-    every_point = [{**s["config"], **p} for s in searches for p in s["points"]]
-    return {"target_qps": target_qps, "targets": asdict(targets), "seeds": list(seed_list),
-            "exhaustive": exhaustive, "best": best, "configurations": rows, "pareto_front": pareto_front(every_point),
-            "points": every_point, "num_simulations": len(every_point) * len(seed_list)}
+    if not ranked:
+        return None
+    best = ranked[0]
+    on_front = any(p["cost_per_hour_usd"] == best["cost_per_hour_usd"] and p["hardware"] == best["hardware"]
+                   and p["tensor_parallel"] == best["tensor_parallel"] and p["replicas"] == best["min_replicas"]
+                   and p["max_num_seqs"] == best["max_num_seqs"] for p in front)
+    reason = (f"cheapest configuration meeting the targets (${best['cost_per_hour_usd']:.2f}/h)"
+              + ("" if on_front else "; equal in cost to a faster point on the front"))
+    return {**best, "cost_per_query_usd": best["cost_per_hour_usd"] / 3600.0 / target_qps, "why": reason}

@@ -99,7 +99,7 @@ def test_unbounded_turns_and_huge_corpora_are_refused(client):
 
 def test_capacity_probes_and_map_reduce_calls_count_against_the_request_cap(tmp_path):
     codebase = yaml.safe_load(open("scenarios/codebase-qa.yaml"))
-    # 3 deployments: main runs 3 x 450 requests; capacity probes up to 3 x MAX_PROBES x 1,000 x 3 calls
+    # 3 deployments: main runs 3 x 450 requests; probes up to 3 x MAX_PROBES x 1,000 x 3 calls
     with TestClient(create_app(_settings(tmp_path, max_requests_per_job=50_000))) as client:
         response = client.post("/v1/comparisons", json=codebase)
         assert response.status_code == 422 and "max_requests_per_job=50,000" in _detail(response)

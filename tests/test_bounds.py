@@ -199,21 +199,26 @@ def test_map_reduce_calls_are_counted_and_bound_the_real_calls():
 
 
 @pytest.mark.parametrize("passing_factor", [0.0, 0.01, 0.3, 1.0, 1.7, 5.0, 1e9])
-def test_capacity_probes_are_bounded(monkeypatch, passing_factor):
-    """Every probe `compare` may run is counted: fake runs pass below a rate, whatever that rate is."""
+@pytest.mark.parametrize("e2e_p99_s", [0.1, 1e3])
+def test_capacity_probes_are_bounded(monkeypatch, passing_factor, e2e_p99_s):
+    """Every probe `compare` may run is counted: fake runs pass below a rate, whatever that rate is,
+    and (with a long p99 e2e) every probe is repeated longer."""
     import simulator.compare as compare_module
     spec = _serving(num_requests=50)
-    runs: list[int] = []
+    runs: list[tuple[float, int]] = []
 
     def fake_run(probe, index, base_dir):
-        runs.append(probe.workload.num_requests)
+        runs.append((probe.workload.arrival.rate_per_s, probe.workload.num_requests))
         ok = probe.workload.arrival.rate_per_s <= passing_factor * spec.workload.arrival.rate_per_s
-        return {"stable": True, "slo_attainment": 1.0 if ok else 0.0}
+        return {"stable": True, "slo_attainment": 1.0 if ok else 0.0, "e2e_s": {"p99": e2e_p99_s}}
 
     monkeypatch.setattr(compare_module, "_run_one", fake_run)
-    compare_module.max_sustainable_qps(spec, 0)
-    assert len(runs) <= compare_module.MAX_PROBES
-    assert sum(runs) * len(spec.deployments) <= bound_of(spec, capacity_search=True).probe_requests
+    rate, count = compare_module.max_sustainable_qps(spec, 0)
+    assert len({r for r, _ in runs}) <= compare_module.MAX_PROBES
+    assert sum(n for _, n in runs) * len(spec.deployments) <= bound_of(spec, capacity_search=True).probe_requests
+    assert (rate == 0.0) == (passing_factor < 1 / 4 ** compare_module.MAX_BRACKET_STEPS)
+    if rate:   # the reported length is the one the passing probe ran with
+        assert (rate, count) in runs or count == 50
 
 
 def test_length_upper_tails():
@@ -242,9 +247,10 @@ def test_replica_and_rate_search_counts():
     assert [replica_search_runs(r, False) for r in (0, 1, 2, 3, 4, 8, 64)] == [0, 1, 2, 3, 3, 4, 7]
     assert replica_search_runs(5, True) == 5
     assert rate_search_runs() == 9
-    assert max_simulations(num_configs=3, max_gpus=8, min_tp=2, seeds=2, capacity=False) == 3 * 3 * 2
-    assert max_simulations(3, 8, 2, 2, capacity=True) == 3 * (3 + 9) * 2
-    assert max_simulations(1, 8, 16, 1, capacity=True) == 9
+    # each evaluated point: one run per seed, and its first seed again when the run is extended
+    assert max_simulations(num_configs=3, max_gpus=8, min_tp=2, seeds=2, capacity=False) == 3 * 3 * (2 + 1)
+    assert max_simulations(3, 8, 2, 2, capacity=True) == 3 * (3 + 9) * (2 + 1)
+    assert max_simulations(1, 8, 16, 1, capacity=True) == 9 * 2
 
 
 PLAN_DOC = {"name": "plan-tiny", "seed": 1,

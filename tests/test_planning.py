@@ -30,7 +30,7 @@ SCENARIO = {"name": "plan-small", "seed": 4,
 def test_plan_finds_the_exhaustive_best_with_fewer_simulations():
     grid = dict(target_qps=30.0, targets=Targets(0.5, 0.03), hardware=["h100-sxm", "a100-80gb", "l40s"],
                 tensor_parallel=[1, 2, 4, 8], max_num_seqs=[256], chunk_tokens=[8192], max_gpus=8, seeds=1,
-                capacity=False, workers=2)
+                capacity=False, workers=2, min_arrival_s=10)
     searched = plan(SCENARIO, None, **grid)
     exhaustive = plan(SCENARIO, None, exhaustive=True, **grid)
     assert searched["best"] is not None
@@ -46,7 +46,7 @@ def test_plan_finds_the_exhaustive_best_with_fewer_simulations():
 
 def test_plan_reports_capacity_and_seed_spread():
     result = plan(SCENARIO, None, 10.0, Targets(0.5, None), ["h100-sxm"], [1], [256], [8192], max_gpus=2, seeds=2,
-                  workers=1)
+                  workers=1, min_arrival_s=20)
     best = result["best"]
     assert best["min_replicas"] == 1 and best["max_rate_per_s"] >= 10.0
     assert best["ttft_p99_spread_s"] > 0                          # two seeds, two different p99s
@@ -54,8 +54,9 @@ def test_plan_reports_capacity_and_seed_spread():
 
 
 def test_pareto_front_keeps_only_undominated_points():
-    points = [{"cost_per_hour_usd": c, "ttft_p99_s": t, "stable": True} for c, t in
-              ((3, 1.0), (3, 0.8), (6, 0.5), (6, 0.9), (9, 0.5), (12, 0.2))]
+    points = [{"cost_per_hour_usd": c, "ttft_p99_s": t, "stable": True, "meets_slo": m} for c, t, m in
+              ((3, 1.0, True), (3, 0.8, True), (6, 0.5, True), (6, 0.9, True), (9, 0.5, True), (12, 0.2, True),
+               (2, 0.1, False), (5, 0.05, False))]   # points missing the targets are never on the front
     assert [(p["cost_per_hour_usd"], p["ttft_p99_s"]) for p in pareto_front(points)] == [(3, 0.8), (6, 0.5), (12, 0.2)]
 
 
@@ -123,6 +124,7 @@ def test_plan_cli_prints_the_best_configuration(tmp_path):
     scenario.write_text(yaml.safe_dump(SCENARIO))
     out = subprocess.run([CTXPLAN, "plan", str(scenario), "--target-qps", "20", "--hardware", "h100-sxm,l40s",
                           "--tp", "1,2", "--max-gpus", "4", "--seeds", "1", "--no-capacity", "--workers", "2",
+                          "--min-arrival-s", "15",
                           "--report", str(tmp_path / "plan.html")], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("best: ") and "Pareto front" in out.stdout
@@ -137,7 +139,7 @@ def test_plans_and_sweeps_run_as_jobs_over_http(tmp_path):
         assert sweep_job.status_code == 202 and sweep_job.headers["location"].startswith("/v1/sweeps/")
         plan_job = httpx.post(f"{base}/v1/plans", json={"scenario": SCENARIO, "target_qps": 20, "hardware": ["h100-sxm"],
                                                         "tensor_parallel": [1], "max_gpus": 2, "seeds": 1,
-                                                        "capacity": False})
+                                                        "capacity": False, "min_arrival_s": 15})
         assert plan_job.status_code == 202
         too_big = httpx.post(f"{base}/v1/sweeps", json={"scenario": SCENARIO, "params": ["seed=1..60"]})
         assert too_big.status_code == 422 and "max_simulations_per_job" in too_big.text

@@ -112,7 +112,8 @@ def test_comparison_job_of_a_comparison_scenario_with_capacity_search():
 
 
 def plan_body(**options) -> dict:
-    return {"scenario": tiny("quickstart"), "target_qps": 4.0, "max_gpus": 2, "seeds": 1, "requests": 30, **options}
+    return {"scenario": tiny("quickstart"), "target_qps": 4.0, "max_gpus": 2, "seeds": 1, "requests": 30,
+            "min_arrival_s": 5, **options}     # short runs: these tests check shapes, not capacity
 
 
 def test_plan_result_with_feasible_and_infeasible_configurations():
