@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
@@ -29,8 +30,14 @@ def calibrate(out: Annotated[Path, typer.Option(help="profile YAML to write (mea
               max_seconds: Annotated[float, typer.Option(help="stop adding kernel shapes after this long (every "
                                                               "family keeps its smallest shapes)",
                                                          callback=finite(0))] = 280.0,
+              strict: Annotated[bool, typer.Option("--strict", help="exit 1 when an op family's held-out error is "
+                                                                   "over its limit (kernels/fit_limits.yaml); the "
+                                                                   "profile is still written, for inspection")] = False,
               format: Annotated[OutputFormat, typer.Option("--format")] = OutputFormat.table):
-    """Time attention, matmul and copy kernels here and fit a hardware profile to them."""
+    """Time attention, matmul and copy kernels here and fit a hardware profile to them.
+
+    Prints the held-out error of every op family and one warning line per family over its limit
+    (or a fitted parameter pinned at the edge of its search range)."""
     output_file(out, "--out")
     try:
         from kernels.calibrate import calibrate as run_calibration
@@ -43,13 +50,41 @@ def calibrate(out: Annotated[Path, typer.Option(help="profile YAML to write (mea
     report = run_calibration(device.value, quick, out, base_profile, max_seconds=max_seconds)
     if format is OutputFormat.json:
         _print_json(report)
-        return
+    else:
+        _print_calibration(report)
+    for warning in report["warnings"]:      # plain lines on stderr: one warning, one line, whatever the width
+        print(f"warning: {warning}", file=sys.stderr)
+    if strict and report["warnings"]:
+        print(f"error: --strict: {len(report['warnings'])} calibration warning(s); {report['profile']} was written "
+              "for inspection, do not plan with it", file=sys.stderr)
+        raise typer.Exit(code=1)
+
+
+def _print_calibration(report: dict) -> None:
     from api.render import validation_table
     stdout.print(f"wrote {report['profile']} (device: {report['device']}, base: {report['base_profile']}, "
                  f"{report['num_measurements']} kernels)")
     stdout.print(validation_table("fitted rows", report["fit"]))
     stdout.print(validation_table("held-out rows (not fitted)", report["holdout"]))
+    pct = (lambda v: "-" if v is None else f"{v:.1f}%")
+    stdout.print("held-out error per op family (limits: kernels/fit_limits.yaml):")
+    for family in report["checks"]["families"]:
+        verdict = "WARNING" if family["warning"] else "ok"
+        stdout.print(f"  {family['family']:<17} n={family['num_holdout']:<3} median |error| "
+                     f"{pct(family['median_abs_pct_error']):>7} (p90 {pct(family['p90_abs_pct_error'])}), "
+                     f"limit {family['limit_pct']:.0f}%: {verdict}")
+    stdout.print(_load_line(report["machine"]))
     stdout.print(f"check it: ctxplan validate --hardware {report['profile']} --measurements {report['files']['holdout']}")
+
+
+def _load_line(machine: dict) -> str:
+    line = (f"machine: load average (1 min) {machine['load_average_1m_before']:.2f} before, "
+            f"{machine['load_average_1m_after']:.2f} after, on {machine['cpu_count']} cores, "
+            f"{machine['torch_threads']} torch thread(s)")
+    if machine.get("cpu_time_meaningful") and machine.get("cpu_per_wall_kept_runs") is not None:
+        line += (f"; timed steps got {machine['cpu_per_wall_all_runs']:.0%} of their wall time on a core "
+                 f"(kept runs, {machine['statistic']}: {machine['cpu_per_wall_kept_runs']:.0%})")
+    return line
 
 
 @app.command()
@@ -83,5 +118,7 @@ def validate(hardware: Annotated[str, typer.Option(help="catalog name or profile
     from api.render import validation_table
     title = f"{profile.name}: " + ("engine check (predicted vs measured)" if engine else str(measurements))
     stdout.print(validation_table(title, report))
+    if engine:
+        stdout.print(_load_line(report["machine"]))
 
 

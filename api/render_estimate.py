@@ -40,9 +40,9 @@ def _rows(result: dict):
             for impl, fields in value.items():
                 for name, item in fields.items():
                     yield f"attention.{impl}.{name}", estimate_cell(name, item)
-        elif key == "model_notes":
+        elif key in ("model_notes", "hardware_notes"):
             for note in value:
-                yield "model_note", note
+                yield key.removesuffix("s"), note
         else:
             yield key, estimate_cell(key, value)
 

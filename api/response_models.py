@@ -109,6 +109,8 @@ class EstimateResponse(_Closed):
     cost_per_query_usd: float
     cost_per_million_output_tokens_usd: float
     model_notes: list[str] = Field(description="assumptions made reading the model (an imported config.json)")
+    hardware_notes: list[str] = Field(default_factory=list, description="what the device means for these numbers "
+                                      "(a CPU profile is a test device, not a serving target)")
 
 
 # ---- catalog, scenarios, health ----------------------------------------------------------------

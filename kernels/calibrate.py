@@ -10,6 +10,13 @@ fitted; without one on a GPU the entry is guessed from the device name; on a CPU
 best rates measured. The per-iteration overhead is measured as a 1-token step of the reference
 engine (kernels/engine_check.py) minus its predicted kernel time; for engines with CUDA graphs
 this is an upper bound.
+
+After the fit every op family is predicted on its held-out rows and judged against the limits in
+kernels/fit_limits.yaml (`kernels.fit.check_fit`); the warnings go into the report and into the
+profile's `calibration` block, and the profile is written either way (`ctxplan calibrate --strict`
+then exits 1). A CPU profile says `device_kind: cpu`: results priced on it carry a note that a CPU
+is a test device, not a serving target. The load average before and after the timings is
+recorded beside the errors: on a shared machine it explains them.
 """
 
 from __future__ import annotations
@@ -24,7 +31,8 @@ import yaml
 
 from kernels import microbench
 from kernels.engine_check import measure_iteration_overhead_s
-from kernels.fit import fit_profile, split_rows
+from kernels.fit import check_fit, fit_profile, load_error_limits, split_rows
+from kernels.timing import cpu_threads
 from simulator.catalog import hardware_names, resolve_hardware
 from simulator.hardware import HardwareProfile
 from simulator.measurements import load_measurements
@@ -70,10 +78,19 @@ def _profile_fields(profile: HardwareProfile) -> dict:
 def calibrate(device_name: str, quick: bool, out: Path, base_profile: str | None = None,
               max_seconds: float = 280.0) -> dict:
     device = microbench.resolve_device(device_name)
+    with cpu_threads(device):     # one thread on a CPU, the same for the grid, the overhead and device_name
+        return _calibrate(device, quick, out, base_profile, max_seconds)
+
+
+def _calibrate(device: torch.device, quick: bool, out: Path, base_profile: str | None, max_seconds: float) -> dict:
+    limits = load_error_limits()          # a broken limits file fails before minutes of timing
+    load_before = os.getloadavg()[0]
     stem = out.with_suffix("")
     files = {kind: stem.with_name(f"{stem.name}.{kind}.csv") for kind in ("measurements", "fit", "holdout")}
     budget = 0.05 if device.type == "cpu" else 0.03
     rows_raw = microbench.run_grid(device, quick, budget, max_seconds)
+    machine = {"cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+               "load_average_1m_before": load_before, "load_average_1m_after": os.getloadavg()[0]}
     microbench.write_rows(rows_raw, files["measurements"])
     rows = load_measurements(files["measurements"])
     fit_rows, holdout_rows = split_rows(rows)
@@ -88,30 +105,43 @@ def calibrate(device_name: str, quick: bool, out: Path, base_profile: str | None
     base = resolve_hardware(base_name or "h100-sxm")
     if base_name is None:   # no datasheet: describe this machine, peaks come from the measurements
         base = dataclasses.replace(base, name="measured", memory_bytes=_cpu_memory_gb() * 1e9,
-                                   sm_count=os.cpu_count() or 1, l2_bytes=0.0, interconnect_bytes_per_s=1e9,
+                                   sm_count=torch.get_num_threads(), l2_bytes=0.0, interconnect_bytes_per_s=1e9,
                                    on_demand_usd_per_gpu_hour=0.0, fp8_flops_per_s=None)
     profile = fit_profile(base, fit_rows, use_measured_peaks=base_name is None)
     overhead = measure_iteration_overhead_s(profile, device)
     profile = dataclasses.replace(profile, curves=dataclasses.replace(profile.curves, iteration_overhead_s=overhead))
     report = {"fit": validate_rows(profile, fit_rows), "holdout": validate_rows(profile, holdout_rows)}
+    checks = check_fit(profile, fit_rows, holdout_rows, limits)
 
-    document = {"name": stem.name, **({"base": base_name} if base_name else {}), **_profile_fields(profile),
-                "verified": False,
-                "source": (f"ctxplan calibrate on {name_of_device} (torch {str(torch.__version__)}); "
-                           + (f"peaks from catalog entry {base_name}" if base_name else
-                              "peaks are the best rates measured here; price 0 (set your own)")),
-                "calibration": {
-                    "device": name_of_device, "torch_version": str(torch.__version__), "host": platform.node(),
-                    "dtype": rows[0].dtype, "quick": quick, "num_measurements": len(rows),
-                    "measurements": files["measurements"].name, "fit_measurements": files["fit"].name,
-                    "holdout_measurements": files["holdout"].name,
-                    "iteration_overhead_method": "1-token step of kernels/engine_check.py minus predicted kernels",
-                    "error_pct": {split: {"overall": r["overall"], "by_op": r["by_op"]} for split, r in report.items()},
-                }}
+    calibration = {
+        "device": name_of_device, "torch_version": str(torch.__version__), "host": platform.node(),
+        "dtype": rows[0].dtype, "quick": quick, "num_measurements": len(rows),
+        "measurements": files["measurements"].name, "fit_measurements": files["fit"].name,
+        "holdout_measurements": files["holdout"].name,
+        "iteration_overhead_method": "1-token step of kernels/engine_check.py minus predicted kernels",
+        "error_pct": {split: {"overall": r["overall"], "by_op": r["by_op"]} for split, r in report.items()},
+        "held_out_limits_pct": {c.family: c.limit_pct for c in checks.families},
+        "warnings": list(checks.warnings), "machine": machine}
+    _write_profile(out, _document(stem.name, profile, base_name, device, name_of_device, calibration))
+    return {"profile": str(out), "files": {k: str(v) for k, v in files.items()}, "device": name_of_device,
+            "base_profile": base_name, "num_measurements": len(rows), **report, "checks": checks.to_dict(),
+            "warnings": list(checks.warnings), "machine": machine}
+
+
+def _document(name: str, profile: HardwareProfile, base_name: str | None, device: torch.device,
+              name_of_device: str, calibration: dict) -> dict:
+    return {"name": name, **({"base": base_name} if base_name else {}), **_profile_fields(profile),
+            **({"device_kind": "cpu"} if device.type == "cpu" else {}),
+            "verified": False,
+            "source": (f"ctxplan calibrate on {name_of_device} (torch {str(torch.__version__)}); "
+                       + (f"peaks from catalog entry {base_name}" if base_name else
+                          "peaks are the best rates measured here; price 0 (set your own)")),
+            "calibration": calibration}
+
+
+def _write_profile(out: Path, document: dict) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")
     tmp.write_text("# Hardware profile written by `ctxplan calibrate`; fitted curves under `efficiency`.\n"
                    + yaml.safe_dump(document, sort_keys=False))
     os.replace(tmp, out)
-    return {"profile": str(out), "files": {k: str(v) for k, v in files.items()}, "device": name_of_device,
-            "base_profile": base_name, "num_measurements": len(rows), **report}

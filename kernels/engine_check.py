@@ -5,18 +5,28 @@ The engine serves a handful of requests that arrive over time with a random-weig
 left out, its cost is negligible) and a real per-request KV cache. Batching decisions come from
 the simulator's own `Scheduler` and `KVCacheManager` (same token budget, chunked prefill and
 decode-first order), so both sides run the same policy and differ only in where a step's time
-comes from: the wall clock here, the cost model there.
+comes from: measured here (see below), the cost model there.
 
     real:       clock += measured forward time of each scheduled batch
     predicted:  simulator.cluster.simulate() with the calibrated profile
 
 Compared: every iteration (the cost model priced on the exact batch that ran), and per request
 TTFT and end-to-end latency (the real run against an independent simulated run).
+
+A busy machine only adds time, so the engine times itself as the calibration times kernels
+(kernels/timing.py): on a CPU, one thread and its CPU time (a neighbour that takes the core away
+stops that clock), and each step run STEP_REPEATS times (the KV writes land on the same slots, so
+a repeat changes nothing) with the fastest kept, the one least disturbed. The report says how busy
+the machine was next to the errors: the load average before and after, and the thread's CPU time
+against the wall time of the timed steps (100%: no neighbour took the core away while it ran).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +35,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from kernels.timing import cpu_threads
 from simulator import costmodel
 from simulator.cluster import ReplicaSetup, RouterPolicy, simulate
 from simulator.engine import step_time_s
@@ -38,6 +49,7 @@ SHAPE = json.loads(Path(__file__).with_name("shapes.json").read_text())["models"
 SCHEDULER = SchedulerConfig(max_num_seqs=8, max_num_batched_tokens=256, enable_chunked_prefill=True,
                             enable_prefix_caching=False, block_size=16)
 NUM_BLOCKS = 4096
+STEP_REPEATS = 3          # runs of each engine step; the fastest is kept (CPU time varies by a few %)
 
 
 def tiny_model_spec() -> ModelSpec:
@@ -127,6 +139,42 @@ class TinyModel:
             torch.cuda.synchronize(self.device)
 
 
+@dataclass(slots=True)
+class StepTimer:
+    """Runs a step `repeats` times and keeps the fastest by `clock`; sums thread CPU and wall time of all
+    runs and of the kept ones. On a CPU the clock is the thread's CPU time, which counts all the work
+    only on one torch thread (inside kernels.timing.cpu_threads); on a GPU the wall time (the step
+    synchronizes)."""
+    device_type: str
+    repeats: int = STEP_REPEATS
+    wall_s: float = 0.0
+    cpu_s: float = 0.0
+    kept_wall_s: float = 0.0
+    kept_cpu_s: float = 0.0
+
+    def fastest_s(self, fn) -> float:
+        if self.device_type == "cpu" and torch.get_num_threads() != 1:
+            raise RuntimeError("a step's thread CPU time misses the other torch threads; time inside cpu_threads()")
+        best, best_wall, best_cpu = math.inf, 0.0, 0.0
+        for _ in range(self.repeats):
+            cpu0, wall0 = time.thread_time(), time.perf_counter()
+            fn()
+            wall, cpu = time.perf_counter() - wall0, time.thread_time() - cpu0
+            self.wall_s += wall
+            self.cpu_s += cpu
+            value = cpu if self.device_type == "cpu" else wall
+            if value < best:
+                best, best_wall, best_cpu = value, wall, cpu
+        self.kept_wall_s += best_wall
+        self.kept_cpu_s += best_cpu
+        return best
+
+    @property
+    def statistic(self) -> str:
+        clock = "thread CPU time" if self.device_type == "cpu" else "wall time"
+        return f"fastest of {self.repeats} runs of each step ({clock})"
+
+
 @dataclass
 class RealRun:
     requests: list[Request]
@@ -134,8 +182,9 @@ class RealRun:
     iteration_predicted_s: list[float]
 
 
-def run_real(model: TinyModel, requests: list[Request], profile_cost) -> RealRun:
+def run_real(model: TinyModel, requests: list[Request], profile_cost, timer: StepTimer | None = None) -> RealRun:
     """Serve `requests` on the tiny model with a virtual clock advanced by measured step times."""
+    timer = timer or StepTimer(model.device.type)
     scheduler = Scheduler(SCHEDULER, KVCacheManager(NUM_BLOCKS, SCHEDULER.block_size, False))
     pending = sorted(requests, key=lambda r: r.arrival_time_s)
     clock, measured, predicted = 0.0, [], []
@@ -151,9 +200,7 @@ def run_real(model: TinyModel, requests: list[Request], profile_cost) -> RealRun
         chunks = [(r.request_id, r.num_computed_tokens, batch.num_new_tokens[r.request_id],
                    r.num_computed_tokens + batch.num_new_tokens[r.request_id] >= r.num_tokens) for r in batch.requests]
         predicted.append(step_time_s(profile_cost, batch))
-        start = time.perf_counter()
-        model.forward(chunks)
-        step = time.perf_counter() - start
+        step = timer.fastest_s(lambda: model.forward(chunks))
         measured.append(step)
         for request in batch.requests:
             if request.first_scheduled_s < 0:
@@ -179,7 +226,25 @@ def dtype_for(device: torch.device) -> tuple[str, torch.dtype]:
     return ("fp32", torch.float32) if device.type == "cpu" else ("bf16", torch.bfloat16)
 
 
-def engine_check(profile: HardwareProfile, device: torch.device, seed: int = 0) -> dict:
+def machine_load(timer: StepTimer, load_before: float) -> dict:
+    """How busy the machine was while the steps were timed (read next to the errors)."""
+    return {"cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "load_average_1m_before": load_before, "load_average_1m_after": os.getloadavg()[0],
+            "step_repeats": timer.repeats, "statistic": timer.statistic,
+            # share of the timed steps' wall time the thread was on a core (meaningful on a CPU, one thread)
+            "cpu_per_wall_all_runs": timer.cpu_s / timer.wall_s if timer.wall_s else None,
+            "cpu_per_wall_kept_runs": timer.kept_cpu_s / timer.kept_wall_s if timer.kept_wall_s else None,
+            "cpu_time_meaningful": timer.device_type == "cpu"}
+
+
+def engine_check(profile: HardwareProfile, device: torch.device, seed: int = 0,
+                 repeats: int = STEP_REPEATS) -> dict:
+    with cpu_threads(device):
+        return _engine_check(profile, device, seed, repeats)
+
+
+def _engine_check(profile: HardwareProfile, device: torch.device, seed: int, repeats: int) -> dict:
+    load_before = os.getloadavg()[0]
     dtype_name, dtype = dtype_for(device)
     spec = tiny_model_spec()
     cost = costmodel.iteration_cost_params(spec, profile, 1, dtype_name, dtype_name)
@@ -190,7 +255,8 @@ def engine_check(profile: HardwareProfile, device: torch.device, seed: int = 0) 
         model.forward([(-1, 32, 32, False)])
         model.forward([(-1, 64, 1, True)])
     model.release(-1)
-    real = run_real(model, workload(seed), cost)
+    timer = StepTimer(device.type, repeats)
+    real = run_real(model, workload(seed), cost, timer)
     simulated = _fresh(real.requests)
     simulate(simulated, ReplicaSetup(SCHEDULER, NUM_BLOCKS, lambda n: -(-n // SCHEDULER.block_size), cost), 1,
              RouterPolicy.ROUND_ROBIN)
@@ -212,22 +278,21 @@ def engine_check(profile: HardwareProfile, device: torch.device, seed: int = 0) 
         "predicted_total_s": float(sum(real.iteration_predicted_s)),
         "overall": _stats(iteration + ttft + e2e),
         "by_metric": {"iteration": _stats(iteration), "ttft": _stats(ttft), "e2e": _stats(e2e)},
+        "machine": machine_load(timer, load_before),
     }
 
 
 def measure_iteration_overhead_s(profile: HardwareProfile, device: torch.device, reps: int = 20) -> float:
-    """Fixed cost of one engine step: a 1-token decode on the tiny model minus its predicted kernel time."""
-    dtype_name, dtype = dtype_for(device)
-    model = TinyModel(device, dtype)
-    model.allocate(0, 64)
-    model.forward([(0, 0, 16, True)])
-    times = []
-    for _ in range(reps):
-        start = time.perf_counter()
-        model.forward([(0, 16, 1, True)])
-        times.append(time.perf_counter() - start)
-    import dataclasses
+    """Fixed cost of one engine step: a 1-token decode on the tiny model minus its predicted kernel time.
+
+    The fastest of `reps` steps, the statistic of the engine check's steps and of CPU kernel timings."""
+    with cpu_threads(device):
+        dtype_name, dtype = dtype_for(device)
+        model = TinyModel(device, dtype)
+        model.allocate(0, 64)
+        model.forward([(0, 0, 16, True)])
+        step_s = StepTimer(device.type, reps).fastest_s(lambda: model.forward([(0, 16, 1, True)]))
     no_overhead = dataclasses.replace(profile, curves=dataclasses.replace(profile.curves, iteration_overhead_s=0.0))
     cost = costmodel.iteration_cost_params(tiny_model_spec(), no_overhead, 1, dtype_name, dtype_name)
     predicted = costmodel.iteration_time_s(cost, [], 1, costmodel.decode_attended_tokens(cost, 16), 1)
-    return max(0.0, float(np.median(times)) - predicted)
+    return max(0.0, step_s - predicted)

@@ -6,6 +6,8 @@ Run on the machine to calibrate (needs only torch and numpy, not the rest of ctx
 
 writes DIR/measurements.csv in the schema of `simulator/measurements.py`. Shapes come from
 `kernels/shapes.json` (the projection shapes of catalog models, kept in sync by a test).
+`measured_s` is the statistic its `statistic` column names: the median on GPUs; on CPUs the
+minimum CPU time of the one thread they run on (kernels/timing.py says why).
 
 Grids (full / --quick; bf16 on GPUs, fp32 on CPUs):
 - matmul: each model's QKV, output, gate+up and down projections (and MoE expert MLPs), split by
@@ -36,14 +38,20 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from kernels.timing import bench
+from kernels.timing import Timing, cpu_threads
+from kernels.timing import bench as bench_any_clock
 
 SHAPES_FILE = Path(__file__).with_name("shapes.json")
 FIELDS = ("op", "m", "n", "k", "batch_size", "num_q_heads", "num_kv_heads", "head_dim", "q_len", "kv_len",
           "causal", "bytes", "num_gpus", "dtype", "measured_s", "p20_s", "p80_s", "device", "torch_version",
-          "backend", "kv_lens")
+          "backend", "kv_lens", "statistic")
 MIN_ROWS_PER_FAMILY = 2    # one row to fit and one to hold out (kernels.fit.split_rows), whatever the budget
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def bench(fn, device: torch.device, budget_s: float) -> Timing:
+    """Every kernel of the grid: on a CPU the thread's CPU time, on one thread (kernels/timing.py)."""
+    return bench_any_clock(fn, device, budget_s=budget_s, cpu_clock="thread")
 
 
 def device_name(device: torch.device) -> str:
@@ -157,8 +165,9 @@ class Recorder:
         return time.perf_counter() > self.deadline and self.rows_per_op.get(op, 0) >= MIN_ROWS_PER_FAMILY
 
     def add(self, op: str, timing, **shape) -> None:
-        row = {"op": op, "dtype": self.dtype_name, "measured_s": f"{timing.median_s:.9g}",
-               "p20_s": f"{timing.p20_s:.9g}", "p80_s": f"{timing.p80_s:.9g}", **self.meta, **shape}
+        row = {"op": op, "dtype": self.dtype_name, "measured_s": f"{timing.measured_s:.9g}",
+               "p20_s": f"{timing.p20_s:.9g}", "p80_s": f"{timing.p80_s:.9g}", "statistic": timing.statistic,
+               **self.meta, **shape}
         self.rows.append(row)
         self.rows_per_op[op] = self.rows_per_op.get(op, 0) + 1
         if len(self.rows) % 25 == 0:
@@ -166,6 +175,11 @@ class Recorder:
 
 
 def run_grid(device: torch.device, quick: bool, budget_s: float, max_seconds: float) -> list[dict]:
+    with cpu_threads(device):     # one thread on a CPU (kernels/timing.py says why)
+        return _run_grid(device, quick, budget_s, max_seconds)
+
+
+def _run_grid(device: torch.device, quick: bool, budget_s: float, max_seconds: float) -> list[dict]:
     dtype_name = "fp32" if device.type == "cpu" else "bf16"
     dtype = DTYPES[dtype_name]
     rec = Recorder(device, dtype_name, budget_s, time.perf_counter() + max_seconds)
@@ -235,9 +249,11 @@ def allreduce_rows(device: torch.device, rec: Recorder, budget_s: float) -> list
     rows = []
     for mib in [1, 16, 64, 256]:
         buffer = torch.ones(mib * (1 << 20) // 2, dtype=torch.bfloat16, device=device)
-        timing = bench(lambda: dist.all_reduce(buffer), device, budget_s=budget_s)
-        rows.append({"op": "allreduce", "dtype": "bf16", "measured_s": f"{timing.median_s:.9g}",
-                     "p20_s": f"{timing.p20_s:.9g}", "p80_s": f"{timing.p80_s:.9g}", **rec.meta,
+        # wall time: a collective waits for the other ranks, which no CPU clock of this thread counts
+        timing = bench_any_clock(lambda: dist.all_reduce(buffer), device, budget_s=budget_s)
+        rows.append({"op": "allreduce", "dtype": "bf16", "measured_s": f"{timing.measured_s:.9g}",
+                     "p20_s": f"{timing.p20_s:.9g}", "p80_s": f"{timing.p80_s:.9g}", "statistic": timing.statistic,
+                     **rec.meta,
                      "bytes": mib * (1 << 20), "num_gpus": world, "backend": "nccl"})
     return rows if dist.get_rank() == 0 else []
 

@@ -5,8 +5,23 @@
    budget (not a fixed count), within [min_reps, max_reps].
 3. Before every repetition zero a buffer larger than the last-level cache, so each call starts
    cold (weights and KV come from DRAM/HBM, as in serving). On CUDA record events around each call
-   and synchronize once at the end; on CPU time each call with `time.perf_counter` (synchronous).
-4. Report the median with the 20th and 80th percentiles and the sample count.
+   and synchronize once at the end; on CPU time each call (synchronous) with `time.perf_counter`,
+   or with the thread's CPU time (`cpu_clock="thread"`, below).
+4. Report the median with the 20th and 80th percentiles and the sample count. On CUDA the median
+   is the statistic; on a CPU the minimum (below). `Timing.statistic` names it.
+
+CPUs: a CPU profile is a test device (it checks the tool end to end; it is not a serving target),
+usually timed on a machine shared with other work, and a busy machine only adds time. So:
+- one intra-op thread (`cpu_threads`). With several, a parallel region waits for its slowest
+  thread, and a worker that slept through the cache flush waits a scheduler slice to wake up: on
+  2 cores with two busy neighbours a 0.5 ms matmul timed at 15-20 ms in every repetition;
+- the time that thread spent on a core (`time.thread_time`, `cpu_clock="thread"`), not the wall
+  time: a neighbour that takes the core away stops that clock. At a load average of 9 on 2 cores a
+  step of the engine check took 570-850 ms of wall time and 385-430 ms of CPU time. What the
+  clock still sees is sharing of caches, memory bandwidth and SMT siblings;
+- the minimum over repetitions, the least disturbed (on an idle machine within a few percent of
+  the median).
+Calibration and the engine check both time this way, so they are compared like with like.
 
 `bench_cuda_graph` captures the function in a CUDA graph and times replays, for launch-bound
 decode kernels where the launch floor would otherwise dominate.
@@ -16,9 +31,10 @@ Needs only torch and numpy.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -26,6 +42,7 @@ import torch
 L2_FLUSH_BYTES = 256 * 1024 * 1024   # larger than the L2 of every current GPU (B200: 126 MB)
 CPU_FLUSH_BYTES = 64 * 1024 * 1024   # larger than the last-level cache a CPU thread pool shares (typ. 32 MB)
 CPU_MAX_REPS = 30                    # cache flushes dominate CPU timing time; 30 samples give a stable median
+CPU_NUM_THREADS = 1                  # intra-op threads of every CPU timing (module docstring)
 
 
 @dataclass(frozen=True)
@@ -34,13 +51,32 @@ class Timing:
     p20_s: float
     p80_s: float
     num_samples: int
-    statistic: str = "median"
+    statistic: str = "median"        # which of the numbers `measured_s` is: "median..." or "min..."
+    min_s: float = 0.0
+
+    @property
+    def measured_s(self) -> float:
+        return self.min_s if self.statistic.startswith("min") else self.median_s
 
 
-def _summarise(samples: list[float]) -> Timing:
+def _summarise(samples: list[float], statistic: str = "median") -> Timing:
     data = np.asarray(samples, dtype=float)
     p20, median, p80 = np.percentile(data, [20, 50, 80])
-    return Timing(float(median), float(p20), float(p80), int(data.size))
+    return Timing(float(median), float(p20), float(p80), int(data.size), statistic, float(data.min()))
+
+
+@contextlib.contextmanager
+def cpu_threads(device: torch.device | str) -> Iterator[None]:
+    """Within the block, CPU work runs on CPU_NUM_THREADS intra-op threads (unchanged on a GPU)."""
+    if torch.device(device).type != "cpu":
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(CPU_NUM_THREADS)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def _sync(device: torch.device) -> None:
@@ -49,9 +85,17 @@ def _sync(device: torch.device) -> None:
 
 
 def bench(fn: Callable[[], object], device: torch.device | str, budget_s: float = 0.1, warmup_s: float = 0.02,
-          min_reps: int = 3, max_reps: int = 1000) -> Timing:
-    """Time `fn` on `device` within about `budget_s` seconds of repetitions."""
+          min_reps: int = 3, max_reps: int = 1000, cpu_clock: str = "wall") -> Timing:
+    """Time `fn` on `device` within about `budget_s` seconds of repetitions.
+
+    cpu_clock (CPU only): "wall", or "thread" for the calling thread's CPU time, which counts all the
+    work only when torch runs on one intra-op thread (inside `cpu_threads`)."""
     device = torch.device(device)
+    if cpu_clock not in ("wall", "thread"):
+        raise ValueError(f"cpu_clock must be 'wall' or 'thread', got {cpu_clock!r}")
+    if device.type == "cpu" and cpu_clock == "thread" and torch.get_num_threads() != 1:
+        raise RuntimeError(f"thread CPU time misses the work of the other {torch.get_num_threads() - 1} torch "
+                           "threads; time inside kernels.timing.cpu_threads()")
     fn()
     _sync(device)
     start = time.perf_counter()
@@ -69,14 +113,15 @@ def bench(fn: Callable[[], object], device: torch.device | str, budget_s: float 
     if device.type == "cuda":
         return _bench_cuda(fn, device, reps)
     reps = min(reps, max(min_reps, CPU_MAX_REPS))
+    clock = time.thread_time if cpu_clock == "thread" else time.perf_counter
     flush = torch.empty(CPU_FLUSH_BYTES // 4, dtype=torch.int32)
     samples = []
     for _ in range(reps):
         flush.zero_()
-        t0 = time.perf_counter()
+        t0 = clock()
         fn()
-        samples.append(time.perf_counter() - t0)
-    return _summarise(samples)
+        samples.append(clock() - t0)
+    return _summarise(samples, "min thread CPU time" if cpu_clock == "thread" else "min wall time")
 
 
 def _bench_cuda(fn: Callable[[], object], device: torch.device, reps: int) -> Timing:
@@ -111,4 +156,4 @@ def bench_cuda_graph(fn: Callable[[], object], device: torch.device | str, budge
     timing = bench(graph.replay, device, budget_s=budget_s)
     scale = 1.0 / calls_per_graph
     return Timing(timing.median_s * scale, timing.p20_s * scale, timing.p80_s * scale, timing.num_samples,
-                  "median (CUDA graph replay)")
+                  "median (CUDA graph replay)", timing.min_s * scale)

@@ -139,7 +139,7 @@ def resolve_deployment(spec: DeploymentSpec, field: str, base_dir: Path | None =
         allowed = f">= {needed}" if needed else "none fits this hardware; use a larger GPU or smaller dtypes"
         raise InputError(f"{model.name} does not fit on {hardware.name}: {reason}",
                          field=f"{field}.tensor_parallel", value=tp, allowed=allowed)
-    notes = []
+    notes = list(device_notes(hardware))
     caching = engine.enable_prefix_caching
     if caching and model.has_local_layers and not any(g.window_tokens is None for g in model.layer_groups()):
         caching = False
@@ -178,10 +178,20 @@ def resolve_deployment(spec: DeploymentSpec, field: str, base_dir: Path | None =
                               transfer_bytes_per_s=link * min(pool.tensor_parallel, tp))
         price = (price * num_gpus + side.price_usd_per_gpu_hour * side.num_gpus) / (num_gpus + side.num_gpus)
         num_gpus += side.num_gpus
+        notes.extend(n for n in device_notes(side.hardware) if n not in notes)
         notes.append(f"disaggregated: {pool.replicas} prefill replica(s) of {side.hardware.name} x{pool.tensor_parallel}, "
                      f"KV sent at {link * min(pool.tensor_parallel, tp) / 1e9:,.0f} GB/s")
     return ResolvedDeployment(spec=spec, model=model, hardware=hardware, plan=plan, setup=setup,
                               num_gpus=num_gpus, price_usd_per_gpu_hour=price, notes=tuple(notes), prefill=prefill)
+
+
+def device_notes(hardware: HardwareProfile) -> tuple[str, ...]:
+    """What the device itself means for the results: a CPU-calibrated profile is a test device, not a target."""
+    if hardware.device_kind != "cpu":
+        return ()
+    return (f"hardware {hardware.name} is a CPU (ctxplan calibrate --device cpu): a test device for checking "
+            "ctxplan, not a serving target; its times are a CPU's, far slower than any accelerator's, and its price "
+            f"is ${hardware.on_demand_usd_per_gpu_hour:g}/h unless you set one",)
 
 
 def _host_kv_blocks(hardware: HardwareProfile, plan: MemoryPlan) -> int:

@@ -50,8 +50,8 @@ from dataclasses import dataclass
 from enum import Enum
 
 from simulator import costmodel
-from simulator.deployment import (MAX_TENSOR_PARALLEL, MemoryPlan, blocks_for_tokens_fn, fit_check, memory_plan,
-                                  valid_tp)
+from simulator.deployment import (MAX_TENSOR_PARALLEL, MemoryPlan, blocks_for_tokens_fn, device_notes, fit_check,
+                                  memory_plan, valid_tp)
 from simulator.errors import InputError
 from simulator.hardware import HardwareProfile, PricingTier
 from simulator.model import ModelSpec
@@ -293,4 +293,5 @@ def estimate(model: ModelSpec, hardware: HardwareProfile, prompt_tokens: int, ou
         "cost_per_query_usd": cost_per_query,
         "cost_per_million_output_tokens_usd": cost_per_query / output_tokens * 1e6,
         "model_notes": list(model.notes),
+        "hardware_notes": list(device_notes(hardware)),     # a CPU profile is a test device (simulator/deployment.py)
     }

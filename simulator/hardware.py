@@ -71,6 +71,7 @@ class HardwareProfile:
     vendor: str = ""
     source: str = ""
     verified: bool = False
+    device_kind: str = "gpu"                # "cpu" for a profile calibrated on a CPU: a test device, not a target
 
     def __post_init__(self) -> None:
         for field in ("memory_bytes", "memory_bandwidth_bytes_per_s", "bf16_flops_per_s",

@@ -181,6 +181,9 @@ def profile_from_mapping(data: Any, default_name: str, file: str | None = None) 
         data = merged
     data.setdefault("name", default_name)
     data.setdefault("source", f"profile {file or default_name}")
+    calibration = data.get("calibration")
+    if isinstance(calibration, dict) and str(calibration.get("device", "")).startswith("cpu"):
+        data.setdefault("device_kind", "cpu")   # profiles calibrated before device_kind was written
     for ignored in ("calibration", "fit", "measurements"):
         data.pop(ignored, None)   # calibration metadata written beside the profile fields
     try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from simulator.hardware import EfficiencyCurves, HardwareProfile
@@ -107,6 +109,7 @@ class HardwareRow(BaseModel):
     efficiency: CurvesRow | None = None
     verified: bool = False
     source: str
+    device_kind: Literal["gpu", "cpu"] = Field(default="gpu", description="cpu: calibrated on a CPU (a test device)")
 
     def to_profile(self, defaults: HardwareDefaults) -> HardwareProfile:
         return HardwareProfile(
@@ -130,5 +133,5 @@ class HardwareRow(BaseModel):
             spot_usd_per_gpu_hour=(self.spot_usd_per_gpu_hour if self.spot_usd_per_gpu_hour is not None
                                    else self.on_demand_usd_per_gpu_hour * defaults.spot_price_ratio),
             curves=defaults.curves(self.efficiency),
-            source=self.source, verified=self.verified,
+            source=self.source, verified=self.verified, device_kind=self.device_kind,
         )
