@@ -110,30 +110,35 @@ def estimate(model: Annotated[str, typer.Option(help="catalog name, config.json 
 @user_errors
 def models(format: Annotated[OutputFormat, typer.Option("--format")] = OutputFormat.table):
     """List the model catalog."""
-    from api.render import rows_table
+    from api.render import Column, rows_table
     from simulator.catalog import model_rows
     rows = [r.model_dump(mode="json") for r in model_rows()]
     if format is OutputFormat.json:
         _print_json(rows)
     else:
-        stdout.print(rows_table("models", rows, ["name", "params_total_b", "params_active_b", "num_layers",
-                                                 "num_kv_heads", "attention", "local_window_tokens",
-                                                 "max_context_tokens", "verified"]))
+        stdout.print(rows_table("models", rows, [
+            Column("name", "name", justify="left"), Column("params_total_b", "params (B)"),
+            Column("params_active_b", "active params (B)"), Column("num_layers", "layers"),
+            Column("num_kv_heads", "KV heads"), Column("attention", "attention", justify="left"),
+            Column("local_window_tokens", "local window (tokens)"),
+            Column("max_context_tokens", "max context (tokens)"), Column("verified", "verified")]))
 
 
 @app.command("hardware")
 @user_errors
 def hardware_list(format: Annotated[OutputFormat, typer.Option("--format")] = OutputFormat.table):
     """List the hardware catalog."""
-    from api.render import rows_table
+    from api.render import Column, rows_table
     from simulator.catalog import hardware_rows
     rows = [r.model_dump(mode="json", exclude_none=False) for r in hardware_rows()]
     if format is OutputFormat.json:
         _print_json(rows)
     else:
-        stdout.print(rows_table("hardware", rows, ["name", "memory_gb", "memory_bandwidth_tb_s",
-                                                   "bf16_dense_tflops", "fp8_dense_tflops", "interconnect_gb_s",
-                                                   "on_demand_usd_per_gpu_hour", "verified"]))
+        stdout.print(rows_table("hardware", rows, [
+            Column("name", "name", justify="left"), Column("memory_gb", "memory (GB)"),
+            Column("memory_bandwidth_tb_s", "bandwidth (TB/s)"), Column("bf16_dense_tflops", "BF16 TFLOPS"),
+            Column("fp8_dense_tflops", "FP8 TFLOPS"), Column("interconnect_gb_s", "interconnect (GB/s)"),
+            Column("on_demand_usd_per_gpu_hour", "on-demand $/GPU-hour"), Column("verified", "verified")]))
 
 
 @app.command()

@@ -19,7 +19,7 @@ import time
 from enum import Enum
 from functools import wraps
 from pathlib import Path
-from typing import get_args
+from typing import Annotated, get_args
 
 import typer
 import yaml
@@ -35,6 +35,21 @@ except ImportError:                    # pragma: no cover
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Cost and capacity planner for serving long-context LLMs.")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from simulator import __version__        # the installed package's metadata (importlib.metadata)
+        print(f"ctxplan {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(version: Annotated[bool, typer.Option("--version", is_eager=True, callback=_print_version,
+                                                   help="print the version and exit")] = False) -> None:
+    pass                                          # the app's own help text stays the one given to typer.Typer
+
+
 stdout = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 220)   # pipes and files get wide tables
 stderr = Console(stderr=True)
 
@@ -73,23 +88,43 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def _usage_line(exc: click_errors.UsageError) -> str:
+def _usage_line(exc: click_errors.UsageError, command, argv: list[str]) -> str:
     message = _one_line(exc.format_message()).rstrip(".").replace(": Value error, ", ": ")
     message = message[:1].lower() + message[1:]
-    hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
-    return f"error: {message}{hint}"
+    return f"error: {message} (see '{_command_path(exc, command, argv)} --help')"
+
+
+def _command_path(exc: click_errors.UsageError, command, argv: list[str]) -> str:
+    """The command the error belongs to; errors raised while splitting the options (`--tp` with no
+    value) carry no context, so then it is the subcommand the arguments name."""
+    if exc.ctx is not None:
+        return exc.ctx.command_path
+    first = next((arg for arg in argv if not arg.startswith("-")), None)
+    return f"ctxplan {first}" if first in getattr(command, "commands", {}) else "ctxplan"
+
+
+def _plain_flags(command) -> None:
+    """Show flags (`--exact`, `--capacity / --no-capacity`, `--help`) without a `<bool>` value in the help:
+    they take none. typer's rich help prints an option's metavar in place of its type, so flags get ""."""
+    context = typer.Context(command, **command.context_settings)
+    for param in command.get_params(context):          # the help option too (created here and kept)
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+    for sub in getattr(command, "commands", {}).values():
+        _plain_flags(sub)
 
 
 def run_app(typer_app: typer.Typer, argv: list[str] | None = None) -> int:
     """Run `typer_app` as the `ctxplan` script does and return its exit code (2: bad input, 1: internal error)."""
     command = typer.main.get_command(typer_app)
+    _plain_flags(command)
     try:
         result = command.main(args=argv, prog_name="ctxplan", standalone_mode=False)
     except click_errors.NoArgsIsHelpError as exc:
         print(exc.ctx.get_help())
         return 0
     except click_errors.UsageError as exc:          # unknown option, bad value, missing argument, bad choice
-        print(_usage_line(exc), file=sys.stderr)
+        print(_usage_line(exc, command, sys.argv[1:] if argv is None else argv), file=sys.stderr)
         return 2
     except click_errors.ClickException as exc:
         print(f"error: {_one_line(exc.format_message())}", file=sys.stderr)

@@ -6,6 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from api import units
 from api.cli_common import OutputFormat, _print_json, app, finite, stdout, user_errors
 
 MAX_CONTEXT_TOKENS = 100_000_000          # the longest context either command accepts
@@ -48,20 +49,29 @@ def train_cost(model: Annotated[str, typer.Option(help="catalog name, config.jso
         _print_json(result)
         return
     table = Table(title=f"continued pre-training: {result['model']} on {num_gpus} x {result['hardware']} "
-                        f"from {from_context:,} tokens")
-    for column in ("context", "tokens", "GFLOP/token", "attention share", "per-sample cost vs from",
-                   "GPU-hours", "cost USD", "wall hours"):
+                        f"from {units.count(from_context)} tokens")
+    for column in ("context (tokens)", "tokens trained", "GFLOP/token", "attention share", "per-sample cost vs from",
+                   "GPU-hours", "cost", "wall time"):
         table.add_column(column, justify="right")
-    table.add_row(f"{from_context:,}", "-", f"{result['from_context_flops_per_token'] / 1e9:,.1f}",
-                  f"{result['from_context_attention_share']:.0%}", "1.0x", "-", "-", "-")
+    table.add_row(units.count(from_context), units.MISSING, units.rate(result["from_context_flops_per_token"] / 1e9),
+                  units.share(result["from_context_attention_share"]), "1.00x", *[units.MISSING] * 3)
     for s in result["stages"]:
-        table.add_row(f"{s['context_tokens']:,}", f"{s['tokens']:.3g}", f"{s['flops_per_token'] / 1e9:,.1f}",
-                      f"{s['attention_share']:.0%}", f"{s['per_sample_cost_ratio_vs_from_context']:,.1f}x",
-                      f"{s['gpu_hours']:,.0f}", f"{s['cost_usd']:,.0f}", f"{s['wall_time_hours']:,.1f}")
+        table.add_row(units.count(s["context_tokens"]), _tokens(s["tokens"]), units.rate(s["flops_per_token"] / 1e9),
+                      units.share(s["attention_share"]), f"{units.rate(s['per_sample_cost_ratio_vs_from_context'])}x",
+                      units.count(s["gpu_hours"]), units.usd(s["cost_usd"]),
+                      units.duration(s["wall_time_hours"] * 3600))
     stdout.print(table)
-    stdout.print(f"total: {result['total_gpu_hours']:,.0f} GPU-hours, ${result['total_cost_usd']:,.0f}, "
-                 f"{result['total_wall_time_hours']:,.1f} h on {num_gpus} GPUs. MFUs are assumptions "
+    stdout.print(f"total: {units.count(result['total_gpu_hours'])} GPU-hours, {units.usd(result['total_cost_usd'])}, "
+                 f"{units.duration(result['total_wall_time_hours'] * 3600)} on {num_gpus} GPUs. MFUs are assumptions "
                  "(simulator/catalog/training.yaml).")
+
+
+def _tokens(value: float) -> str:
+    """A token count for people: 20e9 -> "20.0B", 5e8 -> "500M", 32768 -> "32,768"."""
+    for scale, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M")):
+        if value >= scale:
+            return f"{units.significant(value / scale)}{suffix}"
+    return units.count(value)
 
 
 @app.command()
@@ -91,5 +101,5 @@ def explain(context: Annotated[int, typer.Option(help="long context length, toke
     table.add_column("value", justify="right")
     table.add_column("how")
     for row in rows:
-        table.add_row(row["quantity"], f"{row['value']:,.2f} {row['unit']}", row["how"])
+        table.add_row(row["quantity"], f"{units.rate(row['value'])} {row['unit']}", row["how"])
     stdout.print(table)

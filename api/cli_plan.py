@@ -168,7 +168,6 @@ def sweep(scenario: Annotated[Path, typer.Argument(help="scenario YAML (serving 
           ray_address: Annotated[Optional[str], typer.Option(help="run on Ray: auto, local or ray://HOST:PORT")] = None,
           format: Annotated[OutputFormat, typer.Option("--format", help="table or json")] = OutputFormat.table):
     """Simulate the scenario at every combination of the --param values; a tidy table, plots, a report."""
-    from api.render import rows_table
     from simulator.sweep import expand, parse_param, sweep as run_sweep
     doc, spec, base_dir = _load(scenario)
     params = [parse_param(p) for p in param]
@@ -192,13 +191,23 @@ def sweep(scenario: Annotated[Path, typer.Argument(help="scenario YAML (serving 
     if format is OutputFormat.json:
         _print_json(json.loads(table.to_json(orient="records")))
         return
-    columns = ["point", *[p for p, _ in params], "deployment", "cost_per_query_usd", "ttft_p99_s", "tpot_p99_s",
-               "stable", "expected_accuracy"]
-    rows = [{c: (f"{v:.4g}" if isinstance(v, float) else v) for c, v in row.items()}
-            for row in table[columns].to_dict("records")]
-    stdout.print(rows_table(f"sweep: {spec.name}", rows, columns))
+    stdout.print(_sweep_table(f"sweep: {spec.name}", table, [path for path, _ in params]))
     stdout.print(f"wrote {out}/results.parquet, results.csv and {len(figures)} plots"
                  + (f"; report: {report}" if report else ""))
+
+
+def _sweep_table(title: str, table, param_paths: list[str]):
+    """The sweep's results for people: one row per point and deployment, the swept values under their paths."""
+    from api import units
+    from api.render import Column, rows_table
+    columns = [Column("point", "point"), *[Column(path, path) for path in param_paths],
+               Column("deployment", "deployment", justify="left"),
+               Column("cost_per_query_usd", "$/query", units.usd), Column("ttft_p99_s", "TTFT p99", units.duration),
+               Column("tpot_p99_s", "TPOT p99", units.duration), Column("stable", "stable", units.yes_no),
+               Column("expected_accuracy", "expected accuracy", units.share)]
+    frame = table[[c.key for c in columns]]
+    rows = frame.astype(object).where(frame.notna(), None).to_dict("records")      # NaN (not applicable) as None
+    return rows_table(title, rows, columns)
 
 
 def _atomic(path: Path, write) -> None:

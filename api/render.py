@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 from rich.table import Table
 
 from api import units
@@ -11,37 +14,43 @@ from simulator.runner import Result
 
 def _num(value, fmt: str | None = None) -> str:
     if isinstance(value, bool):
-        return "yes" if value else "NO"
+        return units.yes_no(value)
     if value is None:
-        return "-"
+        return units.MISSING
     return fmt.format(value) if fmt else units.rate(value)
 
 
 _ms = units.ms
 _pct = units.share
 _usd = units.usd
+_time = units.duration
+
+
+def _pair(first, second, format=_time) -> str:
+    return f"{format(first)} / {format(second)}"
 
 
 ROWS = [
     ("GPUs (replicas x GPUs each)", lambda d, m: f"{d['num_gpus']} ({d.get('layout') or d['replicas']})"),
     ("model / hardware", lambda d, m: f"{d['model']} / {d['hardware']}"),
     ("requests done / rejected / unfinished",
-     lambda d, m: f"{m['num_completed']} / {m['num_rejected']} / {m['num_unfinished']}"),
-    ("TTFT p50 / p99 (ms)", lambda d, m: f"{_ms(m['ttft_s']['p50'])} / {_ms(m['ttft_s']['p99'])}"),
-    ("TPOT p50 / p99 (ms)", lambda d, m: f"{_ms(m['tpot_s']['p50'])} / {_ms(m['tpot_s']['p99'])}"),
-    ("E2E p50 / p99 (s)", lambda d, m: f"{_num(m['e2e_s']['p50'])} / {_num(m['e2e_s']['p99'])}"),
-    ("queueing p99 (ms)", lambda d, m: _ms(m["queueing_delay_s"]["p99"])),
-    ("throughput (req/s)", lambda d, m: _num(m["throughput_requests_per_s"])),
-    ("output tokens/s", lambda d, m: _num(m["throughput_output_tokens_per_s"], "{:,.0f}")),
+     lambda d, m: " / ".join(units.count(m[k]) for k in ("num_completed", "num_rejected", "num_unfinished"))),
+    ("TTFT p50 / p99", lambda d, m: _pair(m["ttft_s"]["p50"], m["ttft_s"]["p99"])),
+    ("TPOT p50 / p99", lambda d, m: _pair(m["tpot_s"]["p50"], m["tpot_s"]["p99"])),
+    ("E2E p50 / p99", lambda d, m: _pair(m["e2e_s"]["p50"], m["e2e_s"]["p99"])),
+    ("queueing p99", lambda d, m: _time(m["queueing_delay_s"]["p99"])),
+    ("throughput (req/s)", lambda d, m: units.rate(m["throughput_requests_per_s"])),
+    ("output tokens/s", lambda d, m: units.count(m["throughput_output_tokens_per_s"])),
     ("SLO attainment", lambda d, m: _pct(m["slo_attainment"])),
-    ("goodput (req/s)", lambda d, m: _num(m["goodput_requests_per_s"])),
-    ("KV cache mean / peak", lambda d, m: f"{_pct(m['kv_cache_mean_utilization'])} / "
-                                          f"{_pct(m['kv_cache_peak_utilization'])}"),
+    ("goodput (req/s)", lambda d, m: units.rate(m["goodput_requests_per_s"])),
+    ("KV cache mean / peak", lambda d, m: _pair(m["kv_cache_mean_utilization"], m["kv_cache_peak_utilization"],
+                                                _pct)),
     ("prefix-cache hit rate", lambda d, m: _pct(m["prefix_cache_hit_rate"])),
-    ("preemptions", lambda d, m: str(m["num_preemptions"])),
-    ("batch size mean / max", lambda d, m: f"{_num(m['batch_size']['mean'])} / {_num(m['batch_size']['max'])}"),
-    ("stable", lambda d, m: _num(m["stable"])),
-    ("GPU-hours", lambda d, m: _num(m["gpu_hours"])),
+    ("preemptions", lambda d, m: units.count(m["num_preemptions"])),
+    ("batch size mean / max", lambda d, m: f"{units.rate(m['batch_size']['mean'])} / "
+                                           f"{units.count(m['batch_size']['max'])}"),
+    ("stable", lambda d, m: units.yes_no(m["stable"])),
+    ("GPU-hours", lambda d, m: units.rate(m["gpu_hours"])),
     ("cost", lambda d, m: _usd(m["cost_usd"])),
     ("$ per query", lambda d, m: _usd(m["cost_per_query_usd"])),
     ("$ per 1M output tokens", lambda d, m: _usd(m["cost_per_million_output_tokens_usd"])),
@@ -50,7 +59,7 @@ ROWS = [
 
 def run_table(result: Result) -> Table:
     data = result.to_json_dict()
-    table = Table(title=f"{result.scenario}  (seed {result.seed}, {result.num_requests} requests)")
+    table = Table(title=f"{result.scenario}  (seed {result.seed}, {units.count(result.num_requests)} requests)")
     table.add_column("metric", style="bold")
     for deployment in data["deployments"]:
         table.add_column(deployment["name"], justify="right")
@@ -59,36 +68,56 @@ def run_table(result: Result) -> Table:
     return table
 
 
-def key_value_table(title: str, values: dict) -> Table:
-    table = Table(title=title)
-    table.add_column("field", style="bold")
-    table.add_column("value", justify="right")
-    for key, value in _flatten(values):
-        if isinstance(value, float):
-            text = f"{value:.4g}"
-        elif isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10_000:
-            text = f"{value:,}"
-        else:
-            text = str(value)
-        table.add_row(key, text)
-    return table
+_RATE_SUFFIXES = ("_per_s", "_tb_s", "_gb_s")          # per second (bandwidths too), not seconds
+_SHARE_SUFFIXES = ("_share", "_utilization", "_attainment", "_hit_rate", "_fraction")
 
 
-def _flatten(values: dict, prefix: str = ""):
-    """Nested mappings as dotted keys (`attention.naive.fits`)."""
-    for key, value in values.items():
-        if isinstance(value, dict):
-            yield from _flatten(value, f"{prefix}{key}.")
-        else:
-            yield f"{prefix}{key}", value
+def named_value(key: str, value) -> str:
+    """`value` formatted by what its (JSON) key says it holds: `*_bytes*` sizes, `*usd*` dollars, `*_s`
+    durations (`*_per_s` rates), shares, token counts; booleans as yes/no, None as "-"."""
+    if hasattr(value, "item"):                       # numpy scalars from a DataFrame row
+        value = value.item()
+    if value is None:
+        return units.MISSING
+    if isinstance(value, bool):
+        return units.yes_no(value)
+    if not isinstance(value, (int, float)):
+        return str(value)
+    name = key.rsplit(".", 1)[-1]
+    if "bytes" in name:
+        return units.size_bytes(value)
+    if "usd" in name:
+        return units.usd(value)
+    if name.endswith(_RATE_SUFFIXES) or "_per_s_" in name:
+        return units.rate(value)
+    if name.endswith("_s"):
+        return units.duration(value)
+    if name.endswith(_SHARE_SUFFIXES):
+        return units.share(value)
+    return units.count(value) if isinstance(value, int) else units.rate(value)
 
 
-def rows_table(title: str, rows: list[dict], columns: list[str]) -> Table:
+@dataclass(frozen=True, slots=True)
+class Column:
+    """A table column: the row key it shows, its header, and how its values read (default: `named_value`)."""
+    key: str
+    header: str
+    format: Callable[[object], str] | None = None
+    justify: str = "right"
+
+    def cell(self, row: dict) -> str:
+        value = row.get(self.key)
+        return named_value(self.key, value) if self.format is None else self.format(value)
+
+
+def rows_table(title: str, rows: list[dict], columns: list[Column | str]) -> Table:
+    """One row per mapping; a column given as a plain key shows that key as its header."""
+    columns = [Column(c, c) if isinstance(c, str) else c for c in columns]
     table = Table(title=title)
     for column in columns:
-        table.add_column(column)
+        table.add_column(column.header, justify=column.justify)
     for row in rows:
-        table.add_row(*["-" if row.get(c) is None else str(row.get(c)) for c in columns])
+        table.add_row(*[column.cell(row) for column in columns])
     return table
 
 
@@ -99,17 +128,20 @@ def validation_table(title: str, report: dict) -> Table:
     for column in ("group", "n", "median |error|", "p90 |error|"):
         table.add_column(column, justify="right" if column != "group" else "left")
 
+    def pct(value) -> str:                          # the report's errors are already percentages
+        return units.MISSING if value is None else f"{units.significant(value)}%"
+
     def add(name: str, stats: dict) -> None:
-        pct = (lambda v: "-" if v is None else f"{v:.1f}%")
-        table.add_row(name, str(stats["n"]), pct(stats["median_abs_pct_error"]), pct(stats["p90_abs_pct_error"]))
+        table.add_row(name, units.count(stats["n"]), pct(stats["median_abs_pct_error"]),
+                      pct(stats["p90_abs_pct_error"]))
     for name, stats in groups.items():
         add(name, stats)
     add("overall", report["overall"])
-    for op, count in report.get("unpriced", {}).items():
-        table.add_row(f"{op} (not priced)", str(count), "-", "-")
+    for op, num_rows in report.get("unpriced", {}).items():
+        table.add_row(f"{op} (not priced)", units.count(num_rows), units.MISSING, units.MISSING)
     for row in report.get("worst_rows", [])[:5]:
-        table.add_row(f"worst: {row['op']} {row['shape']}", "", f"{row['abs_pct_error']:.1f}%",
-                      f"{row['measured_s'] * 1e3:.3g} ms meas / {row['predicted_s'] * 1e3:.3g} ms pred")
+        table.add_row(f"worst: {row['op']} {row['shape']}", "", pct(row["abs_pct_error"]),
+                      f"{_time(row['measured_s'])} measured / {_time(row['predicted_s'])} predicted")
     return table
 
 

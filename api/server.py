@@ -9,6 +9,8 @@ of its own, so a half-sent request would hold a connection forever); bodies must
 
 from __future__ import annotations
 
+import sys
+
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from api.settings import Settings
@@ -34,13 +36,20 @@ def guarded_protocol(header_timeout_s: float) -> type[H11Protocol]:
     return GuardedH11Protocol
 
 
+def service_url(host: str, port: int) -> str:
+    """The URL clients use for `host:port` (an IPv6 address in brackets)."""
+    return f"http://[{host}]:{port}" if ":" in host and not host.startswith("[") else f"http://{host}:{port}"
+
+
 def serve(host: str, port: int, workers: int) -> None:
+    """Run the service in this process until interrupted; one line on stderr says where."""
     import uvicorn
     if workers != 1:
         raise InputError("one HTTP worker per service: its job runner would fail another worker's running jobs",
                          field="--workers", value=workers, allowed="1 (jobs run in their own processes: "
                          "CTXPLAN_JOB_WORKERS sets how many at once)")
     settings = Settings()
+    print(f"ctxplan service listening on {service_url(host, port)} (docs at /docs)", file=sys.stderr, flush=True)
     uvicorn.run("api.main:create_app", factory=True, host=host, port=port, workers=1, log_level="warning",
                 access_log=False, http=guarded_protocol(settings.header_timeout_s), timeout_keep_alive=5,
                 limit_concurrency=settings.max_inflight_requests * 4, backlog=2048,

@@ -71,7 +71,7 @@ def write_scenario(tmp_path: Path, data: dict, name="s.yaml") -> Path:
      "workload.prompt_tokens.value"),
     (lambda d: d["deployments"][0].update(hardware="h1000"), "deployments[0].hardware"),
     (lambda d: d["deployments"][0].update(model="llama-3.1-405b"), "deployments[0].tensor_parallel"),
-    (lambda d: d["deployments"][0].update(replica=2), "Extra inputs"),
+    (lambda d: d["deployments"][0].update(replica=2), "unknown field 'replica'; did you mean 'replicas'?"),
 ])
 def test_bad_scenarios_name_file_and_field(tmp_path, chat_scenario, mutate, fragment):
     mutate(chat_scenario)

@@ -22,6 +22,7 @@ from simulator.hardware import HardwareProfile
 from simulator.model import ModelSpec
 from simulator.paths import (PathKind, PathPolicy, as_policy, looks_like_path, read_text_file, read_user_text,
                              safe_token)
+from simulator.validation_messages import validation_error_to_input_error
 from simulator.yamlio import load_yaml_text
 
 CATALOG_DIR = Path(__file__).resolve().parent
@@ -30,31 +31,6 @@ CATALOG_DIR = Path(__file__).resolve().parent
 def _read_yaml(path: Path, field: str | None = None) -> Any:
     """A YAML file, read as UTF-8 and parsed with the bounded loader (errors never quote the file)."""
     return load_yaml_text(read_text_file(path, field), str(path))
-
-
-def validation_error_to_input_error(exc: ValidationError, file: str | None, prefix: str = "",
-                                    show_text: bool = True) -> InputError:
-    """First pydantic error as one `InputError` line: dotted field path, value, and the rule.
-
-    show_text=False quotes a string value only when it is a short plain token (data read from a file
-    a user named, which may be any file on the machine).
-    """
-    err = exc.errors()[0]
-    field = ""
-    for part in (prefix, *err["loc"]):
-        if not show_text and isinstance(part, str) and part and safe_token(part) is None:
-            part = "<key>"            # a mapping key read from the file
-        if isinstance(part, int):
-            field += f"[{part}]"
-        elif part != "":
-            field += f".{part}" if field else str(part)
-    value = err.get("input")
-    show_value = value if isinstance(value, (int, float, str, bool)) or value is None else None
-    if not show_text and isinstance(show_value, str):
-        show_value = safe_token(show_value)
-    message = err["msg"]
-    extra = f" (and {exc.error_count() - 1} more error(s))" if exc.error_count() > 1 else ""
-    return InputError(message + extra, field=field or None, value=show_value, file=file)
 
 
 @functools.lru_cache(maxsize=1)
