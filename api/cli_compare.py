@@ -31,6 +31,9 @@ def compare_command(scenario: Annotated[Path, typer.Argument(help="scenario YAML
                     out: Annotated[Optional[Path], typer.Option(help="write compare.json to this folder")] = None,
                     skip_capacity: Annotated[bool, typer.Option("--skip-capacity",
                                                                 help="skip the max sustainable rate search")] = False,
+                    workers: Annotated[Optional[int], typer.Option(help="deployments simulated at once in local "
+                                                                   "processes (default: the cores, at most 8)",
+                                                                   min=1, max=64)] = None,
                     format: Annotated[OutputFormat, typer.Option("--format")] = OutputFormat.table):
     """RAG vs long context vs hybrid: cost, latency, capacity and expected accuracy side by side."""
     from api.render import compare_table
@@ -40,7 +43,9 @@ def compare_command(scenario: Annotated[Path, typer.Argument(help="scenario YAML
         output_dir(out)
     show = _show_progress()
     try:
-        result = compare(spec, base_dir, search_capacity=not skip_capacity, progress=show)
+        from simulator.executor import default_workers
+        result = compare(spec, base_dir, search_capacity=not skip_capacity, progress=show,
+                         workers=default_workers() if workers is None else workers)
     except InputError as exc:
         raise exc.in_file(str(scenario)) from None
     data = result.to_json_dict()

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import json
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
+from api import units
 from api.cli_common import (OutputFormat, _print_json, app, finite, output_dir, output_file, stderr, stdout,
                             user_errors)
 from simulator.errors import InputError
+
+
+class EmitKind(str, Enum):
+    vllm = "vllm"
+    kubernetes = "kubernetes"
 
 
 class _Progress:
@@ -78,6 +85,15 @@ def plan(scenario: Annotated[Path, typer.Argument(help="serving scenario YAML (i
                                                 help="search each feasible configuration's highest rate")] = True,
          workers: Annotated[Optional[int], typer.Option(help="local worker processes")] = None,
          ray_address: Annotated[Optional[str], typer.Option(help="run on Ray: auto, local or ray://HOST:PORT")] = None,
+         price: Annotated[Optional[str], typer.Option(help="$ per GPU-hour by hardware, e.g. h100-sxm=2.1,h200=3.2 "
+                                                      "(default: each hardware's catalog or profile price)")] = None,
+         headroom: Annotated[Optional[float], typer.Option(help="size for (1 + headroom) x --target-qps "
+                                                           "(default 0.2)", callback=finite(0))] = None,
+         min_arrival_s: Annotated[Optional[float], typer.Option(help="every run offers at least this many seconds "
+                                                                "of arrivals (default 60)",
+                                                                callback=finite(0, above=True))] = None,
+         emit: Annotated[Optional[EmitKind], typer.Option(help="print the best configuration as a vllm serve "
+                                                          "command or a Kubernetes Deployment")] = None,
          report: Annotated[Optional[Path], typer.Option(help="write a self-contained HTML report")] = None,
          format: Annotated[OutputFormat, typer.Option("--format", help="table or json")] = OutputFormat.table):
     """Cheapest hardware x TP x replicas x engine knobs meeting the latency targets at --target-qps."""
@@ -101,7 +117,8 @@ def plan(scenario: Annotated[Path, typer.Argument(help="serving scenario YAML (i
                           _ints(max_num_seqs, "max_num_seqs") or [template.engine.max_num_seqs],
                           _ints(chunk, "chunk") or [template.engine.max_num_batched_tokens],
                           max_gpus=max_gpus, seeds=seeds, requests=requests, exhaustive=exhaustive,
-                          capacity=capacity, workers=workers, ray_address=ray_address, progress=progress)
+                          capacity=capacity, workers=workers, ray_address=ray_address, progress=progress,
+                          prices=_prices(price, hardware_list), headroom=headroom, min_arrival_s=min_arrival_s)
     best = result["best"]
     if report is not None:
         import pandas as pd
@@ -109,7 +126,8 @@ def plan(scenario: Annotated[Path, typer.Argument(help="serving scenario YAML (i
         from api.reports import plan_figures, write_report
         best_doc = None if best is None else point_doc(
             doc, Config(best["hardware"], best["tensor_parallel"], best["max_num_seqs"], best["max_num_batched_tokens"]),
-            best["min_replicas"], target_qps, result["seeds"][0], requests)
+            best["min_replicas"], result["design_qps"], result["seeds"][0], best["num_requests"],
+            tuple(sorted(_prices(price, hardware_list).items())))
         write_report(report, f"ctxplan plan: {spec.name} at {target_qps:g} req/s", _best_line(result),
                      plan_figures(result, doc, base_dir, best_doc),
                      [("Configurations", pd.DataFrame(result["configurations"])),
@@ -117,42 +135,71 @@ def plan(scenario: Annotated[Path, typer.Argument(help="serving scenario YAML (i
     if format is OutputFormat.json:
         _print_json(result)
         return
+    if emit is not None:
+        if best is None:
+            raise InputError("no configuration meets the targets: nothing to emit", field="--emit", value=emit.value)
+        stdout.print(best["emit"]["vllm_command" if emit is EmitKind.vllm else "kubernetes_manifest"], markup=False,
+                     highlight=False, soft_wrap=True)
+        return
     stdout.print(_best_line(result))
     stdout.print(_configurations_table(result))
-    front = ", ".join(f"{p['hardware']} tp{p['tensor_parallel']} x{p['replicas']} (${p['cost_per_hour_usd']:.2f}/h, "
-                      f"{p['ttft_p99_s']:.3f} s)" for p in result["pareto_front"])
-    stdout.print(f"Pareto front (cost per hour vs p99 TTFT): {front}")
+    front = ", ".join(f"{p['hardware']} tp{p['tensor_parallel']} x{p['replicas']} ({units.usd(p['cost_per_hour_usd'])}/h, "
+                      f"{units.duration(p['ttft_p99_s'])})" for p in result["pareto_front"])
+    stdout.print(f"Pareto front of the points meeting the targets (cost per hour vs p99 TTFT): {front or 'none'}")
+    prices = ", ".join(f"{hw} {units.usd(p['usd_per_gpu_hour'])}/GPU-h ({p['source']})"
+                       for hw, p in result["prices_used"].items())
+    stdout.print(f"prices: {prices}", markup=False)
+    stdout.print(f"capacity: {result['capacity_definition']}", markup=False)
     stdout.print(f"{result['num_simulations']} simulations over seeds {result['seeds']}"
-                 + (f"; report: {report}" if report else ""))
+                 + (f"; report: {report}" if report else "") + "; --emit vllm|kubernetes prints the deployment")
+
+
+def _prices(text: str | None, hardware: list[str]) -> dict[str, float]:
+    """`h100-sxm=2.1,h200=3.2` -> {name: $ per GPU-hour}; every name must be a hardware of the plan."""
+    if not text:
+        return {}
+    prices = {}
+    for item in (part.strip() for part in text.split(",") if part.strip()):
+        name, _, value = item.partition("=")
+        try:
+            number = float(value)
+        except ValueError:
+            number = float("nan")
+        if not 0 <= number <= 1e6:
+            raise InputError("expected NAME=DOLLARS with 0 <= DOLLARS <= 1e6", field="--price", value=item)
+        if name.strip() not in hardware:
+            raise InputError("names a hardware the plan does not try", field="--price", value=name.strip(),
+                             allowed=", ".join(hardware))
+        prices[name.strip()] = number
+    return prices
 
 
 def _best_line(result: dict) -> str:
     best = result["best"]
     if best is None:
-        return f"no configuration meets the targets at {result['target_qps']:g} req/s"
+        return f"no configuration meets the targets at {result['design_qps']:g} req/s (target x (1 + headroom))"
     return (f"best: {best['min_replicas']} x {best['hardware']} tp{best['tensor_parallel']} "
             f"(max_num_seqs {best['max_num_seqs']}, chunk {best['max_num_batched_tokens']}) = {best['num_gpus']} GPUs, "
-            f"${best['cost_per_hour_usd']:.2f}/h, ${best['cost_per_query_usd'] * 1000:.4f} per 1k queries, "
-            f"p99 TTFT {best['ttft_p99_s']:.3f} s (spread {best['ttft_p99_spread_s']:.3f}), "
-            f"p99 TPOT {best['tpot_p99_s'] * 1000:.1f} ms at {result['target_qps']:g} req/s")
+            f"{units.usd(best['cost_per_hour_usd'])}/h, {units.usd(best['cost_per_query_usd'] * 1000)} per 1k queries; "
+            f"at {result['design_qps']:g} req/s ({result['target_qps']:g} + {result['headroom']:.0%} headroom): "
+            f"p99 TTFT {units.duration(best['ttft_p99_s'])} (spread {units.duration(best['ttft_p99_spread_s'])}), "
+            f"p99 TPOT {units.duration(best['tpot_p99_s'])}; {best['why']}")
 
 
 def _configurations_table(result: dict):
     from rich.table import Table
-    table = Table(title="configurations (fewest replicas within the targets)")
-    for column in ("hardware", "tp", "seqs", "chunk", "replicas", "GPUs", "$/h", "p99 TTFT s (spread)",
-                   "p99 TPOT ms", "max req/s in SLO"):
+    table = Table(title=f"configurations (fewest replicas within the targets at {result['design_qps']:g} req/s)")
+    for column in ("hardware", "tp", "seqs", "chunk", "replicas", "GPUs", "$/h", "p99 TTFT (spread)",
+                   "p99 TPOT", "max req/s in SLO"):
         table.add_column(column, justify="right")
     for r in result["configurations"]:
+        knobs = (r["hardware"], str(r["tensor_parallel"]), str(r["max_num_seqs"]), str(r["max_num_batched_tokens"]))
         if r["min_replicas"] is None:
-            table.add_row(r["hardware"], str(r["tensor_parallel"]), str(r["max_num_seqs"]),
-                          str(r["max_num_batched_tokens"]), "-", "-", "-", r["reason"][:60], "", "")
+            table.add_row(*knobs, "-", "-", "-", r["reason"], "", "")
             continue
-        rate = r.get("max_rate_per_s")
-        table.add_row(r["hardware"], str(r["tensor_parallel"]), str(r["max_num_seqs"]), str(r["max_num_batched_tokens"]),
-                      str(r["min_replicas"]), str(r["num_gpus"]), f"{r['cost_per_hour_usd']:.2f}",
-                      f"{r['ttft_p99_s']:.3f} ({r['ttft_p99_spread_s']:.3f})", f"{r['tpot_p99_s'] * 1000:.1f}",
-                      f"{rate:.1f}" if rate is not None else "-")
+        table.add_row(*knobs, str(r["min_replicas"]), str(r["num_gpus"]), units.usd(r["cost_per_hour_usd"]),
+                      f"{units.duration(r['ttft_p99_s'])} ({units.duration(r['ttft_p99_spread_s'])})",
+                      units.duration(r["tpot_p99_s"]), units.rate(r.get("max_rate_per_s")))
     return table
 
 

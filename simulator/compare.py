@@ -154,21 +154,34 @@ def capacity_definition(spec) -> str:
     return describe(criterion, requests, 1)
 
 
+def deployment_row(spec, index: int, base_dir: Path | None, search_capacity: bool,
+                   progress: Callable[[float, str], None] | None = None) -> dict:
+    """One deployment's row and, with `search_capacity`, its capacity (a task: module level, picklable)."""
+    row = _run_one(spec, index, base_dir)
+    row["max_sustainable_qps"], row["capacity_num_queries"] = \
+        max_sustainable_qps(spec, index, base_dir, row, progress) if search_capacity else (None, None)
+    return row
+
+
 def compare(spec: ComparisonSpec | ScenarioSpec, base_dir: Path | None = None, search_capacity: bool = True,
-            progress: Callable[[float, str], None] | None = None) -> Comparison:
+            progress: Callable[[float, str], None] | None = None, workers: int = 1) -> Comparison:
     """Every deployment's row, its capacity (with `search_capacity`) and the winners. `progress(fraction, message)`
-    hears of each deployment and each capacity probe (fraction of the whole comparison, 0..1)."""
-    rows = []
-    for index, deployment in enumerate(spec.deployments):
-        share = 1 / len(spec.deployments)
-        report = None if progress is None else \
-            (lambda part, message, index=index: progress(min(1.0, (index + part * 0.9 + 0.1) * share), message))
-        if progress:
-            progress(index * share, f"simulating {deployment.name}")
-        row = _run_one(spec, index, base_dir)
-        row["max_sustainable_qps"], row["capacity_num_queries"] = \
-            max_sustainable_qps(spec, index, base_dir, row, report) if search_capacity else (None, None)
-        rows.append(row)
+    hears of each deployment and, with one worker, of each capacity probe (fraction of the whole, 0..1).
+    With `workers` > 1 the deployments run in parallel processes (`simulator.executor`); results are the same."""
+    count = len(spec.deployments)
+    if workers > 1 and count > 1:
+        from simulator.executor import run_tasks
+        rows = run_tasks(deployment_row, [(spec, i, base_dir, search_capacity) for i in range(count)],
+                         workers=workers, progress=None if progress is None else
+                         (lambda done, total: progress(done / total, f"{done} of {total} deployments done")))
+    else:
+        rows = []
+        for index, deployment in enumerate(spec.deployments):
+            report = None if progress is None else \
+                (lambda part, message, index=index: progress(min(1.0, (index + part * 0.9 + 0.1) / count), message))
+            if progress:
+                progress(index / count, f"simulating {deployment.name}")
+            rows.append(deployment_row(spec, index, base_dir, search_capacity, report))
     target = _target(spec)
     metric = COST_METRIC[0]
     meeting = [r for r in rows if (r["slo_attainment"] or 0) >= target and r[metric] is not None]

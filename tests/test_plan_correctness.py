@@ -152,3 +152,9 @@ def test_compare_capacity_is_confirmed_by_a_run_at_that_rate(name):
         data["deployments"] = [data["deployments"][index]]
         again = compare(type(spec).model_validate(data), base_dir, search_capacity=False).deployments[0]
         assert again["stable"] and again["slo_attainment"] >= target, (row["name"], again["slo_attainment"])
+
+
+def test_compare_in_parallel_processes_gives_the_same_result():
+    spec, base_dir = load_any_scenario(ROOT / "scenarios" / "support-knowledge-base.yaml")
+    one = compare(spec, base_dir, workers=1).to_json_dict()
+    assert compare(spec, base_dir, workers=2).to_json_dict() == one
