@@ -36,10 +36,12 @@ class RunPolicy:
     warmup_fraction: float
     headroom: float
 
-    def requests_at(self, base_requests: int, rate_per_s: float, cap: int | None = None) -> int:
-        """Requests of a run at `rate_per_s`: the base count, or enough for `min_arrival_s` of arrivals
-        (at most `cap` beyond the base count; callers validate the result against the scenario's bounds)."""
-        wanted = math.ceil(rate_per_s * self.min_arrival_s)
+    def requests_at(self, base_requests: int, rate_per_s: float, cap: int | None = None,
+                    base_arrival_s: float = 0.0) -> int:
+        """Requests of a run at `rate_per_s`: the base count, or enough for `min_arrival_s` (or the
+        scenario's own `base_arrival_s`, its horizon) of arrivals, whichever is more (at most `cap`
+        beyond the base count; callers validate the result against the scenario's bounds)."""
+        wanted = math.ceil(rate_per_s * max(self.min_arrival_s, base_arrival_s))
         return int(max(base_requests, wanted if cap is None else min(cap, wanted)))
 
     def extended_requests(self, requests: int, arrival_span_s: float, e2e_p99_s: float | None) -> int | None:

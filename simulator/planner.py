@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import copy
 import itertools
-import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -65,9 +64,10 @@ class RunSetup:
     policy: RunPolicy
     prices: tuple[tuple[str, float], ...] = ()
     max_run_requests: int = MAX_RUN_REQUESTS     # capacity probes stop below rates whose runs would pass this
+    base_arrival_s: float = 0.0                  # the scenario's horizon_s: a run lasts at least that long
 
     def requests_at(self, rate: float) -> int:
-        return self.policy.requests_at(self.base_requests, rate)
+        return self.policy.requests_at(self.base_requests, rate, base_arrival_s=self.base_arrival_s)
 
 
 def point_doc(doc: dict, config: Config, replicas: int, rate: float, seed: int, requests: int | None,
@@ -290,11 +290,10 @@ def run_setup(doc: dict, seeds: tuple[int, ...], requests: int | None, prices: d
     workload = doc.get("workload", {})
     if requests is None:
         requests = workload.get("num_requests")
-    if requests is None and workload.get("horizon_s") is not None:
-        requests = math.ceil(workload["arrival"]["rate_per_s"] * workload["horizon_s"])
+    horizon = workload.get("horizon_s") if requests is None else None   # a count given wins over the horizon
     policy = default_policy().with_overrides(min_arrival_s=min_arrival_s)
     return RunSetup(seeds, int(requests or 1), policy, tuple(sorted((prices or {}).items())),
-                    max_run_requests or MAX_RUN_REQUESTS)
+                    max_run_requests or MAX_RUN_REQUESTS, float(horizon or 0.0))
 
 
 def _check_point(point: dict) -> None:
@@ -388,12 +387,18 @@ def plan(doc: dict, base_dir: Path | None, target_qps: float, targets: Targets, 
             "pareto_front": front, "points": every_point,
             "num_simulations": sum(len(setup.seeds) for _ in every_point),
             "prices_used": _prices_used(searches, doc, dict(setup.prices)),
-            "capacity_definition": describe(_criterion(targets), f"max({setup.base_requests:,} requests, rate x "
-                                            f"{setup.policy.min_arrival_s:g} s of arrivals)", len(setup.seeds))
+            "capacity_definition": describe(_criterion(targets), _run_length_text(setup), len(setup.seeds))
             + f"; percentiles skip the first {setup.policy.warmup_fraction:.0%} of arrivals; rates whose runs could "
               f"exceed {setup.max_run_requests:,} requests are not tried",
             "cost_metric": "GPU cost per hour of the replicas (price per GPU-hour x GPUs); $ per query at the "
                            "target rate"}
+
+
+def _run_length_text(setup: RunSetup) -> str:
+    seconds = max(setup.policy.min_arrival_s, setup.base_arrival_s)
+    if setup.base_arrival_s:
+        return f"rate x {seconds:g} s of arrivals (the scenario's horizon_s or min_arrival_s)"
+    return f"max({setup.base_requests:,} requests, rate x {seconds:g} s of arrivals)"
 
 
 def _criterion(targets: Targets) -> str:
