@@ -176,3 +176,13 @@ def test_compare_json_contract_and_winners():
     assert data["winner_on_cost"] in {"lc", "rag"} and data["winner_on_quality"] in {"lc", "rag"}
     best = min(data["deployments"], key=lambda r: r["cost_per_query_usd"])["name"]
     assert data["winner_on_cost"] == best
+
+
+def test_crossover_ranks_by_compares_cost_metric_and_names_it():
+    from simulator.compare import COST_METRIC
+    deployments = [{"name": "lc", "kind": "long_context", "llm": NO_CACHE},
+                   {"name": "rag", "kind": "rag", "llm": NO_CACHE, "retrieval": FREE_RETRIEVAL}]
+    name, low, high = parse_vary("document_tokens=2k..8k")
+    result = crossover(spec(n=4, deployments=deployments), name, low, high, points=3)
+    assert result["metric"] == COST_METRIC[0] == "cost_per_query_usd"
+    assert "all-in" in result["metric_description"]

@@ -158,3 +158,13 @@ def test_compare_in_parallel_processes_gives_the_same_result():
     spec, base_dir = load_any_scenario(ROOT / "scenarios" / "support-knowledge-base.yaml")
     one = compare(spec, base_dir, workers=1).to_json_dict()
     assert compare(spec, base_dir, workers=2).to_json_dict() == one
+
+
+def test_capacity_grows_about_linearly_with_replicas():
+    """Runs at higher rates are not shorter runs: two replicas sustain about twice one replica's rate
+    (issue 14 saw 44 req/s for 2 x H100 against 18.5 for one, with a fixed request count)."""
+    from simulator.planner import max_rate, run_setup
+    setup = run_setup(SMALL, (4,), None, None, 30)
+    config, targets = Config("h100-sxm", 1, 256, 8192), Targets(0.5, 0.03)
+    one, two = (max_rate(SMALL, None, config, r, 8.0, setup, targets) for r in (1, 2))
+    assert 1.6 <= two / one <= 2.3, (one, two)
