@@ -133,7 +133,7 @@ def test_quickstart_replicas_grow_with_the_rate_and_the_best_holds_with_other_se
         assert metrics["ttft_s"]["p99"] <= targets.ttft_p99_s and metrics["tpot_s"]["p99"] <= targets.tpot_p99_s
 
 
-@pytest.mark.parametrize("name", ["chat-assistant", "support-knowledge-base"])
+@pytest.mark.parametrize("name", ["meeting-transcripts", "support-knowledge-base"])
 def test_compare_capacity_is_confirmed_by_a_run_at_that_rate(name):
     """Re-running each deployment at its max q/s with the stated count meets the stated definition."""
     spec, base_dir = load_any_scenario(ROOT / "scenarios" / f"{name}.yaml")
