@@ -299,6 +299,7 @@ def validate_submission(kind: str, raw: bytes, content_type: str, uploaded: froz
 
 
 def warm() -> bool:
-    """Import what validation needs, so the first real body does not pay for it."""
+    """Import what validation needs (sweeps: pandas), so the first real body does not pay for it."""
+    import simulator.sweep  # noqa: F401
     from simulator.catalog import hardware_names, model_names
     return bool(hardware_names() and model_names())

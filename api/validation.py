@@ -27,9 +27,15 @@ from api.jobspec import Accepted, Limits, Refusal, validate_submission, warm
 log = logging.getLogger("ctxplan.validation")
 
 
+def _start_worker() -> None:
+    """Pool process initializer: every process imports what validation needs before its first body."""
+    _exit_with_server()
+    warm()
+
+
 def _exit_with_server() -> None:
-    """Pool process initializer: exit once the server is gone (even SIGKILLed). A watcher thread, not
-    PR_SET_PDEATHSIG, which fires when the *thread* that started the process ends (TestClient's)."""
+    """Exit once the server is gone (even SIGKILLed). A watcher thread, not PR_SET_PDEATHSIG, which
+    fires when the *thread* that started the process ends (TestClient's)."""
     import os
     import threading
     import time
@@ -52,7 +58,7 @@ class ValidationPool:
         with self._lock:
             if self._executor is None:
                 self._executor = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                                     initializer=_exit_with_server)
+                                                     initializer=_start_worker)
             return self._executor
 
     def warm_up(self) -> None:
