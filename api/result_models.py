@@ -192,6 +192,7 @@ class PlanPoint(_Closed):
     replicas: int
     rate_per_s: float
     num_requests: int = Field(description="requests of each seed's run (RunPolicy: at least min_arrival_s of arrivals)")
+    num_runs: int = Field(description="simulation runs of this point: one per seed, one more when extended")
     num_gpus: int
     price_per_gpu_hour_usd: float
     cost_per_hour_usd: float

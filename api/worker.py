@@ -7,6 +7,7 @@ pointed there, so the simulator resolves them like any profile file; clients nev
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 import time
 import traceback
@@ -48,6 +49,8 @@ def _profile_names(result, folder: Path):
         return [_profile_names(value, folder) for value in result]
     if isinstance(result, str) and result.startswith(prefix):
         return Path(result).stem
+    if isinstance(result, str) and prefix in result:         # a path inside a message (e.g. a reason)
+        return re.sub(re.escape(prefix) + r"(\S+?)\.ya?ml", lambda m: Path(m.group(1)).name, result)
     return result
 
 

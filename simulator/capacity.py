@@ -115,5 +115,5 @@ def bisections_for(tolerance: float) -> int:
 def describe(criterion: str, requests: str, seeds: int) -> str:
     """The capacity definition in one sentence, for every output that reports a capacity."""
     seed_text = f"{seeds} seed{'s' if seeds != 1 else ''}"
-    return f"max rate: highest Poisson rate at which {criterion} and the queue is stable; each run offers {requests}, " \
+    return f"max rate: highest arrival rate at which {criterion} and the queue is stable; each run offers {requests}, " \
            f"{seed_text}"

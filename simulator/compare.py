@@ -102,10 +102,12 @@ def base_count(spec) -> int:
     """Queries (sessions, requests) of the scenario's own run."""
     key, block = _arrival_path(spec)
     count = block.num_sessions if key == "conversations" else block.num_requests
-    if count is not None:
+    horizon = getattr(block, "horizon_s", None)
+    if horizon is None:
         return count
-    from simulator.workload import arrivals_to_draw
-    return arrivals_to_draw(block.arrival, block.horizon_s)
+    from simulator.workload import arrivals_to_draw      # both set: the smaller, as the run and its bound
+    by_time = arrivals_to_draw(block.arrival, horizon)
+    return by_time if count is None else min(count, by_time)
 
 
 def probe_count(spec, factor: float, policy: RunPolicy | None = None) -> int:

@@ -3,7 +3,8 @@
 Flags follow vLLM's engine arguments (vllm/engine/arg_utils.py `EngineArgs.add_cli_args`, v0.11:
 `--tensor-parallel-size`, `--max-num-seqs`, `--max-num-batched-tokens`, `--gpu-memory-utilization`,
 `--kv-cache-dtype {auto,fp8}`, `--enable-prefix-caching`, `--dtype`, `--quantization fp8`,
-`--max-model-len`). The image is vLLM's OpenAI-compatible server (`vllm/vllm-openai`), which takes
+`--max-model-len`, `--pipeline-parallel-size`). `--max-model-len` is the smaller of the model's context
+and what one replica's KV cache holds (vLLM refuses to start when one sequence cannot fit). The image is vLLM's OpenAI-compatible server (`vllm/vllm-openai`), which takes
 the same arguments after the model; GPUs are requested as `nvidia.com/gpu` (NVIDIA device plugin).
 The model id is the Hugging Face repository named in the catalog row's source, else the name given.
 """
@@ -32,6 +33,12 @@ class Deployable:
     weight_dtype: str
     enable_prefix_caching: bool
     max_model_len: int
+    pipeline_parallel: int = 1
+    context_parallel: int = 1
+
+    @property
+    def gpus_per_replica(self) -> int:
+        return self.tensor_parallel * self.pipeline_parallel * self.context_parallel
 
 
 def model_id(name: str, source: str | None) -> str:
@@ -41,7 +48,9 @@ def model_id(name: str, source: str | None) -> str:
 
 
 def vllm_args(d: Deployable) -> list[str]:
-    args = [d.model_id, "--tensor-parallel-size", str(d.tensor_parallel), "--max-num-seqs", str(d.max_num_seqs),
+    args = [d.model_id, "--tensor-parallel-size", str(d.tensor_parallel),
+            *(["--pipeline-parallel-size", str(d.pipeline_parallel)] if d.pipeline_parallel > 1 else []),
+            "--max-num-seqs", str(d.max_num_seqs),
             "--max-num-batched-tokens", str(d.max_num_batched_tokens),
             "--gpu-memory-utilization", f"{d.gpu_memory_utilization:g}", "--max-model-len", str(d.max_model_len),
             *_WEIGHT_DTYPE.get(d.weight_dtype, [])]
@@ -53,13 +62,24 @@ def vllm_args(d: Deployable) -> list[str]:
 
 def vllm_command(d: Deployable) -> str:
     """One replica's `vllm serve` command line (run `replicas` of them behind a load balancer)."""
-    note = "" if d.kv_cache_dtype in _KV_DTYPE else f"  # kv_cache_dtype {d.kv_cache_dtype}: vLLM has no such flag"
-    return "vllm serve " + " ".join(shlex.quote(a) for a in vllm_args(d)) + note
+    return "vllm serve " + " ".join(shlex.quote(a) for a in vllm_args(d)) + "".join(f"  # {n}" for n in notes(d))
+
+
+def notes(d: Deployable) -> list[str]:
+    """What the command cannot say: settings vLLM has no flag for."""
+    out = []
+    if d.kv_cache_dtype not in _KV_DTYPE:
+        out.append(f"kv_cache_dtype {d.kv_cache_dtype}: vLLM has no such KV cache dtype")
+    if d.weight_dtype not in _WEIGHT_DTYPE:
+        out.append(f"weight_dtype {d.weight_dtype}: serve a checkpoint quantized to it (e.g. AWQ or GPTQ)")
+    if d.context_parallel > 1:
+        out.append(f"context_parallel {d.context_parallel}: vLLM serve has no context-parallel flag")
+    return out
 
 
 def kubernetes_manifest(d: Deployable, name: str) -> str:
     """A minimal Deployment: `replicas` pods of the vLLM server, each with `tensor_parallel` GPUs."""
-    label = re.sub(r"[^a-z0-9-]", "-", name.lower()).strip("-")[:63] or "ctxplan"
+    label = re.sub(r"[^a-z0-9-]", "-", name.lower())[:63].strip("-") or "ctxplan"     # RFC 1123 label
     args = "\n".join(f"            - {json.dumps(a)}" for a in vllm_args(d))     # strings, as Kubernetes wants
     return f"""apiVersion: apps/v1
 kind: Deployment
@@ -82,7 +102,7 @@ spec:
             - containerPort: 8000
           resources:
             limits:
-              nvidia.com/gpu: {d.tensor_parallel}
+              nvidia.com/gpu: {d.tensor_parallel * d.pipeline_parallel}
           volumeMounts:
             - {{name: shm, mountPath: /dev/shm}}
       volumes:
@@ -101,9 +121,11 @@ def emit_for(doc: dict, base_dir, config, replicas: int) -> dict:
     resolved = resolve_deployment(spec, "deployment", base_dir)
     rows = {r.name: r for r in model_rows()}
     row = rows.get(str(spec.model).lower())
+    kv_tokens = resolved.setup.num_kv_blocks * spec.engine.block_size    # what one replica's KV cache holds
     deployable = Deployable(model_id(row.name if row else str(spec.model), getattr(row, "source", None)),
                             config.tensor_parallel, replicas, config.max_num_seqs, config.max_num_batched_tokens,
                             spec.engine.gpu_memory_utilization, spec.kv_cache_dtype, spec.weight_dtype,
-                            spec.engine.enable_prefix_caching, resolved.model.max_context_tokens)
+                            spec.engine.enable_prefix_caching, min(resolved.model.max_context_tokens, kv_tokens),
+                            spec.pipeline_parallel, spec.context_parallel)
     return {"vllm_command": vllm_command(deployable),
             "kubernetes_manifest": kubernetes_manifest(deployable, f"{resolved.model.name}-{resolved.hardware.name}")}

@@ -77,9 +77,9 @@ def point_doc(doc: dict, config: Config, replicas: int, rate: float, seed: int, 
     template = point["deployments"][0]
     engine = dict(template.get("engine") or {})
     engine.update(max_num_seqs=config.max_num_seqs, max_num_batched_tokens=config.max_num_batched_tokens)
-    if config.hardware != template.get("hardware"):
+    if config.hardware.lower() != str(template.get("hardware", "")).lower():
         template.pop("price_per_gpu_hour_usd", None)          # the template's price is its own hardware's
-    price = dict(prices).get(config.hardware)
+    price = {name.lower(): value for name, value in prices}.get(config.hardware.lower())
     if price is not None:
         template["price_per_gpu_hour_usd"] = price
     template.update(name=f"{config.hardware}-tp{config.tensor_parallel}-x{replicas}", hardware=config.hardware,
@@ -116,9 +116,11 @@ def evaluate(doc: dict, base_dir: str | None, config: Config, replicas: int, rat
     requests = setup.requests_at(rate)
     first = _run(doc, base_dir, config, replicas, rate, setup.seeds[0], requests, setup)
     longer = setup.policy.extended_requests(requests, requests / rate, _steady(first, setup.policy)[2])
-    if longer is not None:
-        requests = longer
+    runs = len(setup.seeds)
+    if longer is not None and min(longer, setup.max_run_requests) > requests:
+        requests = min(longer, setup.max_run_requests)
         first = _run(doc, base_dir, config, replicas, rate, setup.seeds[0], requests, setup)
+        runs += 1
     results = [first] + [_run(doc, base_dir, config, replicas, rate, seed, requests, setup)
                          for seed in setup.seeds[1:]]
     steady = np.array([_steady(r, setup.policy)[:2] for r in results])
@@ -128,7 +130,8 @@ def evaluate(doc: dict, base_dir: str | None, config: Config, replicas: int, rat
     meets = clean and (targets.ttft_p99_s is None or ttft.mean() <= targets.ttft_p99_s) \
         and (targets.tpot_p99_s is None or tpot.mean() <= targets.tpot_p99_s)
     resolved = results[0].resolved
-    return {"replicas": replicas, "rate_per_s": rate, "num_requests": requests, "num_gpus": resolved.num_gpus,
+    return {"replicas": replicas, "rate_per_s": rate, "num_requests": requests, "num_runs": runs,
+            "num_gpus": resolved.num_gpus,
             "price_per_gpu_hour_usd": resolved.price_usd_per_gpu_hour,
             "cost_per_hour_usd": resolved.num_gpus * resolved.price_usd_per_gpu_hour,
             "ttft_p99_s": _finite(ttft.mean()),
@@ -226,15 +229,21 @@ def unreachable_reason(doc: dict, base_dir: str | None, config: Config, resolved
 
 
 def max_rate(doc: dict, base_dir: str | None, config: Config, replicas: int, design_qps: float, setup: RunSetup,
-             targets: Targets) -> float:
-    """Highest rate (to within 10%) at which `replicas` of `config` still meet the targets (they do at design_qps)."""
-    def passes(factor: float) -> bool:     # a rate whose runs could pass the request bound is not tried
+             targets: Targets) -> tuple[float, int]:
+    """Highest rate (to within 10%) at which `replicas` of `config` still meet the targets (they do at
+    design_qps), and the simulation runs the search took."""
+    runs = [0]
+
+    def passes(factor: float) -> bool:     # a rate whose runs pass the request bound is not tried
         rate = design_qps * factor
-        return setup.requests_at(rate) * setup.policy.max_extension <= setup.max_run_requests and \
-            evaluate(doc, base_dir, config, replicas, rate, setup, targets)["meets_slo"]
+        if setup.requests_at(rate) > setup.max_run_requests:
+            return False
+        point = evaluate(doc, base_dir, config, replicas, rate, setup, targets)
+        runs[0] += point["num_runs"]
+        return point["meets_slo"]
 
     factor = search_max_factor(passes, True, RATE_DOUBLINGS, bisections_for(RATE_TOLERANCE), down=False)
-    return design_qps * factor
+    return design_qps * factor, runs[0]
 
 
 def replica_search_runs(max_replicas: int, exhaustive: bool) -> int:
@@ -334,9 +343,10 @@ def _prices_used(searches: list[dict], doc: dict, prices: dict[str, float]) -> d
         hardware = s["config"]["hardware"]
         if hardware in used or "price_per_gpu_hour_usd" not in s:
             continue
-        if hardware in prices:
+        if hardware.lower() in {name.lower() for name in prices}:
             source = "given price (--price / prices)"
-        elif hardware == template.get("hardware") and template.get("price_per_gpu_hour_usd") is not None:
+        elif hardware.lower() == str(template.get("hardware", "")).lower() and \
+                template.get("price_per_gpu_hour_usd") is not None:
             source = "the template deployment's price_per_gpu_hour_usd"
         else:
             source = f"the hardware profile's {template.get('pricing') or 'on_demand'} price (catalog or profile)"
@@ -365,18 +375,26 @@ def plan(doc: dict, base_dir: Path | None, target_qps: float, targets: Targets, 
     configs = [Config(h, t, s, c) for h, t, s, c in itertools.product(hardware, tensor_parallel, max_num_seqs,
                                                                       chunk_tokens)]
     _check_point(point_doc(doc, configs[0], 1, design_qps, setup.seeds[-1], setup.requests_at(design_qps)))
-    tasks = [(doc, base, c, design_qps, setup, targets, max_gpus // c.tensor_parallel, exhaustive) for c in configs]
+    template = doc["deployments"][0]
+    per_tp = int(template.get("context_parallel", 1)) * int(template.get("pipeline_parallel", 1))
+    tasks = [(doc, base, c, design_qps, setup, targets, max_gpus // (c.tensor_parallel * per_tp), exhaustive)
+             for c in configs]
     searches = run_tasks(search_config, tasks, workers=workers, ray_address=ray_address, progress=progress)
     feasible = [s for s in searches if s["min_replicas"] is not None]
     if capacity and feasible:
         rate_tasks = [(doc, base, Config(**s["config"]), s["min_replicas"], design_qps, setup, targets)
                       for s in feasible]
         rates = run_tasks(max_rate, rate_tasks, workers=workers, ray_address=ray_address, progress=progress)
-        for s, rate in zip(feasible, rates):
-            s["max_rate_per_s"] = rate
+        for s, (rate, runs) in zip(feasible, rates):
+            s["max_rate_per_s"], s["capacity_runs"] = rate, runs
     rows = [_row(s) for s in searches]
     every_point = [{**s["config"], **p} for s in searches for p in s["points"]]
-    front = pareto_front(every_point)
+    fewest = {tuple(s["config"].values()): s["min_replicas"] for s in searches}
+    front = pareto_front([p for p in every_point              # a count below the reported fewest (a larger one
+                          if fewest[(p["hardware"], p["tensor_parallel"], p["max_num_seqs"],   # failed) is out
+                                     p["max_num_batched_tokens"])] is not None
+                          and p["replicas"] >= fewest[(p["hardware"], p["tensor_parallel"], p["max_num_seqs"],
+                                                       p["max_num_batched_tokens"])]])
     best = _best(rows, front, target_qps)
     if best is not None:
         from simulator.emit import emit_for
@@ -385,7 +403,8 @@ def plan(doc: dict, base_dir: Path | None, target_qps: float, targets: Targets, 
     return {"target_qps": target_qps, "headroom": headroom, "design_qps": design_qps, "targets": asdict(targets),
             "seeds": list(setup.seeds), "exhaustive": exhaustive, "best": best, "configurations": rows,
             "pareto_front": front, "points": every_point,
-            "num_simulations": sum(len(setup.seeds) for _ in every_point),
+            "num_simulations": sum(p["num_runs"] for p in every_point) + sum(s.get("capacity_runs", 0)
+                                                                              for s in searches),
             "prices_used": _prices_used(searches, doc, dict(setup.prices)),
             "capacity_definition": describe(_criterion(targets), _run_length_text(setup), len(setup.seeds))
             + f"; percentiles skip the first {setup.policy.warmup_fraction:.0%} of arrivals; rates whose runs could "

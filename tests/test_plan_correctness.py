@@ -138,7 +138,7 @@ def test_compare_capacity_is_confirmed_by_a_run_at_that_rate(name):
     """Re-running each deployment at its max q/s with the stated count meets the stated definition."""
     spec, base_dir = load_any_scenario(ROOT / "scenarios" / f"{name}.yaml")
     result = compare(spec, base_dir)
-    assert "max rate: highest Poisson rate" in result.capacity_definition and "all-in" in result.cost_metric
+    assert "max rate: highest arrival rate" in result.capacity_definition and "all-in" in result.cost_metric
     block = "conversations" if spec.conversations else "queries"
     counter = "num_sessions" if block == "conversations" else "num_requests"
     target = spec.slo.target_attainment
@@ -169,5 +169,57 @@ def test_capacity_grows_about_linearly_with_replicas():
     from simulator.planner import max_rate, run_setup
     setup = run_setup(SMALL, (4,), None, None, 30)
     config, targets = Config("h100-sxm", 1, 256, 8192), Targets(0.5, 0.03)
-    one, two = (max_rate(SMALL, None, config, r, 8.0, setup, targets) for r in (1, 2))
+    one, two = (max_rate(SMALL, None, config, r, 8.0, setup, targets)[0] for r in (1, 2))
     assert 1.6 <= two / one <= 2.3, (one, two)
+
+
+# ----- the capacity mechanics, on their own ------------------------------------------------------
+
+def test_run_policy_lengths_extensions_and_warm_up():
+    import pandas as pd
+
+    from simulator.capacity import RunPolicy, steady_records
+    policy = RunPolicy(min_arrival_s=60, e2e_multiple=10, max_extension=4, warmup_fraction=0.1, headroom=0.2)
+    assert policy.requests_at(200, 1.0) == 200 and policy.requests_at(200, 10.0) == 600
+    assert policy.requests_at(200, 10.0, base_arrival_s=100) == 1000
+    assert policy.requests_at(200, 100.0, cap=1000) == 1000
+    assert policy.extended_requests(600, 60.0, 20.0) == 600 * 4         # 60 s of arrivals << 10 x 20 s: at most 4x
+    assert policy.extended_requests(600, 60.0, 5.0) is None             # 60 s >= 10 x 5 s: long enough
+    assert policy.extended_requests(600, 60.0, 8.0) == 600 * 2          # 80 s wanted: twice as many
+    records = pd.DataFrame({"arrival_time_s": [0.0, 0.5, 1.0, 5.0, 10.0]})
+    assert list(steady_records(records, 0.1)["arrival_time_s"]) == [1.0, 5.0, 10.0]
+
+
+@pytest.mark.parametrize("threshold", [0.0, 0.001, 0.3, 0.99, 1.0, 1.5, 3.7, 40.0, 1e6])
+def test_search_max_factor_brackets_and_bisects(threshold):
+    from simulator.capacity import search_max_factor
+    tried = []
+
+    def passes(factor):
+        tried.append(factor)
+        return factor <= threshold
+    found = search_max_factor(passes, 1.0 <= threshold, max_steps=5, bisections=3)
+    assert found <= threshold or found == 0.0                 # never a failing factor
+    if 1 / 4 ** 5 <= threshold <= 2 ** 5:                     # inside what bracketing can reach
+        assert found > 0 and threshold / found < 2 ** (1 / 8) * 1.5
+    assert len(tried) <= 5 + 3 + 1
+
+
+def test_compare_base_count_takes_the_smaller_of_count_and_horizon():
+    from simulator.compare import base_count
+    both = ScenarioSpec.model_validate({**SMALL, "workload": {**SMALL["workload"], "num_requests": 1_000_000,
+                                                              "horizon_s": 10}})
+    assert base_count(both) < 1000                            # the horizon's arrivals, as the bound counts them
+
+
+def test_emit_pipeline_parallel_and_a_kv_limited_context():
+    from simulator.emit import emit_for
+    doc = copy.deepcopy(SMALL)
+    doc["deployments"][0].update(model="llama-3.1-70b", hardware="l40s", pipeline_parallel=2)
+    emitted = emit_for(doc, None, Config("l40s", 2, 64, 8192), 1)
+    words = shlex.split(emitted["vllm_command"].split("  #")[0])
+    assert words[words.index("--pipeline-parallel-size") + 1] == "2"
+    assert int(words[words.index("--max-model-len") + 1]) < 131072     # the KV cache of 4 L40S holds less
+    manifest = yaml.safe_load(emitted["kubernetes_manifest"])
+    assert manifest["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == 4
+    assert not manifest["metadata"]["name"].endswith("-") and len(manifest["metadata"]["name"]) <= 63
