@@ -28,7 +28,10 @@ log = logging.getLogger("ctxplan.validation")
 
 
 def _start_worker() -> None:
-    """Pool process initializer: every process imports what validation needs before its first body."""
+    """Pool process initializer: every process imports what validation needs before its first body, and
+    yields the CPU to the HTTP process (nice +5) so health checks and small requests answer first."""
+    import os
+    os.nice(5)
     _exit_with_server()
     warm()
 
