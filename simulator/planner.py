@@ -39,6 +39,7 @@ RATE_DOUBLINGS = 6        # max_rate tries the design rate x2, x4, ... x64 befor
 MAX_RATE_FACTOR = 2 ** RATE_DOUBLINGS   # the highest rate any run of plan(capacity=True) uses, x design rate
 MAX_RUN_REQUESTS = 2_000_000   # default bound on one run's requests (the service's max_requests_per_job default;
                                # ASSUMPTION: a run of this size fits in a few GB); capacity probes stay below it
+SIGNIFICANT_FLOOR = 0.5   # a floor above this share is named beside the figures (ASSUMPTION, like NEAR_FLOOR)
 NEAR_FLOOR = 0.8          # a latency floor above this share of its target leaves no room for queueing
 
 
@@ -212,6 +213,7 @@ def unreachable_reason(doc: dict, base_dir: str | None, config: Config, resolved
         prompts = sample_lengths(workload.prompt_tokens, np.random.default_rng(0), 2000, None, "prompt_tokens")
         prompt = int(np.percentile(prompts, 99))
     cost = resolved.setup.cost
+    floor = None
     if targets.ttft_p99_s is not None:
         floor = prefill_time_s(cost, prompt, config.max_num_batched_tokens)
         if floor >= NEAR_FLOOR * targets.ttft_p99_s:
@@ -224,6 +226,9 @@ def unreachable_reason(doc: dict, base_dir: str | None, config: Config, resolved
                     f"{targets.tpot_p99_s * 1e3:g} ms leaves no room for batching")
     figures = [f"p99 TTFT {point['ttft_p99_s']:.3g} s" if point["ttft_p99_s"] is not None else "no request done",
                f"p99 TPOT {point['tpot_p99_s'] * 1e3:.3g} ms", "stable" if point["stable"] else "queue not stable"]
+    if floor is not None and floor >= SIGNIFICANT_FLOOR * targets.ttft_p99_s:
+        figures.append(f"the p99 prompt ({prompt:,} tokens)'s prefill alone takes {floor:.3g} s of the "
+                       f"{targets.ttft_p99_s:g} s TTFT target, leaving little room for queueing behind other prefills")
     return (f"misses the targets at {design_qps:g} req/s even with {max_replicas} replica(s) "
             f"({', '.join(figures)})")
 

@@ -223,3 +223,12 @@ def test_emit_pipeline_parallel_and_a_kv_limited_context():
     manifest = yaml.safe_load(emitted["kubernetes_manifest"])
     assert manifest["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == 4
     assert not manifest["metadata"]["name"].endswith("-") and len(manifest["metadata"]["name"]) <= 63
+
+
+def test_a_prefill_floor_near_the_target_is_named_beside_the_figures():
+    """Quickstart on one A100: the p99 prompt's prefill (~0.36 s) is most of the 0.5 s TTFT target."""
+    doc = _quickstart()
+    result = plan(doc, None, 60.0, Targets(0.5, 0.05), ["a100-80gb"], [1], max_gpus=1, capacity=False,
+                  **{**FAST, "min_arrival_s": 20})
+    reason = result["configurations"][0]["reason"]
+    assert result["best"] is None and "prefill alone takes" in reason and "of the 0.5 s TTFT target" in reason
