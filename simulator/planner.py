@@ -33,14 +33,14 @@ from simulator.capacity import RunPolicy, bisections_for, default_policy, descri
     steady_records
 from simulator.errors import InputError
 from simulator.executor import run_tasks
+from simulator.plan_results import best_of, criterion, pareto_front, prices_used, row_of, run_length_text, \
+    unreachable_reason
 
 RATE_TOLERANCE = 1.1
 RATE_DOUBLINGS = 6        # max_rate tries the design rate x2, x4, ... x64 before bisecting
 MAX_RATE_FACTOR = 2 ** RATE_DOUBLINGS   # the highest rate any run of plan(capacity=True) uses, x design rate
 MAX_RUN_REQUESTS = 2_000_000   # default bound on one run's requests (the service's max_requests_per_job default;
                                # ASSUMPTION: a run of this size fits in a few GB); capacity probes stay below it
-SIGNIFICANT_FLOOR = 0.5   # a floor above this share is named beside the figures (ASSUMPTION, like NEAR_FLOOR)
-NEAR_FLOOR = 0.8          # a latency floor above this share of its target leaves no room for queueing
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,41 +198,6 @@ def search_config(doc: dict, base_dir: str | None, config: Config, design_qps: f
     return out
 
 
-def unreachable_reason(doc: dict, base_dir: str | None, config: Config, resolved, point: dict, targets: Targets,
-                       design_qps: float, max_replicas: int) -> str:
-    """Why `config` misses the targets even at `max_replicas`, in one line: a latency floor no number of
-    replicas lowers (the p99 prompt's prefill, one decode step), else the figures at that count."""
-    from simulator import costmodel
-    from simulator.estimate import prefill_time_s
-    from simulator.scenario import ScenarioSpec
-    from simulator.workload import sample_lengths
-    where = f"{config.hardware} tp{config.tensor_parallel}"
-    workload = ScenarioSpec.model_validate(doc).workload
-    prompt = 1
-    if workload.prompt_tokens is not None:
-        prompts = sample_lengths(workload.prompt_tokens, np.random.default_rng(0), 2000, None, "prompt_tokens")
-        prompt = int(np.percentile(prompts, 99))
-    cost = resolved.setup.cost
-    floor = None
-    if targets.ttft_p99_s is not None:
-        floor = prefill_time_s(cost, prompt, config.max_num_batched_tokens)
-        if floor >= NEAR_FLOOR * targets.ttft_p99_s:
-            return (f"the p99 prompt ({prompt:,} tokens)'s prefill alone takes {floor:.3g} s on {where}; "
-                    f"TTFT target {targets.ttft_p99_s:g} s leaves no room for queueing")
-    if targets.tpot_p99_s is not None:
-        step = costmodel.iteration_time_s(cost, [], 1, costmodel.decode_attended_tokens(cost, prompt), 1)
-        if step >= NEAR_FLOOR * targets.tpot_p99_s:
-            return (f"one decode step of the p99 prompt alone takes {step * 1e3:.3g} ms on {where}; TPOT target "
-                    f"{targets.tpot_p99_s * 1e3:g} ms leaves no room for batching")
-    figures = [f"p99 TTFT {point['ttft_p99_s']:.3g} s" if point["ttft_p99_s"] is not None else "no request done",
-               f"p99 TPOT {point['tpot_p99_s'] * 1e3:.3g} ms", "stable" if point["stable"] else "queue not stable"]
-    if floor is not None and floor >= SIGNIFICANT_FLOOR * targets.ttft_p99_s:
-        figures.append(f"the p99 prompt ({prompt:,} tokens)'s prefill alone takes {floor:.3g} s of the "
-                       f"{targets.ttft_p99_s:g} s TTFT target, leaving little room for queueing behind other prefills")
-    return (f"misses the targets at {design_qps:g} req/s even with {max_replicas} replica(s) "
-            f"({', '.join(figures)})")
-
-
 def max_rate(doc: dict, base_dir: str | None, config: Config, replicas: int, design_qps: float, setup: RunSetup,
              targets: Targets) -> tuple[float, int]:
     """Highest rate (to within 10%) at which `replicas` of `config` still meet the targets (they do at
@@ -287,18 +252,6 @@ def max_requests_per_run(doc: dict, target_qps: float, requests: int | None, hea
     return setup.requests_at(design) * setup.policy.max_extension
 
 
-def pareto_front(points: list[dict]) -> list[dict]:
-    """Points that meet the targets and that no other such point beats on both cost per hour and p99 TTFT."""
-    meeting = sorted((p for p in points if p["meets_slo"] and p["ttft_p99_s"] is not None),
-                     key=lambda p: (p["cost_per_hour_usd"], p["ttft_p99_s"]))
-    front, best_ttft = [], float("inf")
-    for p in meeting:
-        if p["ttft_p99_s"] < best_ttft:
-            front.append(p)
-            best_ttft = p["ttft_p99_s"]
-    return front
-
-
 def run_setup(doc: dict, seeds: tuple[int, ...], requests: int | None, prices: dict[str, float] | None,
               min_arrival_s: float | None, max_run_requests: int | None = None) -> RunSetup:
     workload = doc.get("workload", {})
@@ -341,24 +294,6 @@ def _check_grid(target_qps, targets, seeds, max_gpus, headroom, grid: dict) -> N
                 raise InputError("out of range", field=name, value=value, allowed=f"1..{high}")
 
 
-def _prices_used(searches: list[dict], doc: dict, prices: dict[str, float]) -> dict:
-    template = doc["deployments"][0]
-    used = {}
-    for s in searches:
-        hardware = s["config"]["hardware"]
-        if hardware in used or "price_per_gpu_hour_usd" not in s:
-            continue
-        if hardware.lower() in {name.lower() for name in prices}:
-            source = "given price (--price / prices)"
-        elif hardware.lower() == str(template.get("hardware", "")).lower() and \
-                template.get("price_per_gpu_hour_usd") is not None:
-            source = "the template deployment's price_per_gpu_hour_usd"
-        else:
-            source = f"the hardware profile's {template.get('pricing') or 'on_demand'} price (catalog or profile)"
-        used[hardware] = {"usd_per_gpu_hour": s["price_per_gpu_hour_usd"], "source": source}
-    return used
-
-
 def plan(doc: dict, base_dir: Path | None, target_qps: float, targets: Targets, hardware: list[str],
          tensor_parallel: list[int], max_num_seqs: list[int], chunk_tokens: list[int], max_gpus: int = 64,
          seeds: int = 3, requests: int | None = None, exhaustive: bool = False, capacity: bool = True,
@@ -392,7 +327,7 @@ def plan(doc: dict, base_dir: Path | None, target_qps: float, targets: Targets, 
         rates = run_tasks(max_rate, rate_tasks, workers=workers, ray_address=ray_address, progress=progress)
         for s, (rate, runs) in zip(feasible, rates):
             s["max_rate_per_s"], s["capacity_runs"] = rate, runs
-    rows = [_row(s) for s in searches]
+    rows = [row_of(s) for s in searches]
     every_point = [{**s["config"], **p} for s in searches for p in s["points"]]
     fewest = {tuple(s["config"].values()): s["min_replicas"] for s in searches}
     front = pareto_front([p for p in every_point              # a count below the reported fewest (a larger one
@@ -400,7 +335,7 @@ def plan(doc: dict, base_dir: Path | None, target_qps: float, targets: Targets, 
                                      p["max_num_batched_tokens"])] is not None
                           and p["replicas"] >= fewest[(p["hardware"], p["tensor_parallel"], p["max_num_seqs"],
                                                        p["max_num_batched_tokens"])]])
-    best = _best(rows, front, target_qps)
+    best = best_of(rows, front, target_qps)
     if best is not None:
         from simulator.emit import emit_for
         best["emit"] = emit_for(doc, base_dir, Config(best["hardware"], best["tensor_parallel"], best["max_num_seqs"],
@@ -410,44 +345,11 @@ def plan(doc: dict, base_dir: Path | None, target_qps: float, targets: Targets, 
             "pareto_front": front, "points": every_point,
             "num_simulations": sum(p["num_runs"] for p in every_point) + sum(s.get("capacity_runs", 0)
                                                                               for s in searches),
-            "prices_used": _prices_used(searches, doc, dict(setup.prices)),
-            "capacity_definition": describe(_criterion(targets), _run_length_text(setup), len(setup.seeds))
+            "prices_used": prices_used(searches, doc, dict(setup.prices)),
+            "capacity_definition": describe(criterion(targets), run_length_text(setup), len(setup.seeds))
             + f"; percentiles skip the first {setup.policy.warmup_fraction:.0%} of arrivals; rates whose runs could "
               f"exceed {setup.max_run_requests:,} requests are not tried",
             "cost_metric": "GPU cost per hour of the replicas (price per GPU-hour x GPUs); $ per query at the "
                            "target rate"}
 
 
-def _run_length_text(setup: RunSetup) -> str:
-    seconds = max(setup.policy.min_arrival_s, setup.base_arrival_s)
-    if setup.base_arrival_s:
-        return f"rate x {seconds:g} s of arrivals (the scenario's horizon_s or min_arrival_s)"
-    return f"max({setup.base_requests:,} requests, rate x {seconds:g} s of arrivals)"
-
-
-def _criterion(targets: Targets) -> str:
-    parts = [f"mean p99 TTFT <= {targets.ttft_p99_s:g} s" if targets.ttft_p99_s is not None else None,
-             f"mean p99 TPOT <= {targets.tpot_p99_s * 1e3:g} ms" if targets.tpot_p99_s is not None else None]
-    return " and ".join(p for p in parts if p) + " over the seeds, nothing rejected or unfinished"
-
-
-def _row(search: dict) -> dict:
-    chosen = next((p for p in search["points"] if p["replicas"] == search["min_replicas"]), None)
-    keys = ("num_gpus", "cost_per_hour_usd", "ttft_p99_s", "ttft_p99_spread_s", "tpot_p99_s", "tpot_p99_spread_s",
-            "num_requests")
-    return {**search["config"], "min_replicas": search["min_replicas"], "reason": search["reason"],
-            **({k: chosen[k] for k in keys} if chosen else {}), "max_rate_per_s": search.get("max_rate_per_s")}
-
-
-def _best(rows: list[dict], front: list[dict], target_qps: float) -> dict | None:
-    ranked = sorted((r for r in rows if r["min_replicas"] is not None),
-                    key=lambda r: (r["cost_per_hour_usd"], r["ttft_p99_s"], r["hardware"], r["tensor_parallel"]))
-    if not ranked:
-        return None
-    best = ranked[0]
-    on_front = any(p["cost_per_hour_usd"] == best["cost_per_hour_usd"] and p["hardware"] == best["hardware"]
-                   and p["tensor_parallel"] == best["tensor_parallel"] and p["replicas"] == best["min_replicas"]
-                   and p["max_num_seqs"] == best["max_num_seqs"] for p in front)
-    reason = (f"cheapest configuration meeting the targets (${best['cost_per_hour_usd']:.2f}/h)"
-              + ("" if on_front else "; equal in cost to a faster point on the front"))
-    return {**best, "cost_per_query_usd": best["cost_per_hour_usd"] / 3600.0 / target_qps, "why": reason}
