@@ -7,14 +7,11 @@ a few run the installed script in a subprocess to check that wiring.
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import io
 import json
 import resource
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -23,6 +20,7 @@ import yaml
 
 from api.cli import app
 from api.cli_common import run_app
+from cli_runner import Outcome, ctxplan
 
 ROOT = Path(__file__).resolve().parent.parent
 CTXPLAN = str(Path(sys.executable).parent / "ctxplan")
@@ -41,20 +39,6 @@ HF_CONFIG = {"model_type": "llama", "hidden_size": 4096, "intermediate_size": 14
 ESTIMATE = ["estimate", "--model", "llama-3.1-8b", "--hardware", "h100-sxm", "--prompt-tokens", "10",
             "--output-tokens", "1"]
 TRAIN = ["train-cost", "--model", "llama-3.1-8b", "--hardware", "h100-sxm", "--from-context", "8192"]
-
-
-@dataclass
-class Outcome:
-    code: int
-    stdout: str
-    stderr: str
-
-
-def ctxplan(*args) -> Outcome:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = run_app(app, [str(a) for a in args])
-    return Outcome(code, out.getvalue(), err.getvalue())
 
 
 def assert_one_line_error(outcome: Outcome, fragment: str) -> None:

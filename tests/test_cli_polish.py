@@ -11,7 +11,6 @@ import copy
 import importlib.metadata
 import io
 import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -23,6 +22,7 @@ from rich.console import Console
 from api import render
 from api.cli import app
 from api.cli_common import run_app
+from cli_runner import Outcome, ctxplan
 from simulator.errors import InputError, closest_names, unknown_name_error
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,20 +35,6 @@ SCENARIO = {
     "deployments": [{"name": "h100", "model": "llama-3.1-8b", "hardware": "h100-sxm"}],
 }
 ESTIMATE = ["estimate", "--model", "llama-3.1-8b", "--prompt-tokens", "100", "--output-tokens", "1"]
-
-
-@dataclass
-class Outcome:
-    code: int
-    stdout: str
-    stderr: str
-
-
-def ctxplan(*args) -> Outcome:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = run_app(app, [str(a) for a in args])
-    return Outcome(code, out.getvalue(), err.getvalue())
 
 
 def error_line(outcome: Outcome) -> str:
