@@ -5,7 +5,9 @@ function of the engine's iteration count. A request on the clock stores the iter
 were last written at (`clock_base`); its context at iteration d is `num_computed_tokens + d - base`.
 The scheduler keeps only aggregates over the clock (count, sum of contexts, requests per block
 phase, a heap of completion iterations), so a decode step costs O(1) Python whatever the batch
-size, and K decode-only iterations cost O(block_size) (see simulator/skip.py). Fields are written
+size, and a stretch of K decode-only iterations costs O(K) cheap arithmetic (`advance` logs K
+iteration times and ends; `usage_time_integral` sums K block-usage terms), not O(K x batch) of
+per-request work (see simulator/skip.py). Fields are written
 back when a request leaves the clock (it finishes, or a step needs the exact per-request path).
 
 Block boundaries are arithmetic: with full-attention layers a request holds ceil(context /

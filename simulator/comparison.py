@@ -1,5 +1,6 @@
-"""`compare(spec)`: run every deployment of a comparison scenario on the same queries and put
-cost, latency, capacity and expected accuracy side by side.
+"""One deployment of a comparison scenario on the scenario's queries (`run_comparison_deployment`):
+its calls, its simulation and its row of cost, latency and expected accuracy. `simulator.compare`
+runs every deployment, searches capacity and picks the winners.
 
 Cost of a run is all-in over the simulated duration: LLM GPUs, embedding and reranking GPUs (or
 the embedding API's per-token price), vector-search nodes. Two per-query figures follow:

@@ -17,8 +17,9 @@ s_k = now + k t_0 + delta k (k - 1) / 2. The stretch ends at the first of:
       iteration that would need more blocks than are free must be scheduled normally;
     - a hard stop of the run.
 
-The whole stretch is one SimPy timeout. Engine statistics (KV usage integral, batch sizes) are
-advanced in closed form; per-request timestamps are written when a request leaves the clock.
+The whole stretch is one SimPy timeout. Engine statistics are advanced per stretch: batch sizes
+and times in closed form, the KV usage integral by an O(K) loop over the stretch's iterations
+(`DecodeClock.usage_time_integral`); per-request timestamps are written when a request leaves the clock.
 The step-by-step loop (`exact=True`, simulator/engine.py) stays the reference; tests compare the two.
 """
 
