@@ -9,7 +9,8 @@ records.parquet, records.csv and the JSON it prints), `compare` of every compari
 (their JSON). The manifest holds SHA-256 digests, not the outputs (a few KB instead of MBs). Takes
 about 4 minutes on 2 cores; it is a check run by hand, not part of the test suite. Parquet bytes
 depend on the pyarrow version: compare on the same environment the manifest was written in.
-Recorded at commit 79baf22+ (issue 15's baseline) and checked twice: 53 of 53 identical.
+Recorded with the code of the commit that added this file (the baseline of issue 15) and checked
+twice: 53 of 53 identical.
 """
 
 from __future__ import annotations
