@@ -19,6 +19,7 @@ import asyncio
 import sys
 import time
 
+from api.job_status import JobStatus
 from api.metrics import Metrics
 from api.settings import Settings
 from api.store import Store
@@ -47,18 +48,18 @@ class JobRunner:
                 process.kill()
 
     def depth(self) -> int:
-        return self.store.count("queued")
+        return self.store.count(JobStatus.QUEUED)
 
     def has_room(self) -> bool:
-        return self.store.count("queued") < self.settings.max_queued_jobs
+        return self.store.count(JobStatus.QUEUED) < self.settings.max_queued_jobs
 
     def submit(self, job_id: str) -> None:
         self.queue.put_nowait(job_id)
 
     def cancel(self, job_id: str) -> bool:
-        if self.store.set_status(job_id, "cancelled", only_from=("queued",)):
+        if self.store.set_status(job_id, JobStatus.CANCELLED, only_from=(JobStatus.QUEUED,)):
             return True
-        if self.store.set_status(job_id, "cancelled", only_from=("running",), error="cancelled by request"):
+        if self.store.set_status(job_id, JobStatus.CANCELLED, only_from=(JobStatus.RUNNING,), error="cancelled by request"):
             process = self.processes.get(job_id)
             if process is not None and process.returncode is None:
                 process.kill()
@@ -80,10 +81,10 @@ class JobRunner:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:   # keep dispatching whatever one job did
-                self.store.set_status(job_id, "failed", only_from=("running", "queued"), error=f"dispatch: {exc!r}")
+                self.store.set_status(job_id, JobStatus.FAILED, only_from=(JobStatus.RUNNING, JobStatus.QUEUED), error=f"dispatch: {exc!r}")
 
     async def _run(self, job_id: str) -> None:
-        if not self.store.set_status(job_id, "running", only_from=("queued",)):
+        if not self.store.set_status(job_id, JobStatus.RUNNING, only_from=(JobStatus.QUEUED,)):
             return                                   # cancelled while queued
         started = time.perf_counter()
         process = await asyncio.create_subprocess_exec(sys.executable, "-m", "api.worker",
@@ -96,11 +97,11 @@ class JobRunner:
             except asyncio.TimeoutError:
                 process.kill()
                 await process.wait()
-                self.store.set_status(job_id, "failed", only_from=("running",),
+                self.store.set_status(job_id, JobStatus.FAILED, only_from=(JobStatus.RUNNING,),
                                       error=f"timeout: ran past job_timeout_s={self.settings.job_timeout_s:g}")
             else:
                 if code != 0:
-                    self.store.set_status(job_id, "failed", only_from=("running",), error=self._exit_reason(code))
+                    self.store.set_status(job_id, JobStatus.FAILED, only_from=(JobStatus.RUNNING,), error=self._exit_reason(code))
         finally:
             self.processes.pop(job_id, None)
             job = self.store.get_job(job_id)

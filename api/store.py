@@ -28,9 +28,9 @@ from sqlalchemy import (BigInteger, Float, Index, PrimaryKeyConstraint, String, 
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from api.job_status import TERMINAL, JobStatus
 
 SCHEMA_VERSION = 2
-TERMINAL = ("succeeded", "failed", "cancelled")
 MAX_SEED = 2**63 - 1
 MAX_ROWS = 2**62                 # offsets and limits are clamped here: both backends hold 64-bit integers
 OWNER_CHARS = 64
@@ -149,7 +149,7 @@ class Store:
                         raise KeyError("Idempotency-Key reused with a different body")
                     return _job_dict(existing), False
             stamp = now()
-            job = Job(id=str(uuid.uuid4()), owner=owner, kind=kind, status="queued", created_at=stamp,
+            job = Job(id=str(uuid.uuid4()), owner=owner, kind=kind, status=JobStatus.QUEUED.value, created_at=stamp,
                       updated_at=stamp, spec_json=spec_json, seed=seed, progress=0.0,
                       idempotency_key=idempotency_key, body_hash=body_hash)
             session.add(job)
@@ -177,11 +177,14 @@ class Store:
             total = session.scalar(select(func.count()).select_from(Job).where(*condition))
             return [_job_dict(r, include_result=False) for r in rows], total
 
-    def set_status(self, job_id: str, status: str, *, only_from: tuple[str, ...] | None = None, **fields) -> bool:
-        """Move a job to `status` (optionally only from the given states, atomically); True when it changed."""
-        values = {"status": status, "updated_at": now(),
+    def set_status(self, job_id: str, status: JobStatus, *, only_from: tuple[JobStatus, ...] | None = None,
+                   **fields) -> bool:
+        """Move a job to `status` (optionally only from the given states, atomically); True when it changed.
+        Statuses reach the database as plain strings (`.value`), whatever the driver does with enums."""
+        status = JobStatus(status)
+        values = {"status": status.value, "updated_at": now(),
                   **{k: _printable(v) if isinstance(v, str) else v for k, v in fields.items()}}
-        if status == "running":
+        if status == JobStatus.RUNNING:
             values.setdefault("started_at", now())
         if status in TERMINAL:
             values.setdefault("finished_at", now())
@@ -190,12 +193,12 @@ class Store:
         with Session(self.engine) as session, session.begin():
             statement = update(Job).where(Job.id == job_id)
             if only_from:
-                statement = statement.where(Job.status.in_(only_from))
+                statement = statement.where(Job.status.in_([JobStatus(s).value for s in only_from]))
             return session.execute(statement.values(**values)).rowcount > 0
 
     def set_progress(self, job_id: str, progress: float) -> None:
         with Session(self.engine) as session, session.begin():
-            session.execute(update(Job).where(Job.id == job_id, Job.status == "running")
+            session.execute(update(Job).where(Job.id == job_id, Job.status == JobStatus.RUNNING.value)
                             .values(progress=progress, updated_at=now()))
 
     def discard_job(self, job_id: str) -> bool:
@@ -205,29 +208,30 @@ class Store:
         if not _is_storable(job_id):
             return False
         with Session(self.engine) as session, session.begin():
-            return session.execute(delete(Job).where(Job.id == job_id, Job.status == "queued",
+            return session.execute(delete(Job).where(Job.id == job_id, Job.status == JobStatus.QUEUED.value,
                                                      Job.started_at.is_(None))).rowcount > 0
 
     def recover(self, requeue: bool) -> tuple[list[str], list[str]]:
         """After a crash: running jobs become failed (`interrupted`) or queued again; returns (queued ids, interrupted ids)."""
         with Session(self.engine) as session, session.begin():
             stamp = now()
-            moved = (update(Job).where(Job.status == "running").returning(Job.id))
+            moved = (update(Job).where(Job.status == JobStatus.RUNNING.value).returning(Job.id))
             if requeue:
-                session.execute(moved.values(status="queued", progress=0.0, updated_at=stamp))
+                session.execute(moved.values(status=JobStatus.QUEUED.value, progress=0.0, updated_at=stamp))
                 interrupted = []
             else:
-                interrupted = list(session.scalars(moved.values(status="failed", error="interrupted",
+                interrupted = list(session.scalars(moved.values(status=JobStatus.FAILED.value, error="interrupted",
                                                                 updated_at=stamp, finished_at=stamp)))
-            queued = session.scalars(select(Job.id).where(Job.status == "queued").order_by(Job.created_at)).all()
+            queued = session.scalars(select(Job.id).where(Job.status == JobStatus.QUEUED.value)
+                                     .order_by(Job.created_at)).all()
             return list(queued), interrupted
 
-    def count(self, status: str) -> int:
+    def count(self, status: JobStatus) -> int:
         with Session(self.engine) as session:
-            return session.scalar(select(func.count()).select_from(Job).where(Job.status == status))
+            return session.scalar(select(func.count()).select_from(Job).where(Job.status == JobStatus(status).value))
 
     def count_queued(self) -> int:
-        return self.count("queued")
+        return self.count(JobStatus.QUEUED)
 
     # uploaded profiles
 

@@ -13,6 +13,7 @@ import time
 import traceback
 from pathlib import Path
 
+from api.job_status import JobStatus
 from api.store import Store
 
 
@@ -128,7 +129,7 @@ def run_job(database_url: str, job_id: str, memory_limit_mb: int = 0) -> None:
     """Process entry point."""
     store = Store(database_url)
     job = store.get_job(job_id, with_spec=True)
-    if job is None or job["status"] != "running":
+    if job is None or job["status"] != JobStatus.RUNNING:
         return
     last = [0.0]
 
@@ -148,17 +149,17 @@ def run_job(database_url: str, job_id: str, memory_limit_mb: int = 0) -> None:
         if previous is not None:
             import resource
             resource.setrlimit(resource.RLIMIT_AS, previous)
-        store.set_status(job_id, "failed", only_from=("running",),
+        store.set_status(job_id, JobStatus.FAILED, only_from=(JobStatus.RUNNING,),
                          error=f"out of memory: the job needed more than job_memory_limit_mb={memory_limit_mb}")
         return
     except Exception as exc:   # any failure of the job ends the job, never the service
         from simulator.errors import CtxplanError
         message = str(exc) if isinstance(exc, CtxplanError) else f"internal error: {exc!r}"
-        store.set_status(job_id, "failed", only_from=("running",), error=message[:2000])
+        store.set_status(job_id, JobStatus.FAILED, only_from=(JobStatus.RUNNING,), error=message[:2000])
         if not isinstance(exc, CtxplanError):
             traceback.print_exc()
         return
-    store.set_status(job_id, "succeeded", only_from=("running",), progress=1.0, result_json=result_json)
+    store.set_status(job_id, JobStatus.SUCCEEDED, only_from=(JobStatus.RUNNING,), progress=1.0, result_json=result_json)
 
 
 def die_with_parent() -> None:

@@ -310,3 +310,14 @@ def test_a_simulation_job_runs_end_to_end_on_postgresql(postgres_url):
     from simulator.runner import run
     from simulator.scenario import ScenarioSpec
     assert job["result"] == json.loads(json.dumps(run(ScenarioSpec.model_validate(TINY), seed=9).to_json_dict()))
+
+
+def test_job_status_values_are_the_api_ones():
+    """One enum for the runner and store; the API's schema lists the same five values, unchanged."""
+    from typing import get_args
+
+    from api import schemas
+    from api.job_status import TERMINAL, JobStatus
+    assert [s.value for s in JobStatus] == ["queued", "running", "succeeded", "failed", "cancelled"]
+    assert set(get_args(schemas.JobStatus)) == {s.value for s in JobStatus}
+    assert set(TERMINAL) == {"succeeded", "failed", "cancelled"}

@@ -1,6 +1,7 @@
 from fastapi import APIRouter, Depends
 from fastapi.responses import PlainTextResponse
 
+from api.job_status import JobStatus
 from api.deps import MetricsDep, RunnerDep, StoreDep, require_docs_access
 from api.openapi_docs import error_responses
 from api.response_models import Health
@@ -11,7 +12,7 @@ router = APIRouter(tags=["health"])
 
 @router.get("/healthz", responses=error_responses())
 def healthz(store: StoreDep) -> Health:
-    store.count("running")      # touches the database
+    store.count(JobStatus.RUNNING)      # touches the database
     return {"status": "ok", "version": __version__}
 
 

@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, HTTPException, Query, Request, Response
 
+from api.job_status import TERMINAL, JobStatus
 from api.deps import CallerDep, RunnerDep, SettingsDep, StoreDep
 from api.jobspec import JSON_TYPES, YAML_TYPES, Limits, Refusal
 from api.openapi_docs import error_responses, job_body
@@ -57,7 +58,7 @@ def make_router(kind: str) -> APIRouter:
             raise HTTPException(status_code=422, detail=[{"loc": ["header", "idempotency-key"], "msg": str(exc),
                                                           "type": "value_error"}]) from None
         if created:
-            if store.count("queued") > settings.max_queued_jobs:
+            if store.count(JobStatus.QUEUED) > settings.max_queued_jobs:
                 store.discard_job(job["id"])        # never queued: a retry with the same key submits anew
                 raise HTTPException(status_code=429, detail=f"job queue is full ({settings.max_queued_jobs} queued)",
                                     headers={"Retry-After": "10"})
@@ -84,7 +85,7 @@ def make_router(kind: str) -> APIRouter:
     @router.delete("/{job_id}", responses=error_responses(401, 404, 409, 422), operation_id=f"cancel_{kind}")
     def cancel(job_id: str, store: StoreDep, runner: RunnerDep, caller: CallerDep) -> Job:
         job = owned(job_id, store, caller)
-        if job["status"] in ("succeeded", "failed", "cancelled"):
+        if job["status"] in TERMINAL:
             raise HTTPException(status_code=409, detail=f"{kind} {job_id} already {job['status']}")
         runner.cancel(job_id)
         return _public(store.get_job(job_id))
