@@ -20,19 +20,12 @@ import yaml
 
 from api.cli import app
 from api.cli_common import run_app
-from cli_runner import Outcome, ctxplan
+from cli_runner import Outcome, ctxplan, small_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 CTXPLAN = str(Path(sys.executable).parent / "ctxplan")
 COMPARISON = ROOT / "scenarios" / "support-knowledge-base.yaml"
-SCENARIO = {
-    "name": "hostile", "seed": 7,
-    "workload": {"num_requests": 20, "arrival": {"process": "poisson", "rate_per_s": 4.0},
-                 "prompt_tokens": {"dist": "lognormal", "median": 600, "sigma": 0.6, "max": 8000},
-                 "output_tokens": {"dist": "lognormal", "median": 120, "sigma": 0.5, "max": 1000}},
-    "slo": {"ttft_s": 1.0, "tpot_s": 0.1},
-    "deployments": [{"name": "h100", "model": "llama-3.1-8b", "hardware": "h100-sxm"}],
-}
+SCENARIO = small_scenario("hostile")
 HF_CONFIG = {"model_type": "llama", "hidden_size": 4096, "intermediate_size": 14336, "num_attention_heads": 32,
              "num_hidden_layers": 32, "num_key_value_heads": 8, "vocab_size": 128256,
              "max_position_embeddings": 131072}

@@ -22,18 +22,11 @@ from rich.console import Console
 from api import render
 from api.cli import app
 from api.cli_common import run_app
-from cli_runner import Outcome, ctxplan
+from cli_runner import Outcome, ctxplan, small_scenario
 from simulator.errors import InputError, closest_names, unknown_name_error
 
 ROOT = Path(__file__).resolve().parent.parent
-SCENARIO = {
-    "name": "polish", "seed": 7,
-    "workload": {"num_requests": 20, "arrival": {"process": "poisson", "rate_per_s": 4.0},
-                 "prompt_tokens": {"dist": "lognormal", "median": 600, "sigma": 0.6, "max": 8000},
-                 "output_tokens": {"dist": "lognormal", "median": 120, "sigma": 0.5, "max": 1000}},
-    "slo": {"ttft_s": 1.0, "tpot_s": 0.1},
-    "deployments": [{"name": "h100", "model": "llama-3.1-8b", "hardware": "h100-sxm"}],
-}
+SCENARIO = small_scenario("polish")
 ESTIMATE = ["estimate", "--model", "llama-3.1-8b", "--prompt-tokens", "100", "--output-tokens", "1"]
 
 
