@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from simulator.comparison import run_comparison_deployment
+from simulator.comparison import SECONDS_PER_MONTH, run_comparison_deployment
 from simulator.capacity import RunPolicy, default_policy, describe, search_max_factor
 from simulator.comparison_spec import ComparisonSpec
 from simulator.runner import run as run_serving
@@ -82,7 +82,7 @@ def _run_one(spec, index: int, base_dir: Path | None) -> dict:
             "num_retrieval_nodes": 0, "cost_usd": m["cost_usd"], "cost_per_query_usd": m["cost_per_query_usd"],
             "busy_cost_per_query_usd": (m["gpu_busy_fraction"] * m["cost_usd"] / m["num_completed"]
                                         if m["num_completed"] else None),
-            "cost_per_month_usd": m["cost_usd"] / m["duration_s"] * 2_628_000 if m["duration_s"] else 0.0,
+            "cost_per_month_usd": m["cost_usd"] / m["duration_s"] * SECONDS_PER_MONTH if m["duration_s"] else 0.0,
             "ttft_s": m["ttft_s"], "e2e_s": m["e2e_s"], "tpot_s": m["tpot_s"], "slo_attainment": m["slo_attainment"],
             "stable": m["stable"], "kv_cache_peak_utilization": m["kv_cache_peak_utilization"],
             "prefix_cache_hit_rate": m["prefix_cache_hit_rate"], "num_preemptions": m["num_preemptions"],

@@ -26,7 +26,7 @@ from simulator.catalog import resolve_hardware
 from simulator.cluster import simulate
 from simulator.comparison_spec import ComparisonSpec, LongContextDeployment, RagDeployment
 from simulator.deployment import ResolvedDeployment, resolve_deployment
-from simulator.queries import (Calls, QuerySet, IdCounter, chat_calls, generate_queries, generate_sessions,
+from simulator.queries import (Calls, QuerySet, id_counter, chat_calls, generate_queries, generate_sessions,
                                long_context_calls, rag_calls)
 from simulator.quality import kv_quality_penalty, quality_model, quality_priors
 from simulator.rag import encoder_time_s, pipeline_ready_times, retrieval_defaults, search_time_s
@@ -103,7 +103,7 @@ def _calls_unpenalised(spec, dep, resolved: ResolvedDeployment, data, base_dir) 
         c = spec.conversations
         chat_calls(data, c.system_prompt_tokens, c.think_time_s, context, calls)
         return calls, extra
-    ids, n = IdCounter(), len(data)
+    ids, n = id_counter(), len(data)
     calls.num_queries = n
     if isinstance(dep, LongContextDeployment):
         calls.accuracy = long_context_calls(data, dep, context, quality, ids, calls)

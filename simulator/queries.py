@@ -16,6 +16,9 @@ the system prompt before it), a map part, or a chat session's history.
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Callable
+
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -103,13 +106,12 @@ def _refused(rid: int, query: int, arrival: float, prompt: int, output: int, con
     return request
 
 
-class IdCounter:
-    def __init__(self) -> None:
-        self.next = 0
+IdCounter = Callable[[], int]
 
-    def __call__(self) -> int:
-        self.next += 1
-        return self.next - 1
+
+def id_counter() -> IdCounter:
+    """Request ids 0, 1, 2, ... (`itertools.count`)."""
+    return itertools.count().__next__
 
 
 def long_context_calls(queries: QuerySet, dep: LongContextDeployment | HybridDeployment, context: int,
@@ -194,7 +196,7 @@ def rag_calls(queries: QuerySet, dep: RagDeployment | HybridDeployment, chunk_to
 
 
 def chat_calls(sessions: SessionSet, system: int, think_time_s: float, context: int, calls: Calls) -> None:
-    ids = IdCounter()
+    ids = id_counter()
     for s, start in enumerate(sessions.start_s.tolist()):
         history = system
         previous = None
