@@ -18,12 +18,11 @@ from pydantic import BaseModel, ValidationError
 
 from api.schemas import PlanRequest, SweepRequest
 from simulator.bounds import bound_of, bound_of_sweep
-from simulator.capacity import default_policy
 from simulator.comparison_spec import ComparisonSpec
 from simulator.deployment import resolve_deployment
 from simulator.errors import InputError
 from simulator.paths import check_service_paths, check_service_value
-from simulator.planner import Config, max_requests_per_run, max_simulations, point_doc
+from simulator.planner import Config, design_rate, max_requests_per_run, max_simulations, point_doc
 from simulator.scenario import ScenarioSpec, TraceArrivals
 from simulator.scenario_files import is_comparison
 from simulator.yamlio import load_yaml_text
@@ -224,11 +223,10 @@ def _plan_requests(body, scenario: ScenarioSpec, limits: Limits) -> int:
     unknown = sorted(set(body.prices or {}) - set(hardware))
     if unknown:
         raise Refusal(["body", "prices", unknown[0]], f"names a hardware the plan does not try ({', '.join(hardware)})")
-    headroom = default_policy().headroom if body.headroom is None else body.headroom
-    design_rate = body.target_qps * (1 + headroom)    # capacity probes stay under max_requests_per_job themselves
+    design = design_rate(body.target_qps, body.headroom)   # capacity probes stay under max_requests_per_job themselves
     design_requests = max_requests_per_run(doc, body.target_qps, body.requests, body.headroom, body.min_arrival_s)
     for config in configs:
-        point = point_doc(doc, config, max(1, body.max_gpus // config.tensor_parallel), design_rate,
+        point = point_doc(doc, config, max(1, body.max_gpus // config.tensor_parallel), design,
                           scenario.seed, design_requests)
         try:
             spec = ScenarioSpec.model_validate(point)

@@ -181,14 +181,18 @@ class PlanTargets(_Closed):
     tpot_p99_s: float | None
 
 
-class PlanPoint(_Closed):
-    """One configuration at one replica count and rate (`simulator.planner.evaluate`), seeds averaged.
-
-    `ttft_p99_s` and its spread are None when a seed completed no request."""
+class _PlanConfig(_Closed):
+    """The knobs of one plan configuration (`simulator.planner.Config`)."""
     hardware: str
     tensor_parallel: int
     max_num_seqs: int
     max_num_batched_tokens: int
+
+
+class PlanPoint(_PlanConfig):
+    """One configuration at one replica count and rate (`simulator.planner.evaluate`), seeds averaged.
+
+    `ttft_p99_s` and its spread are None when a seed completed no request."""
     replicas: int
     rate_per_s: float
     num_requests: int = Field(description="requests of each seed's run (RunPolicy: at least min_arrival_s of arrivals)")
@@ -204,12 +208,8 @@ class PlanPoint(_Closed):
     meets_slo: bool
 
 
-class FeasibleConfiguration(_Closed):
+class FeasibleConfiguration(_PlanConfig):
     """A configuration with a replica count meeting the targets, and that point's figures."""
-    hardware: str
-    tensor_parallel: int
-    max_num_seqs: int
-    max_num_batched_tokens: int
     min_replicas: int
     reason: str
     num_gpus: int
@@ -222,12 +222,8 @@ class FeasibleConfiguration(_Closed):
     max_rate_per_s: float | None = Field(description="null when the plan ran without capacity search")
 
 
-class InfeasibleConfiguration(_Closed):
+class InfeasibleConfiguration(_PlanConfig):
     """A configuration that does not fit, or misses the targets with every allowed replica count."""
-    hardware: str
-    tensor_parallel: int
-    max_num_seqs: int
-    max_num_batched_tokens: int
     min_replicas: None
     reason: str
     max_rate_per_s: None

@@ -169,13 +169,11 @@ def search_config(doc: dict, base_dir: str | None, config: Config, design_qps: f
                   targets: Targets, max_replicas: int, exhaustive: bool) -> dict:
     """Fewest replicas of `config` meeting the targets at `design_qps` (a task: module level, picklable)."""
     from simulator.deployment import resolve_deployment
-    from simulator.scenario import ScenarioSpec
     out = {"config": asdict(config), "min_replicas": None, "reason": "", "points": []}
     try:
-        point = point_doc(doc, config, 1, design_qps, setup.seeds[0], setup.requests_at(design_qps), setup.prices)
-        _check_point(point)
-        resolved = resolve_deployment(ScenarioSpec.model_validate(point).deployments[0], "deployment",
-                                      Path(base_dir) if base_dir else None)
+        spec = _check_point(point_doc(doc, config, 1, design_qps, setup.seeds[0], setup.requests_at(design_qps),
+                                      setup.prices))
+        resolved = resolve_deployment(spec.deployments[0], "deployment", Path(base_dir) if base_dir else None)
     except InputError as exc:
         out["reason"] = f"does not fit: {exc}"
         return out
@@ -243,13 +241,18 @@ def max_simulations(num_configs: int, max_gpus: int, min_tp: int, seeds: int, ca
     return num_configs * per_config * (seeds + 1)
 
 
+def design_rate(target_qps: float, headroom: float | None, policy: RunPolicy | None = None) -> float:
+    """The rate configurations are sized for: (1 + headroom) x target (headroom None: the policy's)."""
+    policy = policy or default_policy()
+    return target_qps * (1 + (policy.headroom if headroom is None else headroom))
+
+
 def max_requests_per_run(doc: dict, target_qps: float, requests: int | None, headroom: float | None = None,
                          min_arrival_s: float | None = None) -> int:
     """The most requests a run at the design rate offers, extended (capacity probes stay under
     `max_run_requests` by themselves)."""
     setup = run_setup(doc, (0,), requests, None, min_arrival_s)
-    design = target_qps * (1 + (setup.policy.headroom if headroom is None else headroom))
-    return setup.requests_at(design) * setup.policy.max_extension
+    return setup.requests_at(design_rate(target_qps, headroom, setup.policy)) * setup.policy.max_extension
 
 
 def run_setup(doc: dict, seeds: tuple[int, ...], requests: int | None, prices: dict[str, float] | None,
@@ -263,14 +266,14 @@ def run_setup(doc: dict, seeds: tuple[int, ...], requests: int | None, prices: d
                     max_run_requests or MAX_RUN_REQUESTS, float(horizon or 0.0))
 
 
-def _check_point(point: dict) -> None:
-    """A plan's point mapping must be a valid scenario (e.g. --requests within num_requests' bounds)."""
+def _check_point(point: dict):
+    """A plan's point mapping as a validated scenario (e.g. --requests within num_requests' bounds)."""
     from pydantic import ValidationError
 
     from simulator.catalog import validation_error_to_input_error
     from simulator.scenario import ScenarioSpec
     try:
-        ScenarioSpec.model_validate(point)
+        return ScenarioSpec.model_validate(point)
     except ValidationError as exc:
         raise validation_error_to_input_error(exc, None) from None
 
@@ -310,7 +313,7 @@ def plan(doc: dict, base_dir: Path | None, target_qps: float, targets: Targets, 
     seed0 = int(doc.get("seed", 0))
     setup = run_setup(doc, tuple(seed0 + i for i in range(seeds)), requests, prices, min_arrival_s, max_run_requests)
     headroom = setup.policy.headroom if headroom is None else headroom
-    design_qps = target_qps * (1 + headroom)
+    design_qps = design_rate(target_qps, headroom)
     base = str(base_dir) if base_dir else None
     configs = [Config(h, t, s, c) for h, t, s, c in itertools.product(hardware, tensor_parallel, max_num_seqs,
                                                                       chunk_tokens)]
@@ -329,12 +332,8 @@ def plan(doc: dict, base_dir: Path | None, target_qps: float, targets: Targets, 
             s["max_rate_per_s"], s["capacity_runs"] = rate, runs
     rows = [row_of(s) for s in searches]
     every_point = [{**s["config"], **p} for s in searches for p in s["points"]]
-    fewest = {tuple(s["config"].values()): s["min_replicas"] for s in searches}
-    front = pareto_front([p for p in every_point              # a count below the reported fewest (a larger one
-                          if fewest[(p["hardware"], p["tensor_parallel"], p["max_num_seqs"],   # failed) is out
-                                     p["max_num_batched_tokens"])] is not None
-                          and p["replicas"] >= fewest[(p["hardware"], p["tensor_parallel"], p["max_num_seqs"],
-                                                       p["max_num_batched_tokens"])]])
+    front = pareto_front([{**s["config"], **p} for s in searches if s["min_replicas"] is not None
+                          for p in s["points"] if p["replicas"] >= s["min_replicas"]])   # below it a larger count failed
     best = best_of(rows, front, target_qps)
     if best is not None:
         from simulator.emit import emit_for
