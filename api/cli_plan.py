@@ -111,6 +111,7 @@ def plan(scenario: Annotated[Path, typer.Argument(help="serving scenario YAML (i
     hardware_list = [h.strip() for h in hardware.split(",") if h.strip()] if hardware else [template.hardware]
     for name in hardware_list:                 # an unknown name is a typo, not a configuration that fails
         resolve_hardware(name, field="--hardware", base_dir=base_dir)
+    prices = _prices(price, hardware_list)     # a bad --price is refused before the progress bar starts
     with _Progress("planning") as progress:
         result = run_plan(doc, base_dir, target_qps, targets, hardware_list,
                           _ints(tp, "tp") or [template.tensor_parallel],
@@ -118,7 +119,7 @@ def plan(scenario: Annotated[Path, typer.Argument(help="serving scenario YAML (i
                           _ints(chunk, "chunk") or [template.engine.max_num_batched_tokens],
                           max_gpus=max_gpus, seeds=seeds, requests=requests, exhaustive=exhaustive,
                           capacity=capacity, workers=workers, ray_address=ray_address, progress=progress,
-                          prices=_prices(price, hardware_list), headroom=headroom, min_arrival_s=min_arrival_s)
+                          prices=prices, headroom=headroom, min_arrival_s=min_arrival_s)
     best = result["best"]
     if report is not None:
         import pandas as pd
@@ -127,7 +128,7 @@ def plan(scenario: Annotated[Path, typer.Argument(help="serving scenario YAML (i
         best_doc = None if best is None else point_doc(
             doc, Config(best["hardware"], best["tensor_parallel"], best["max_num_seqs"], best["max_num_batched_tokens"]),
             best["min_replicas"], result["design_qps"], result["seeds"][0], best["num_requests"],
-            tuple(sorted(_prices(price, hardware_list).items())))
+            tuple(sorted(prices.items())))
         write_report(report, f"ctxplan plan: {spec.name} at {target_qps:g} req/s", _best_line(result),
                      plan_figures(result, doc, base_dir, best_doc),
                      [("Configurations", pd.DataFrame(result["configurations"])),

@@ -259,3 +259,12 @@ def test_an_unexpected_exception_is_an_internal_error_not_a_user_error(monkeypat
     monkeypatch.setenv("CTXPLAN_DEBUG", "1")
     with pytest.raises(RuntimeError, match="an invariant broke"):
         run_app(_broken_app(), ["boom"])
+
+
+@pytest.mark.parametrize("price", ["h100-sxm=abc", "h200=2"])
+def test_a_bad_price_is_one_line_from_the_console_script(price):
+    """Through the real entry point (the progress bar writes to the process's stderr): nothing but the error."""
+    done = subprocess.run([CTXPLAN, "plan", str(ROOT / "scenarios" / "quickstart.yaml"), "--target-qps", "1",
+                           "--price", price], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and done.stderr.startswith("error: --price") and done.stderr.count("\n") == 1, \
+        done.stderr
