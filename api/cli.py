@@ -36,8 +36,8 @@ def run(scenario: Annotated[Path, typer.Argument(help="scenario YAML file")],
                                                            "skip-ahead; slower)")] = False):
     """Simulate a scenario file and print latency, capacity and cost per deployment."""
     from api.render import run_table
-    from simulator.runner import run as run_scenario
-    from simulator.scenario import load_scenario
+    from simulator.results.runner import run as run_scenario
+    from simulator.specs.scenario import load_scenario
 
     spec, base_dir = load_scenario(scenario)
     if out is not None:
@@ -94,7 +94,7 @@ def estimate(model: Annotated[str, typer.Option(help="catalog name, config.json 
     """Closed-form memory, fit, latency and cost for one request shape (no simulation)."""
     from api.render_estimate import estimate_table
     from simulator.catalog import resolve_hardware, resolve_model
-    from simulator.estimate import estimate as run_estimate
+    from simulator.results.estimate import estimate as run_estimate
 
     result = run_estimate(resolve_model(model), resolve_hardware(hardware), prompt_tokens, output_tokens, tp=tp,
                           weight_dtype=weight_dtype.value, kv_dtype=kv_dtype.value,
@@ -163,10 +163,10 @@ def schema(kind: Annotated[SchemaKind, typer.Option("--kind", help="serving scen
            = SchemaKind.serving):
     """Print the JSON Schema of scenario files."""
     if kind is SchemaKind.comparison:
-        from simulator.comparison_spec import ComparisonSpec
+        from simulator.specs.comparison import ComparisonSpec
         _print_json(ComparisonSpec.model_json_schema())
     else:
-        from simulator.scenario import ScenarioSpec
+        from simulator.specs.scenario import ScenarioSpec
         _print_json(ScenarioSpec.model_json_schema())
 
 

@@ -25,7 +25,7 @@ import typer
 import yaml
 from rich.console import Console
 
-from simulator import scenario as scenario_schema
+from simulator.specs import scenario as scenario_schema
 from simulator.errors import CtxplanError, InputError
 
 try:                                   # typer >= 0.23 vendors click; older ones use the click package
@@ -59,7 +59,7 @@ class OutputFormat(str, Enum):
     json = "json"
 
 
-# the dtype choices of scenario files (simulator.scenario.KVDtype / WeightDtype), as enums typer can show
+# the dtype choices of scenario files (simulator.specs.scenario.KVDtype / WeightDtype), as enums typer can show
 AttentionImpl = Enum("AttentionImpl", {name: name for name in ("flash", "naive")}, type=str)
 KVDtype = Enum("KVDtype", {name: name for name in get_args(scenario_schema.KVDtype)}, type=str)
 WeightDtype = Enum("WeightDtype", {name: name for name in get_args(scenario_schema.WeightDtype)}, type=str)

@@ -18,7 +18,7 @@ from api.cli_common import (AttentionImpl, KVDtype, OutputFormat, WeightDtype, _
 
 def _load_any(path: Path):
     from simulator.errors import InputError as _InputError
-    from simulator.scenario_files import load_any_scenario
+    from simulator.specs.files import load_any_scenario
     try:
         return load_any_scenario(path)
     except _InputError as exc:
@@ -37,13 +37,13 @@ def compare_command(scenario: Annotated[Path, typer.Argument(help="scenario YAML
                     format: Annotated[OutputFormat, typer.Option("--format")] = OutputFormat.table):
     """RAG vs long context vs hybrid: cost, latency, capacity and expected accuracy side by side."""
     from api.render import compare_table
-    from simulator.compare import compare
+    from simulator.comparisons.compare import compare
     spec, base_dir = _load_any(scenario)
     if out is not None:
         output_dir(out)
     show = _show_progress()
     try:
-        from simulator.executor import default_workers
+        from simulator.planning.executor import default_workers
         result = compare(spec, base_dir, search_capacity=not skip_capacity, progress=show,
                          workers=default_workers() if workers is None else workers)
     except InputError as exc:
@@ -79,7 +79,7 @@ def crossover(scenario: Annotated[Path, typer.Argument(help="scenario YAML file"
               format: Annotated[OutputFormat, typer.Option("--format")] = OutputFormat.table):
     """Where does the cheaper deployment change as one parameter grows?"""
     from api.render import crossover_table
-    from simulator.crossover import crossover as run_crossover, parse_vary
+    from simulator.comparisons.crossover import crossover as run_crossover, parse_vary
     name, low, high = parse_vary(vary)
     spec, base_dir = _load_any(scenario)
     try:

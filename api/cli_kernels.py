@@ -109,8 +109,8 @@ def validate(hardware: Annotated[str, typer.Option(help="catalog name or profile
             _fail(f"--engine needs torch ({exc}); install the kernels extra: pip install 'ctxplan[kernels]'")
         report = engine_check(profile, resolve_device(device.value))
     else:
-        from simulator.measurements import load_measurements
-        from simulator.validation import validate_rows
+        from simulator.specs.measurements import load_measurements
+        from simulator.results.kernel_validation import validate_rows
         report = validate_rows(profile, load_measurements(measurements))
     if format is OutputFormat.json:
         _print_json(report)

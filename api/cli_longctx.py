@@ -33,8 +33,8 @@ def train_cost(model: Annotated[str, typer.Option(help="catalog name, config.jso
 
     from simulator.catalog import resolve_hardware, resolve_model
     from simulator.errors import InputError
-    from simulator.longctx import parse_curriculum
-    from simulator.longctx import train_cost as compute
+    from simulator.results.longctx import parse_curriculum
+    from simulator.results.longctx import train_cost as compute
 
     if curriculum is not None:
         if to_context is not None or tokens is not None:
@@ -85,7 +85,7 @@ def explain(context: Annotated[int, typer.Option(help="long context length, toke
     from rich.table import Table
 
     from simulator.errors import InputError
-    from simulator.longctx import explain_rows
+    from simulator.results.longctx import explain_rows
 
     for name, value in (("context", context), ("short", short)):
         if not 16 <= value <= MAX_CONTEXT_TOKENS:

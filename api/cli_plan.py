@@ -58,8 +58,8 @@ def _ints(text: str | None, field: str) -> list[int] | None:
 
 
 def _load(scenario: Path):
-    from simulator.scenario import read_scenario_mapping
-    from simulator.scenario_files import load_any_scenario
+    from simulator.specs.scenario import read_scenario_mapping
+    from simulator.specs.files import load_any_scenario
     spec, base_dir = load_any_scenario(scenario)        # validates, errors name the file
     return read_scenario_mapping(scenario), spec, base_dir
 
@@ -98,7 +98,7 @@ def plan(scenario: Annotated[Path, typer.Argument(help="serving scenario YAML (i
          format: Annotated[OutputFormat, typer.Option("--format", help="table or json")] = OutputFormat.table):
     """Cheapest hardware x TP x replicas x engine knobs meeting the latency targets at --target-qps."""
     from simulator.catalog import resolve_hardware
-    from simulator.planner import Targets, plan as run_plan, point_doc, Config
+    from simulator.planning.planner import Targets, plan as run_plan, point_doc, Config
     doc, spec, base_dir = _load(scenario)
     if "workload" not in doc:
         raise InputError("plan works on serving scenarios (workload:); for RAG vs long context use "
@@ -216,7 +216,7 @@ def sweep(scenario: Annotated[Path, typer.Argument(help="scenario YAML (serving 
           ray_address: Annotated[Optional[str], typer.Option(help="run on Ray: auto, local or ray://HOST:PORT")] = None,
           format: Annotated[OutputFormat, typer.Option("--format", help="table or json")] = OutputFormat.table):
     """Simulate the scenario at every combination of the --param values; a tidy table, plots, a report."""
-    from simulator.sweep import expand, parse_param, sweep as run_sweep
+    from simulator.planning.sweep import expand, parse_param, sweep as run_sweep
     doc, spec, base_dir = _load(scenario)
     params = [parse_param(p) for p in param]
     out = output_dir(out or Path(f"sweep-{spec.name}"))

@@ -17,15 +17,15 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from api.schemas import PlanRequest, SweepRequest
-from simulator.bounds import bound_of, bound_of_sweep
-from simulator.comparison_spec import ComparisonSpec
-from simulator.deployment import resolve_deployment
+from simulator.planning.bounds import bound_of, bound_of_sweep
+from simulator.specs.comparison import ComparisonSpec
+from simulator.specs.deployment import resolve_deployment
 from simulator.errors import InputError
-from simulator.paths import check_service_paths, check_service_value
-from simulator.planner import Config, design_rate, max_requests_per_run, max_simulations, point_doc
-from simulator.scenario import ScenarioSpec, TraceArrivals
-from simulator.scenario_files import is_comparison
-from simulator.yamlio import load_yaml_text
+from simulator.specs.paths import check_service_paths, check_service_value
+from simulator.planning.planner import Config, design_rate, max_requests_per_run, max_simulations, point_doc
+from simulator.specs.scenario import ScenarioSpec, TraceArrivals
+from simulator.specs.files import is_comparison
+from simulator.specs.yamlio import load_yaml_text
 
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml")
 JSON_TYPES = ("application/json", "")
@@ -147,7 +147,7 @@ def _input_refusal(exc: InputError, prefix: list) -> Refusal:
 
 
 def check_bound(bound, limits: Limits, where: list, per_run: bool = False) -> None:
-    """Refuse work whose upper bound passes a cap (see `simulator.bounds.WorkBound`): a scenario's
+    """Refuse work whose upper bound passes a cap (see `simulator.planning.bounds.WorkBound`): a scenario's
     requests over all its deployments, or with `per_run` (sweeps, plans) one run's requests."""
     if bound.unbounded_fields:
         raise Refusal([*where, *bound.unbounded_fields[0].split(".")],
@@ -238,7 +238,7 @@ def _plan_requests(body, scenario: ScenarioSpec, limits: Limits) -> int:
 
 def _sweep_runs(body, limits: Limits, uploaded: frozenset[str]) -> int:
     """Runs of the sweep, after checking every point's bound and every swept text value's paths."""
-    from simulator.sweep import parse_param, set_path, validate_point   # pandas: kept out of the server process
+    from simulator.planning.sweep import parse_param, set_path, validate_point   # pandas: kept out of the server process
     try:
         params = [parse_param(p) for p in body.params]
         for path, values in params:     # numbers never name files: only swept texts can
@@ -298,6 +298,6 @@ def validate_submission(kind: str, raw: bytes, content_type: str, uploaded: froz
 
 def warm() -> bool:
     """Import what validation needs (sweeps: pandas), so the first real body does not pay for it."""
-    import simulator.sweep  # noqa: F401
+    import simulator.planning.sweep  # noqa: F401
     from simulator.catalog import hardware_names, model_names
     return bool(hardware_names() and model_names())

@@ -82,8 +82,8 @@ def job_body(kind: str) -> dict:
 
 def _components() -> dict[str, dict]:
     from api.schemas import PlanRequest, SweepRequest
-    from simulator.comparison_spec import ComparisonSpec
-    from simulator.scenario import ScenarioSpec
+    from simulator.specs.comparison import ComparisonSpec
+    from simulator.specs.scenario import ScenarioSpec
     out: dict[str, dict] = {}
     for model in (ScenarioSpec, ComparisonSpec, PlanRequest, SweepRequest):
         schema = model.model_json_schema(ref_template=SCHEMA_REF)

@@ -9,7 +9,7 @@ from rich.table import Table
 
 from api import units
 
-from simulator.runner import Result
+from simulator.results.runner import Result
 
 
 def _num(value, fmt: str | None = None) -> str:

@@ -48,7 +48,7 @@ def _rows(result: dict):
 
 
 def estimate_table(result: dict) -> Table:
-    """`simulator.estimate.estimate`'s result as a two-column table (field, value)."""
+    """`simulator.results.estimate.estimate`'s result as a two-column table (field, value)."""
     verdict = "fits" if result["fits"] else f"does not fit: {result['limited_by']}"
     table = Table(title=f"estimate: {result['model']} on {result['hardware']} x{result['num_gpus']} ({verdict})")
     table.add_column("field", style="bold")

@@ -8,18 +8,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from simulator import plots
-from simulator.sweep import validate_point
+from api import plots
+from simulator.planning.sweep import validate_point
 
 
 def traced_run(doc: dict, base_dir: Path | None) -> dict[str, dict]:
     """One run of a scenario mapping with engine timelines: {deployment: {timeline, ttft_s}}."""
     spec = validate_point(doc)
     if "workload" in doc:
-        from simulator.runner import run
+        from simulator.results.runner import run
         result = run(spec, base_dir=base_dir, trace=True)
         return {d.name: {"timeline": d.timeline, "ttft_s": d.records["ttft_s"].to_numpy()} for d in result.deployments}
-    from simulator.comparison import run_comparison_deployment
+    from simulator.comparisons.deployment_run import run_comparison_deployment
     out = {}
     for index, deployment in enumerate(spec.deployments):
         row = run_comparison_deployment(spec, index, base_dir, trace=True)

@@ -12,12 +12,12 @@ from pydantic import Field
 
 from api.result_models import _Closed
 from simulator.catalog.rows import HardwareRow
-from simulator.scenario import KVDtype, WeightDtype
+from simulator.specs.scenario import KVDtype, WeightDtype
 
 
 # ---- POST /v1/estimate -------------------------------------------------------------------------
 
-FitLimitName = Literal["context", "weights", "kv_cache", "score_matrix"]     # simulator.estimate.FitLimit
+FitLimitName = Literal["context", "weights", "kv_cache", "score_matrix"]     # simulator.results.estimate.FitLimit
 _REPLICA = ("summed over the replica's num_gpus GPUs (the model's KV; copies of KV heads replicated where tp "
             "exceeds their count, and MLA's latent on every TP rank, count once each)")
 
@@ -48,7 +48,7 @@ class GpuLayout(_Closed):
 
 
 class EstimateResponse(_Closed):
-    """`simulator.estimate.estimate`: the JSON `ctxplan estimate --format json` prints.
+    """`simulator.results.estimate.estimate`: the JSON `ctxplan estimate --format json` prints.
 
     Token scopes: `kv_cache_bytes*` count the prompt, `sequence_kv_cache_bytes*` the prompt plus the output;
     `*_per_gpu` fields are one GPU's share, the others sum the replica (num_gpus = tp x cp x pp GPUs).
@@ -122,7 +122,7 @@ class CatalogHardwareRow(HardwareRow):
 
 
 class EfficiencyCurvesOut(_Closed):
-    """`simulator.hardware.EfficiencyCurves`, resolved (catalog defaults filled in)."""
+    """`simulator.costs.hardware.EfficiencyCurves`, resolved (catalog defaults filled in)."""
     matmul_efficiency_max: float
     matmul_half_saturation_tokens: float
     attention_efficiency_max: float

@@ -2,9 +2,9 @@
 
 They mirror, key for key and in the same order, the JSON the simulator produces today:
 
-    kind "simulation"  SimulationResult   simulator.runner.run(...).to_json_dict()
-    kind "comparison"  ComparisonResult   simulator.compare.compare(...).to_json_dict()
-    kind "plan"        PlanResult         simulator.planner.plan(...)
+    kind "simulation"  SimulationResult   simulator.results.runner.run(...).to_json_dict()
+    kind "comparison"  ComparisonResult   simulator.comparisons.compare.compare(...).to_json_dict()
+    kind "plan"        PlanResult         simulator.planning.planner.plan(...)
     kind "sweep"       SweepResult        {"rows": ...} as api.worker._plan_or_sweep builds it
 
 (The estimate, catalog, scenario and health responses are in `api.response_models`.)
@@ -49,7 +49,7 @@ class BatchSizeStats(_Closed):
 # ---- kind "simulation" -------------------------------------------------------------------------
 
 class ServingMetrics(_Closed):
-    """`simulator.metrics.summarize`: one deployment's summary."""
+    """`simulator.results.metrics.summarize`: one deployment's summary."""
     num_requests: int
     num_completed: int
     num_rejected: int
@@ -88,7 +88,7 @@ class ServingMetrics(_Closed):
 
 
 class SimulatedDeployment(_Closed):
-    """`simulator.runner.DeploymentResult.to_json_dict`."""
+    """`simulator.results.runner.DeploymentResult.to_json_dict`."""
     name: str
     model: str
     hardware: str
@@ -114,10 +114,10 @@ class SimulationResult(_Closed):
 
 # ---- kind "comparison" -------------------------------------------------------------------------
 # Two row shapes: a comparison scenario's rows (queries over a corpus, or conversations) carry
-# three keys that a serving scenario's rows (simulator.compare._run_one) do not.
+# three keys that a serving scenario's rows (simulator.comparisons.compare._run_one) do not.
 
 class ComparisonRow(_Closed):
-    """`simulator.comparison._summary` plus `max_sustainable_qps`: one deployment of a comparison scenario."""
+    """`simulator.comparisons.deployment_run._summary` plus `max_sustainable_qps`: one deployment of a comparison scenario."""
     name: str
     kind: DeploymentKind
     model: str
@@ -157,7 +157,7 @@ class ComparisonRow(_Closed):
 _QUERY_ONLY_KEYS = ("indexing_one_off_usd", "api_cost_per_query_usd", "fallback_fraction")
 ServingComparisonRow = create_model(   # ComparisonRow's fields, in its order, less three; kind is always "llm"
     "ServingComparisonRow", __base__=_Closed,
-    __doc__="`simulator.compare._run_one` on a serving scenario: one plain LLM deployment.",
+    __doc__="`simulator.comparisons.compare._run_one` on a serving scenario: one plain LLM deployment.",
     **{name: (Literal["llm"], ...) if name == "kind" else (field.annotation, field)
        for name, field in ComparisonRow.model_fields.items() if name not in _QUERY_ONLY_KEYS})
 
@@ -182,7 +182,7 @@ class PlanTargets(_Closed):
 
 
 class _PlanConfig(_Closed):
-    """The knobs of one plan configuration (`simulator.planner.Config`)."""
+    """The knobs of one plan configuration (`simulator.planning.planner.Config`)."""
     hardware: str
     tensor_parallel: int
     max_num_seqs: int
@@ -190,7 +190,7 @@ class _PlanConfig(_Closed):
 
 
 class PlanPoint(_PlanConfig):
-    """One configuration at one replica count and rate (`simulator.planner.evaluate`), seeds averaged.
+    """One configuration at one replica count and rate (`simulator.planning.planner.evaluate`), seeds averaged.
 
     `ttft_p99_s` and its spread are None when a seed completed no request."""
     replicas: int
@@ -246,7 +246,7 @@ class PriceUsed(_Closed):
 
 
 class PlanResult(_Closed):
-    """Result of a plan job: `simulator.planner.plan`. Configurations are sized for design_qps =
+    """Result of a plan job: `simulator.planning.planner.plan`. Configurations are sized for design_qps =
     target_qps x (1 + headroom); `pareto_front` holds only points that meet the targets."""
     target_qps: float
     headroom: float
@@ -268,7 +268,7 @@ class PlanResult(_Closed):
 # ---- kind "sweep" ------------------------------------------------------------------------------
 
 class SweepRow(BaseModel):
-    """One point x deployment of a sweep (`simulator.sweep.sweep`, written by pandas `to_json`).
+    """One point x deployment of a sweep (`simulator.planning.sweep.sweep`, written by pandas `to_json`).
 
     The swept parameter paths (e.g. "workload.arrival.rate_per_s") are columns too, holding the
     point's values: they depend on the request, so they are extra keys (`extra="allow"`) and the

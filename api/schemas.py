@@ -9,7 +9,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from api.response_models import ResolvedProfile
 from api.result_models import JobResult
-from simulator.scenario import KVDtype, WeightDtype
+from simulator.specs.scenario import KVDtype, WeightDtype
 
 
 class EstimateRequest(BaseModel):

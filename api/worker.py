@@ -69,12 +69,12 @@ def _plan_or_sweep(kind: str, body: dict, seed: int | None, profiles: dict[str, 
         state["done"] = done
         progress((state["phase"] + done / max(total, 1)) / phases)
     if kind == "sweep":
-        from simulator.sweep import parse_param, sweep
+        from simulator.planning.sweep import parse_param, sweep
         table = sweep(scenario, None, [parse_param(p) for p in body["params"]], workers=1, progress=report)
         return {"rows": json.loads(table.to_json(orient="records"))}
     from api.settings import Settings
-    from simulator.planner import Targets, plan
-    from simulator.scenario import ScenarioSpec
+    from simulator.planning.planner import Targets, plan
+    from simulator.specs.scenario import ScenarioSpec
     template = ScenarioSpec.model_validate(scenario)
     first = template.deployments[0]
     hardware = [_profile_path(h, profiles, folder) for h in body.get("hardware") or [first.hardware]]
@@ -97,16 +97,16 @@ def execute(kind: str, spec: dict, seed: int | None, profiles: dict[str, str], p
             return _plan_or_sweep(kind, spec, seed, profiles, Path(tmp), progress)
         spec = _materialise_profiles(spec, profiles, Path(tmp))
         if kind == "simulation":
-            from simulator.runner import run
-            from simulator.scenario import ScenarioSpec
+            from simulator.results.runner import run
+            from simulator.specs.scenario import ScenarioSpec
             scenario = ScenarioSpec.model_validate(spec)
             count = len(scenario.deployments)
             return run(scenario, seed=seed,
                        progress=lambda i, done, total: progress((i + done / max(total, 1)) / count)).to_json_dict()
-        from simulator.compare import compare
-        from simulator.comparison_spec import ComparisonSpec
-        from simulator.scenario import ScenarioSpec
-        from simulator.scenario_files import is_comparison
+        from simulator.comparisons.compare import compare
+        from simulator.specs.comparison import ComparisonSpec
+        from simulator.specs.scenario import ScenarioSpec
+        from simulator.specs.files import is_comparison
         model = ComparisonSpec if is_comparison(spec) else ScenarioSpec
         scenario = model.model_validate(spec if seed is None else {**spec, "seed": seed})
         return compare(scenario, progress=lambda fraction, message: progress(fraction)).to_json_dict()

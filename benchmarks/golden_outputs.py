@@ -47,8 +47,8 @@ def json_digest(data) -> str:
 
 
 def comparison_digest(scenario: Path, seed: int) -> str:
-    from simulator.compare import compare
-    from simulator.scenario_files import load_any_scenario
+    from simulator.comparisons.compare import compare
+    from simulator.specs.files import load_any_scenario
     spec, base_dir = load_any_scenario(scenario)
     return json_digest(compare(spec.model_copy(update={"seed": seed}), base_dir, workers=2).to_json_dict())
 
@@ -56,8 +56,8 @@ def comparison_digest(scenario: Path, seed: int) -> str:
 def plan_and_sweep_digests() -> dict[str, str]:
     import yaml
 
-    from simulator.planner import Targets, plan
-    from simulator.sweep import parse_param, sweep
+    from simulator.planning.planner import Targets, plan
+    from simulator.planning.sweep import parse_param, sweep
     doc = yaml.safe_load((ROOT / "scenarios" / "quickstart.yaml").read_text())
     result = plan(doc, ROOT / "scenarios", 10.0, Targets(0.5, 0.05), ["h100-sxm", "l40s"], [1, 2], [256], [8192],
                   max_gpus=4, seeds=2, workers=2, min_arrival_s=30)
@@ -68,7 +68,7 @@ def plan_and_sweep_digests() -> dict[str, str]:
 
 def collect() -> dict[str, str]:
     sys.path.insert(0, str(ROOT))
-    from simulator.scenario_files import is_comparison
+    from simulator.specs.files import is_comparison
     import yaml
     out: dict[str, str] = {}
     for scenario in sorted((ROOT / "scenarios").glob("*.yaml")):

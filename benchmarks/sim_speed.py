@@ -30,8 +30,8 @@ WORKLOADS = {
 
 
 def one(workload: str, size: int, replicas: int, exact: bool) -> dict:
-    from simulator.runner import run
-    from simulator.scenario import ScenarioSpec
+    from simulator.results.runner import run
+    from simulator.specs.scenario import ScenarioSpec
     w = WORKLOADS[workload]
     spec = ScenarioSpec.model_validate({
         "name": f"speed-{workload}", "seed": 1,

@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/suite_timings.py [--only compare|plan] [--workers 2]
 
-- compare: `simulator.compare.compare` (capacity search included) on every file in scenarios/, with
+- compare: `simulator.comparisons.compare.compare` (capacity search included) on every file in scenarios/, with
   its wall time against the goal of under a minute each (was tests/test_scenarios.py);
 - plan: the capacity planner's search against the exhaustive reference on the grid of
   tests/test_planning.py: wall time and simulations of each, and the speed-up (was printed there).
@@ -29,8 +29,8 @@ COMPARE_GOAL_S = 60.0
 
 
 def time_compare() -> list[dict]:
-    from simulator.compare import compare
-    from simulator.scenario_files import load_any_scenario
+    from simulator.comparisons.compare import compare
+    from simulator.specs.files import load_any_scenario
     rows = []
     for path in sorted((ROOT / "scenarios").glob("*.yaml")):
         spec, base_dir = load_any_scenario(path)
@@ -45,7 +45,7 @@ def time_compare() -> list[dict]:
 
 
 def time_plan(workers: int) -> dict:
-    from simulator.planner import Targets, plan
+    from simulator.planning.planner import Targets, plan
     from test_planning import SCENARIO
     grid = dict(target_qps=30.0, targets=Targets(0.5, 0.03), hardware=["h100-sxm", "a100-80gb", "l40s"],
                 tensor_parallel=[1, 2, 4, 8], max_num_seqs=[256], chunk_tokens=[8192], max_gpus=8, seeds=1,

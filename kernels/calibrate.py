@@ -34,9 +34,9 @@ from kernels.engine_check import measure_iteration_overhead_s
 from kernels.fit import check_fit, fit_profile, load_error_limits, split_rows
 from kernels.timing import cpu_threads
 from simulator.catalog import hardware_names, resolve_hardware
-from simulator.hardware import HardwareProfile
-from simulator.measurements import load_measurements
-from simulator.validation import validate_rows
+from simulator.costs.hardware import HardwareProfile
+from simulator.specs.measurements import load_measurements
+from simulator.results.kernel_validation import validate_rows
 
 DEVICE_HINTS = (("h200", "h200"), ("h100 pcie", "h100-pcie"), ("h100", "h100-sxm"), ("b200", "b200"),
                 ("gb200", "gb200"), ("a100-sxm4-40gb", "a100-40gb"), ("a100", "a100-80gb"), ("l40s", "l40s"),

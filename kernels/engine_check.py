@@ -8,7 +8,7 @@ decode-first order), so both sides run the same policy and differ only in where 
 comes from: measured here (see below), the cost model there.
 
     real:       clock += measured forward time of each scheduled batch
-    predicted:  simulator.cluster.simulate() with the calibrated profile
+    predicted:  simulator.engine.cluster.simulate() with the calibrated profile
 
 Compared: every iteration (the cost model priced on the exact batch that ran), and per request
 TTFT and end-to-end latency (the real run against an independent simulated run).
@@ -36,14 +36,14 @@ import torch
 import torch.nn.functional as F
 
 from kernels.timing import cpu_threads
-from simulator import costmodel
-from simulator.cluster import ReplicaSetup, RouterPolicy, simulate
-from simulator.engine import step_time_s
-from simulator.hardware import HardwareProfile
-from simulator.kvcache import KVCacheManager
-from simulator.model import AttentionKind, ModelSpec
-from simulator.request import Request, Status
-from simulator.scheduler import Scheduler, SchedulerConfig
+from simulator.costs import costmodel
+from simulator.engine.cluster import ReplicaSetup, RouterPolicy, simulate
+from simulator.engine.replica import step_time_s
+from simulator.costs.hardware import HardwareProfile
+from simulator.engine.kv.manager import KVCacheManager
+from simulator.costs.model import AttentionKind, ModelSpec
+from simulator.engine.request import Request, Status
+from simulator.engine.scheduler import Scheduler, SchedulerConfig
 
 SHAPE = json.loads(Path(__file__).with_name("shapes.json").read_text())["models"]["ctxplan-tiny"]
 SCHEDULER = SchedulerConfig(max_num_seqs=8, max_num_batched_tokens=256, enable_chunked_prefill=True,

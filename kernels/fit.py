@@ -1,6 +1,6 @@
 """Fit a hardware profile's achieved-rate curves to kernel measurements.
 
-Each op family fits the parameters of its own term of the roofline in `simulator/kernel_model.py`,
+Each op family fits the parameters of its own term of the roofline in `simulator/costs/kernel_model.py`,
 by grid search minimising the mean absolute log error |log(predicted / measured)|:
 
     all families      kernel_launch_s (shared floor, fitted after the others; two rounds)
@@ -29,10 +29,10 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from simulator.hardware import HardwareProfile
-from simulator.kernel_model import predict_s
-from simulator.measurements import MeasurementRow
-from simulator.validation import validate_rows
+from simulator.costs.hardware import HardwareProfile
+from simulator.costs.kernel_model import predict_s
+from simulator.specs.measurements import MeasurementRow
+from simulator.results.kernel_validation import validate_rows
 
 EFFICIENCIES = np.round(np.linspace(0.02, 1.0, 50), 4)
 HALF_SATURATION = np.concatenate([[0.0], np.round(np.logspace(0, 4.5, 37), 2)])

@@ -4,7 +4,7 @@ Run on the machine to calibrate (needs only torch and numpy, not the rest of ctx
 
     python -m kernels.microbench --device auto --out DIR [--quick] [--max-seconds 280]
 
-writes DIR/measurements.csv in the schema of `simulator/measurements.py`. Shapes come from
+writes DIR/measurements.csv in the schema of `simulator/specs/measurements.py`. Shapes come from
 `kernels/shapes.json` (the projection shapes of catalog models, kept in sync by a test).
 `measured_s` is the statistic its `statistic` column names: the median on GPUs; on CPUs the
 minimum CPU time of the one thread they run on (kernels/timing.py says why).

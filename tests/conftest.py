@@ -7,10 +7,10 @@ from dataclasses import replace
 
 import pytest
 
-from simulator.cluster import ReplicaSetup
-from simulator.costmodel import IterationCostParams
-from simulator.model import LayerGroup, WindowKind
-from simulator.scheduler import SchedulerConfig
+from simulator.engine.cluster import ReplicaSetup
+from simulator.costs.costmodel import IterationCostParams
+from simulator.costs.model import LayerGroup, WindowKind
+from simulator.engine.scheduler import SchedulerConfig
 
 
 def simple_cost(overhead_s: float = 0.1, per_token_s: float = 0.01) -> IterationCostParams:

@@ -62,8 +62,8 @@ def test_simulation_job_lifecycle_and_identical_result(client):
     location = created.headers["location"]
     job = wait(client, location)
     assert job["status"] == "succeeded" and job["progress"] == 1.0
-    from simulator.runner import run
-    from simulator.scenario import ScenarioSpec
+    from simulator.results.runner import run
+    from simulator.specs.scenario import ScenarioSpec
     expected = run(ScenarioSpec.model_validate(SMALL), seed=9).to_json_dict()
     assert job["result"] == json.loads(json.dumps(expected))
     page = client.get("/v1/simulations?limit=1").json()
@@ -171,7 +171,7 @@ def test_comparison_job(client):
 def test_default_caps_accept_every_builtin_scenario():
     """Every bundled scenario passes the service's checks (paths, caps, bounded distributions) as is."""
     from api.jobspec import Limits, check_scenario
-    from simulator.scenario_files import is_comparison
+    from simulator.specs.files import is_comparison
     limits = Limits.from_settings(Settings())
     for path in sorted((ROOT / "scenarios").glob("*.yaml")):
         data = yaml.safe_load(path.read_text())

@@ -9,13 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from simulator.bounds import bound_of, bound_of_sweep, length_upper
-from simulator.comparison_spec import ComparisonSpec
+from simulator.planning.bounds import bound_of, bound_of_sweep, length_upper
+from simulator.specs.comparison import ComparisonSpec
 from simulator.errors import InputError
-from simulator.planner import Targets, max_simulations, plan, rate_search_runs, replica_search_runs
-from simulator.scenario import MAX_TOKENS, ScenarioSpec
-from simulator.scenario_files import load_any_scenario
-from simulator.sweep import MAX_POINTS, check_points, expand, parse_param, parse_values
+from simulator.planning.planner import Targets, max_simulations, plan, rate_search_runs, replica_search_runs
+from simulator.specs.scenario import MAX_TOKENS, ScenarioSpec
+from simulator.specs.files import load_any_scenario
+from simulator.planning.sweep import MAX_POINTS, check_points, expand, parse_param, parse_values
 
 ROOT = Path(__file__).resolve().parent.parent
 BUNDLED = sorted((ROOT / "scenarios").glob("*.yaml"))
@@ -187,9 +187,9 @@ def test_map_reduce_calls_are_counted_and_bound_the_real_calls():
     bound = bound_of(spec)
     # 200K-token tail, 128K context: two map parts and the reduce per query
     assert bound.requests_per_run == 150 * 3
-    from simulator.comparison import _calls
-    from simulator.deployment import resolve_deployment
-    from simulator.queries import generate_queries
+    from simulator.comparisons.deployment_run import _calls
+    from simulator.specs.deployment import resolve_deployment
+    from simulator.comparisons.queries import generate_queries
     index = next(i for i, d in enumerate(spec.deployments) if getattr(d, "on_overflow", "") == "map_reduce")
     dep = spec.deployments[index]
     data = generate_queries(spec, np.random.default_rng(spec.seed), base_dir)
@@ -203,7 +203,7 @@ def test_map_reduce_calls_are_counted_and_bound_the_real_calls():
 def test_capacity_probes_are_bounded(monkeypatch, passing_factor, e2e_p99_s):
     """Every probe `compare` may run is counted: fake runs pass below a rate, whatever that rate is,
     and (with a long p99 e2e) every probe is repeated longer."""
-    import simulator.compare as compare_module
+    import simulator.comparisons.compare as compare_module
     spec = _serving(num_requests=50)
     runs: list[tuple[float, int]] = []
 
@@ -222,7 +222,7 @@ def test_capacity_probes_are_bounded(monkeypatch, passing_factor, e2e_p99_s):
 
 
 def test_length_upper_tails():
-    from simulator.scenario import ConstantLength, LognormalLength, UniformLength
+    from simulator.specs.scenario import ConstantLength, LognormalLength, UniformLength
     assert length_upper(ConstantLength(dist="constant", value=7)) == 7
     assert length_upper(UniformLength(dist="uniform", low=1, high=9, max=5)) == 5
     assert length_upper(LognormalLength(dist="lognormal", median=9, sigma=1)) is None

@@ -19,7 +19,7 @@ from test_fit_synthetic import truth, write_synthetic
 
 from kernels.fit import FAMILIES, LIMITS_FILE, check_fit, fit_profile, load_error_limits, split_rows
 from simulator.catalog import resolve_hardware
-from simulator.measurements import MeasurementRow, load_measurements
+from simulator.specs.measurements import MeasurementRow, load_measurements
 
 NOISY_FAMILY = "attention_decode"
 
@@ -178,8 +178,8 @@ source: test
 
 
 def deployment_notes(hardware: str) -> tuple[str, ...]:
-    from simulator.deployment import resolve_deployment
-    from simulator.scenario import DeploymentSpec
+    from simulator.specs.deployment import resolve_deployment
+    from simulator.specs.scenario import DeploymentSpec
     spec = DeploymentSpec(name="d", model="llama-3.1-8b", hardware=hardware)
     return resolve_deployment(spec, "deployments[0]").notes
 
@@ -204,7 +204,7 @@ def test_accelerator_profiles_carry_no_test_device_note(tmp_path):
 
 def test_an_estimate_on_a_cpu_profile_carries_the_note(tmp_path):
     from simulator.catalog import resolve_model
-    from simulator.estimate import estimate
+    from simulator.results.estimate import estimate
     path = tmp_path / "cpu.yaml"
     path.write_text(CPU_PROFILE + "device_kind: cpu\n")
     cpu = estimate(resolve_model("llama-3.1-8b"), resolve_hardware(str(path)), 1000, 100)

@@ -210,8 +210,8 @@ def test_a_folder_holding_config_json_stays_a_valid_model(files):
 
 
 def test_refused_out_is_checked_before_the_simulation(files, monkeypatch):
-    import simulator.runner
-    monkeypatch.setattr(simulator.runner, "run", lambda *a, **k: pytest.fail("simulated before checking --out"))
+    import simulator.results.runner
+    monkeypatch.setattr(simulator.results.runner, "run", lambda *a, **k: pytest.fail("simulated before checking --out"))
     assert_one_line_error(ctxplan("run", files / "good.yaml", "--out", files / "regular-file"), "--out")
 
 

@@ -7,14 +7,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from simulator.cluster import RouterPolicy, simulate
-from simulator.compare import compare
-from simulator.comparison import run_comparison_deployment
-from simulator.comparison_spec import ComparisonSpec
-from simulator.crossover import crossover, parse_vary
+from simulator.engine.cluster import RouterPolicy, simulate
+from simulator.comparisons.compare import compare
+from simulator.comparisons.deployment_run import run_comparison_deployment
+from simulator.specs.comparison import ComparisonSpec
+from simulator.comparisons.crossover import crossover, parse_vary
 from simulator.errors import InputError
-from simulator.quality import quality_model
-from simulator.request import Request, Status
+from simulator.comparisons.quality import quality_model
+from simulator.engine.request import Request, Status
 
 from conftest import simple_setup
 
@@ -75,9 +75,9 @@ def test_document_past_the_context_is_refused_with_the_reason():
 
 
 def test_refusal_reason_names_the_sizes_and_refused_calls_never_reach_the_engine(tmp_path):
-    from simulator.comparison import _calls
-    from simulator.deployment import resolve_deployment
-    from simulator.queries import generate_queries
+    from simulator.comparisons.deployment_run import _calls
+    from simulator.specs.deployment import resolve_deployment
+    from simulator.comparisons.queries import generate_queries
     s = spec(doc_tokens=200000, n=3)
     resolved = resolve_deployment(s.deployments[0].llm, "llm")
     calls, _ = _calls(s, s.deployments[0], resolved, generate_queries(s, np.random.default_rng(1)), None)
@@ -179,7 +179,7 @@ def test_compare_json_contract_and_winners():
 
 
 def test_crossover_ranks_by_compares_cost_metric_and_names_it():
-    from simulator.compare import COST_METRIC
+    from simulator.comparisons.compare import COST_METRIC
     deployments = [{"name": "lc", "kind": "long_context", "llm": NO_CACHE},
                    {"name": "rag", "kind": "rag", "llm": NO_CACHE, "retrieval": FREE_RETRIEVAL}]
     name, low, high = parse_vary("document_tokens=2k..8k")

@@ -4,10 +4,10 @@ import math
 
 import pytest
 
-from simulator import costmodel
+from simulator.costs import costmodel
 from simulator.catalog import resolve_hardware, resolve_model
-from simulator.estimate import estimate
-from simulator.model import LayerGroup, WindowKind
+from simulator.results.estimate import estimate
+from simulator.costs.model import LayerGroup, WindowKind
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +114,7 @@ def test_tensor_parallel_adds_allreduce_time(h100):
 
 
 def test_windowed_model_needs_fewer_blocks_than_tokens():
-    from simulator.deployment import blocks_for_tokens_fn
+    from simulator.specs.deployment import blocks_for_tokens_fn
     mistral = resolve_model("mistral-7b")
     blocks = blocks_for_tokens_fn(mistral, "bf16", 1, 16)
     assert blocks(4096) == 256

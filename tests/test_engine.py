@@ -2,8 +2,8 @@
 
 import pytest
 
-from simulator.cluster import RouterPolicy, simulate
-from simulator.request import Request, Status
+from simulator.engine.cluster import RouterPolicy, simulate
+from simulator.engine.request import Request, Status
 
 from conftest import simple_setup
 
@@ -76,7 +76,7 @@ def test_hard_stop_counts_unfinished():
     out = simulate(reqs, simple_setup(), 1, RouterPolicy.ROUND_ROBIN, max_sim_time_s=1.0)
     assert out.end_time_s == 1.0
     assert all(r.status in (Status.WAITING, Status.RUNNING) for r in reqs)
-    from simulator import metrics
+    from simulator.results import metrics
     frame = metrics.records_frame(out)
     assert frame["status"].value_counts().to_dict() == {"unfinished": 3}          # counted, none lost
     assert all(0 < r.num_output_tokens < 50 for r in reqs)                        # stopped mid-decode

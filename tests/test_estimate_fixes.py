@@ -11,12 +11,12 @@ import pytest
 from fastapi.testclient import TestClient
 from rich.console import Console
 
-import simulator.estimate
+import simulator.results.estimate
 from api.render_estimate import estimate_table
 from api.response_models import EstimateResponse
 from simulator.catalog import resolve_hardware, resolve_model
-from simulator.estimate import estimate
-from simulator.scenario import EngineSpec
+from simulator.results.estimate import estimate
+from simulator.specs.scenario import EngineSpec
 
 ROOT = Path(__file__).resolve().parent.parent
 CTXPLAN = str(Path(sys.executable).parent / "ctxplan")
@@ -72,7 +72,7 @@ def test_each_memory_field_states_its_scope(llama70, h100):
     memory_keys = [key for key in result if "bytes" in key]
     assert {"kv_cache_bytes", "sequence_kv_cache_bytes", "sequence_kv_cache_bytes_per_gpu"} <= set(memory_keys)
     for key in memory_keys:
-        assert key in simulator.estimate.__doc__, key
+        assert key in simulator.results.estimate.__doc__, key
         assert EstimateResponse.model_fields[key].description, key
     describe = {key: EstimateResponse.model_fields[key].description for key in memory_keys}
     assert "prompt" in describe["kv_cache_bytes"] and "output" not in describe["kv_cache_bytes"]

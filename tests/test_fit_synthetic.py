@@ -18,9 +18,9 @@ import pytest
 
 from kernels.fit import HALF_SATURATION, LAUNCH_S, fit_profile, split_rows
 from simulator.catalog import resolve_hardware
-from simulator.kernel_model import predict_s
-from simulator.measurements import MeasurementRow, load_measurements
-from simulator.validation import validate_rows
+from simulator.costs.kernel_model import predict_s
+from simulator.specs.measurements import MeasurementRow, load_measurements
+from simulator.results.kernel_validation import validate_rows
 
 # values on the fit's search grids (half saturations 100 and 562 tokens, launch 1e-5 s), so that without noise
 # the fit can land on them exactly

@@ -7,7 +7,7 @@ import pytest
 from simulator.catalog import resolve_model
 from simulator.catalog.hf_config import SUPPORTED_MODEL_TYPES, size_label
 from simulator.errors import InputError
-from simulator.model import AttentionKind, WindowKind
+from simulator.costs.model import AttentionKind, WindowKind
 
 SMALL = {"hidden_size": 256, "num_hidden_layers": 2, "num_attention_heads": 8, "num_key_value_heads": 2,
          "intermediate_size": 512, "vocab_size": 1000, "max_position_embeddings": 2048}

@@ -5,8 +5,8 @@ import sys
 
 
 def test_simulator_imports_no_web_or_torch():
-    code = ("import sys, simulator, simulator.runner, simulator.estimate, simulator.catalog.hf_config, "
-            "simulator.planner, simulator.sweep, simulator.executor, simulator.plots, simulator.longctx; "
+    code = ("import sys, simulator, simulator.results.runner, simulator.results.estimate, simulator.catalog.hf_config, "
+            "simulator.planning.planner, simulator.planning.sweep, simulator.planning.executor, api.plots, simulator.results.longctx; "
             "bad = [m for m in ('fastapi', 'uvicorn', 'starlette', 'torch', 'typer', 'ray', 'matplotlib') "
             "if m in sys.modules]; "
             "print(bad); sys.exit(1 if bad else 0)")

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from simulator.errors import InputError
-from simulator.scenario import MAX_TOKENS, LognormalLength, NormalLength, ScenarioSpec, load_scenario
-from simulator.scenario_files import load_any_scenario
-from simulator.workload import generate, sample_lengths
-from simulator.yamlio import check_nesting_depth, load_yaml_text, max_nesting_depth
+from simulator.specs.scenario import MAX_TOKENS, LognormalLength, NormalLength, ScenarioSpec, load_scenario
+from simulator.specs.files import load_any_scenario
+from simulator.workloads.generate import generate, sample_lengths
+from simulator.specs.yamlio import check_nesting_depth, load_yaml_text, max_nesting_depth
 
 SCENARIO = """name: hostile
 workload:

@@ -14,9 +14,9 @@ import pytest
 
 from simulator.catalog import hardware_names, resolve_hardware, resolve_model
 from simulator.errors import InputError
-from simulator.kernel_model import predict_s
-from simulator.measurements import MeasurementRow, load_measurements
-from simulator.validation import validate_rows
+from simulator.costs.kernel_model import predict_s
+from simulator.specs.measurements import MeasurementRow, load_measurements
+from simulator.results.kernel_validation import validate_rows
 
 torch = pytest.importorskip("torch")
 

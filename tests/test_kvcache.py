@@ -2,8 +2,8 @@
 
 import pytest
 
-from simulator.kvcache import BlockPool, KVCacheManager
-from simulator.request import Request
+from simulator.engine.kv.manager import BlockPool, KVCacheManager
+from simulator.engine.request import Request
 
 
 def req(rid: int, prompt: int, prefix_id: int = -1, prefix_tokens: int = 0, output: int = 4) -> Request:

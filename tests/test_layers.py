@@ -6,6 +6,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import layering
+
 ROOT = Path(__file__).resolve().parent.parent
 FORBIDDEN = ("fastapi", "uvicorn", "starlette", "torch", "typer", "rich", "sqlalchemy")
 
@@ -43,3 +45,39 @@ def test_the_checker_catches_a_forbidden_import(tmp_path):
     (package / "inner" / "leaky.py").write_text("import rich.table\n")    # deep in a subpackage
     done = check("fakesim", tmp_path)
     assert done.returncode == 1 and done.stdout.split()[1:] == ["rich"], done.stdout + done.stderr
+
+
+# ----- edges between simulator packages (static: every import, lazy ones included) ------------------
+
+CORE_MUST_NOT_IMPORT = ("simulator.specs", "simulator.planning", "simulator.comparisons", "simulator.results",
+                        "simulator.workloads")
+RULES = {
+    "simulator.engine": CORE_MUST_NOT_IMPORT,
+    "simulator.costs": CORE_MUST_NOT_IMPORT + ("simulator.engine", "simulator.catalog"),
+}
+
+
+def test_engine_and_costs_never_import_the_layers_above_them():
+    edges = layering.graph(ROOT / "simulator")
+    assert len(edges) >= 40 and "simulator.engine.kv.manager" in edges
+    assert layering.violations(edges, RULES) == []
+
+
+def test_no_import_cycles_at_import_time():
+    assert layering.cycles(layering.graph(ROOT / "simulator", top_level_only=True)) == []
+
+
+def test_the_edge_checker_catches_a_forbidden_edge_and_a_cycle(tmp_path):
+    root = tmp_path / "simulator"
+    for package in ("engine", "specs"):
+        (root / package).mkdir(parents=True)
+        (root / package / "__init__.py").write_text("")
+    (root / "__init__.py").write_text("")
+    (root / "engine" / "loop.py").write_text("def f():\n    from simulator.specs import schema\n")   # lazy, still an edge
+    (root / "specs" / "schema.py").write_text("from ..specs import other\n")                        # relative import
+    (root / "specs" / "other.py").write_text("import simulator.specs.schema\n")
+    edges = layering.graph(root)
+    assert layering.violations(edges, RULES) == ["simulator.engine.loop -> simulator.specs",
+                                                 "simulator.engine.loop -> simulator.specs.schema"]
+    assert layering.cycles(layering.graph(root, top_level_only=True)) == [
+        ["simulator.specs.other", "simulator.specs.schema"]]

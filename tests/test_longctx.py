@@ -10,12 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from simulator import costmodel
+from simulator.costs import costmodel
 from simulator.catalog import resolve_hardware, resolve_model
-from simulator.estimate import estimate
-from simulator.longctx import explain_rows, train_cost
-from simulator.runner import run
-from simulator.scenario import ScenarioSpec
+from simulator.results.estimate import estimate
+from simulator.results.longctx import explain_rows, train_cost
+from simulator.results.runner import run
+from simulator.specs.scenario import ScenarioSpec
 
 CTXPLAN = str(Path(sys.executable).parent / "ctxplan")
 
@@ -71,7 +71,7 @@ def test_naive_attention_materialises_the_score_matrix(h100):
     whole = estimate(llama70, h100, 131072, 16, tp=8, engine=None, attention_impl="naive")
     assert whole["attention_impl"] == "naive" and whole["prefill_time_s"] == naive["prefill_time_s"]
     unchunked = estimate(llama70, h100, 131072, 16, tp=8, attention_impl="naive",
-                         engine=__import__("simulator.scenario", fromlist=["EngineSpec"]).EngineSpec(
+                         engine=__import__("simulator.specs.scenario", fromlist=["EngineSpec"]).EngineSpec(
                              enable_chunked_prefill=False, max_num_batched_tokens=131072))
     assert unchunked["fits"] is False and "score matrix" in unchunked["fit_reason"]
 
@@ -80,7 +80,7 @@ def test_kv_dtypes_scale_memory_and_int4_carries_a_quality_penalty(h100):
     llama8 = resolve_model("llama-3.1-8b")
     sizes = {d: estimate(llama8, h100, 32768, 16, kv_dtype=d)["kv_cache_bytes"] for d in ("bf16", "fp8", "int4")}
     assert sizes["fp8"] == sizes["bf16"] / 2 and sizes["int4"] == sizes["bf16"] / 4
-    from simulator.quality import kv_quality_penalty
+    from simulator.comparisons.quality import kv_quality_penalty
     assert kv_quality_penalty("fp8") == 0.0 and kv_quality_penalty("int4") > 0
     assert kv_quality_penalty("int4", 0.1) == 0.1
 

@@ -15,13 +15,13 @@ import pytest
 from pydantic import BaseModel
 
 from simulator.catalog import resolve_hardware, resolve_model
-from simulator.comparison_spec import ComparisonSpec
+from simulator.specs.comparison import ComparisonSpec
 from simulator.errors import InputError
-from simulator.paths import (PATH_MARKER, PathKind, PathPolicy, check_service_paths, check_service_value,
+from simulator.specs.paths import (PATH_MARKER, PathKind, PathPolicy, check_service_paths, check_service_value,
                              field_kind, path_errors, path_values)
-from simulator.scenario import EmpiricalLength, ScenarioSpec, load_scenario
-from simulator.scenario_files import load_any_scenario
-from simulator.workload import read_trace, sample_lengths
+from simulator.specs.scenario import EmpiricalLength, ScenarioSpec, load_scenario
+from simulator.specs.files import load_any_scenario
+from simulator.workloads.generate import read_trace, sample_lengths
 
 # String fields that never name a file. A new string field must be marked (x-ctxplan-path) or added here.
 NON_PATH_STRING_FIELDS = {"name", "description", "id", "column"}

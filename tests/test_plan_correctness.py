@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from simulator.compare import compare
+from simulator.comparisons.compare import compare
 from simulator.errors import InputError
-from simulator.planner import Targets, fewest_replicas, plan, point_doc, Config
-from simulator.runner import run
-from simulator.scenario import ScenarioSpec
-from simulator.scenario_files import load_any_scenario
+from simulator.planning.planner import Targets, fewest_replicas, plan, point_doc, Config
+from simulator.results.runner import run
+from simulator.specs.scenario import ScenarioSpec
+from simulator.specs.files import load_any_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 SMALL = {"name": "plan-small", "seed": 4,
@@ -166,7 +166,7 @@ def test_compare_in_parallel_processes_gives_the_same_result():
 def test_capacity_grows_about_linearly_with_replicas():
     """Runs at higher rates are not shorter runs: two replicas sustain about twice one replica's rate
     (issue 14 saw 44 req/s for 2 x H100 against 18.5 for one, with a fixed request count)."""
-    from simulator.planner import max_rate, run_setup
+    from simulator.planning.planner import max_rate, run_setup
     setup = run_setup(SMALL, (4,), None, None, 30)
     config, targets = Config("h100-sxm", 1, 256, 8192), Targets(0.5, 0.03)
     one, two = (max_rate(SMALL, None, config, r, 8.0, setup, targets)[0] for r in (1, 2))
@@ -178,7 +178,7 @@ def test_capacity_grows_about_linearly_with_replicas():
 def test_run_policy_lengths_extensions_and_warm_up():
     import pandas as pd
 
-    from simulator.capacity import RunPolicy, steady_records
+    from simulator.planning.capacity import RunPolicy, steady_records
     policy = RunPolicy(min_arrival_s=60, e2e_multiple=10, max_extension=4, warmup_fraction=0.1, headroom=0.2)
     assert policy.requests_at(200, 1.0) == 200 and policy.requests_at(200, 10.0) == 600
     assert policy.requests_at(200, 10.0, base_arrival_s=100) == 1000
@@ -192,7 +192,7 @@ def test_run_policy_lengths_extensions_and_warm_up():
 
 @pytest.mark.parametrize("threshold", [0.0, 0.001, 0.3, 0.99, 1.0, 1.5, 3.7, 40.0, 1e6])
 def test_search_max_factor_brackets_and_bisects(threshold):
-    from simulator.capacity import search_max_factor
+    from simulator.planning.capacity import search_max_factor
     tried = []
 
     def passes(factor):
@@ -206,14 +206,14 @@ def test_search_max_factor_brackets_and_bisects(threshold):
 
 
 def test_compare_base_count_takes_the_smaller_of_count_and_horizon():
-    from simulator.compare import base_count
+    from simulator.comparisons.compare import base_count
     both = ScenarioSpec.model_validate({**SMALL, "workload": {**SMALL["workload"], "num_requests": 1_000_000,
                                                               "horizon_s": 10}})
     assert base_count(both) < 1000                            # the horizon's arrivals, as the bound counts them
 
 
 def test_emit_pipeline_parallel_and_a_kv_limited_context():
-    from simulator.emit import emit_for
+    from simulator.planning.emit import emit_for
     doc = copy.deepcopy(SMALL)
     doc["deployments"][0].update(model="llama-3.1-70b", hardware="l40s", pipeline_parallel=2)
     emitted = emit_for(doc, None, Config("l40s", 2, 64, 8192), 1)

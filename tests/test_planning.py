@@ -13,8 +13,8 @@ import pytest
 import yaml
 
 from simulator.errors import InputError
-from simulator.planner import Targets, pareto_front, plan
-from simulator.sweep import expand, parse_param, parse_values, sweep
+from simulator.planning.planner import Targets, pareto_front, plan
+from simulator.planning.sweep import expand, parse_param, parse_values, sweep
 from servers import start_server
 
 ROOT = Path(__file__).resolve().parent.parent

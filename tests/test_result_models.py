@@ -21,10 +21,10 @@ from api import result_models as rm
 from api.worker import execute
 from simulator.catalog import resolve_hardware, resolve_model
 from simulator.catalog.rows import ModelRow
-from simulator.compare import compare
-from simulator.comparison_spec import ComparisonSpec
-from simulator.estimate import estimate
-from simulator.scenario_files import is_comparison
+from simulator.comparisons.compare import compare
+from simulator.specs.comparison import ComparisonSpec
+from simulator.results.estimate import estimate
+from simulator.specs.files import is_comparison
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 SERVING = ["quickstart", "long-context", "disaggregated"]

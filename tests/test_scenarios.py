@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from simulator.compare import compare
-from simulator.runner import run
-from simulator.scenario import load_scenario
-from simulator.scenario_files import load_any_scenario
+from simulator.comparisons.compare import compare
+from simulator.results.runner import run
+from simulator.specs.scenario import load_scenario
+from simulator.specs.files import load_any_scenario
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from simulator.runner import run
-from simulator.scenario import ScenarioSpec
+from simulator.results.runner import run
+from simulator.specs.scenario import ScenarioSpec
 
 
 def spec_of(data: dict) -> ScenarioSpec:

@@ -5,13 +5,13 @@ import math
 import numpy as np
 import pytest
 
-from simulator.runner import run
-from simulator.scenario import ScenarioSpec
-from simulator.clock import ClockedScheduler
-from simulator.kvcache import KVCacheManager
-from simulator.request import Request, Status
-from simulator.scheduler import SchedulerConfig
-from simulator.skip import start_times_below
+from simulator.results.runner import run
+from simulator.specs.scenario import ScenarioSpec
+from simulator.engine.fast.clock import ClockedScheduler
+from simulator.engine.kv.manager import KVCacheManager
+from simulator.engine.request import Request, Status
+from simulator.engine.scheduler import SchedulerConfig
+from simulator.engine.fast.skip import start_times_below
 
 EXACT_KEYS_SKIPPED = {"num_engine_steps"}
 

@@ -307,8 +307,8 @@ def test_a_simulation_job_runs_end_to_end_on_postgresql(postgres_url):
         assert job["status"] == "succeeded", job
         page = client.get("/v1/simulations?offset=0&limit=5").json()
         assert page["total"] == 1 and page["items"][0]["id"] == job["id"]
-    from simulator.runner import run
-    from simulator.scenario import ScenarioSpec
+    from simulator.results.runner import run
+    from simulator.specs.scenario import ScenarioSpec
     assert job["result"] == json.loads(json.dumps(run(ScenarioSpec.model_validate(TINY), seed=9).to_json_dict()))
 
 

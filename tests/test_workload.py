@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from simulator.errors import InputError
-from simulator.scenario import WorkloadSpec
-from simulator.workload import generate, read_trace, requests_for_model
+from simulator.specs.scenario import WorkloadSpec
+from simulator.workloads.generate import generate, read_trace, requests_for_model
 
 
 def gen(data: dict, seed: int = 0, base_dir=None):

@@ -8,7 +8,7 @@ from api.schemas import EstimateRequest
 from api.routes.refusals import input_error_422, unknown_name_422
 from simulator.catalog import hardware_names, model_names, resolve_hardware, resolve_model
 from simulator.errors import InputError
-from simulator.estimate import estimate
+from simulator.results.estimate import estimate
 
 router = APIRouter(prefix="/v1", tags=["estimate"])
 

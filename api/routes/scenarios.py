@@ -5,7 +5,7 @@ from fastapi import APIRouter, HTTPException
 
 from api.openapi_docs import error_responses
 from api.response_models import ScenarioDocument, ScenarioSummary
-from simulator.scenario_files import is_comparison
+from simulator.specs.files import is_comparison
 
 router = APIRouter(prefix="/v1/scenarios", tags=["scenarios"])
 SCENARIO_DIR = Path(__file__).resolve().parents[2] / "scenarios"

@@ -18,12 +18,12 @@ from pydantic import ValidationError
 
 from simulator.catalog.rows import HardwareDefaults, HardwareRow, ModelRow
 from simulator.errors import InputError, unknown_name_error
-from simulator.hardware import HardwareProfile
-from simulator.model import ModelSpec
-from simulator.paths import (PathKind, PathPolicy, as_policy, looks_like_path, read_text_file, read_user_text,
+from simulator.costs.hardware import HardwareProfile
+from simulator.costs.model import ModelSpec
+from simulator.specs.paths import (PathKind, PathPolicy, as_policy, looks_like_path, read_text_file, read_user_text,
                              safe_token)
-from simulator.validation_messages import validation_error_to_input_error
-from simulator.yamlio import load_yaml_text
+from simulator.specs.messages import validation_error_to_input_error
+from simulator.specs.yamlio import load_yaml_text
 
 CATALOG_DIR = Path(__file__).resolve().parent
 
@@ -72,7 +72,7 @@ _HF_REPO_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9][A-Za-z0-9
 def _refuse_hf_repo_id(value: str, field: str, policy: PathPolicy) -> None:
     """A Hugging Face repo id (`owner/name`, no such file) is refused with where to get its config: nothing
     is downloaded."""
-    from simulator.paths import path_state
+    from simulator.specs.paths import path_state
     if not _HF_REPO_ID.fullmatch(value) or ".." in value or value.endswith((".json", ".yaml", ".yml", ".csv")):
         return
     candidates = [Path(value)] + ([policy.base_dir / value] if policy.base_dir is not None else [])

@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from simulator.errors import InputError
-from simulator.model import AttentionKind, ModelSpec, WindowKind
-from simulator.paths import safe_token
+from simulator.costs.model import AttentionKind, ModelSpec, WindowKind
+from simulator.specs.paths import safe_token
 
 SUPPORTED_MODEL_TYPES = ("llama", "mistral", "mixtral", "qwen2", "qwen2_moe", "qwen3", "qwen3_moe", "gemma",
                          "gemma2", "phi3", "llama4", "llama4_text", "deepseek_v2", "deepseek_v3", "gpt_neox")

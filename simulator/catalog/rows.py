@@ -6,8 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from simulator.hardware import EfficiencyCurves, HardwareProfile
-from simulator.model import AttentionKind, ModelSpec, WindowKind
+from simulator.costs.hardware import EfficiencyCurves, HardwareProfile
+from simulator.costs.model import AttentionKind, ModelSpec, WindowKind
 
 
 class ModelRow(BaseModel):

@@ -1,0 +1,1 @@
+"""RAG versus long context: query workloads, the quality prior, compare and crossover."""

@@ -1,0 +1,199 @@
+"""Side-by-side comparison with capacity search and winners, for comparison and serving scenarios.
+
+`max_sustainable_qps` is the highest arrival rate at which a deployment stays stable and meets
+its SLO for `target_attainment` of queries, found by search on shorter runs of the same workload:
+double (or halve) the scenario's rate until the verdict flips, then bisect.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from simulator.comparisons.deployment_run import SECONDS_PER_MONTH, run_comparison_deployment
+from simulator.planning.capacity import RunPolicy, default_policy, describe, search_max_factor
+from simulator.specs.comparison import ComparisonSpec
+from simulator.results.runner import run as run_serving
+from simulator.specs.scenario import ScenarioSpec, TraceArrivals
+
+PROBE_CAP = 1000            # most queries (sessions) of one capacity probe beyond the scenario's own count,
+                            # so a search stays within seconds (ASSUMPTION; the count used is reported)
+SEARCH_STEPS = 3            # bisection steps after bracketing (a factor-2 bracket -> within 9%)
+MAX_BRACKET_STEPS = 5
+MAX_PROBES = MAX_BRACKET_STEPS + SEARCH_STEPS + 2   # runs beyond the main one: the base probe when not reused,
+                                                    # bracketing, bisection (one extra step for a x4 bracket)
+COST_METRIC = ("cost_per_query_usd", "all-in $ per answered query: every GPU (and retrieval node) for the whole "
+                                     "run, idle time included, plus indexing and API charges")
+
+
+@dataclass(slots=True)
+class Comparison:
+    scenario: str
+    seed: int
+    deployments: list[dict]
+    winner_on_cost: str | None
+    winner_on_quality: str | None
+    cost_note: str
+    capacity_definition: str | None = None
+    cost_metric: str = COST_METRIC[1]
+
+    def to_json_dict(self) -> dict:
+        return {"scenario": self.scenario, "seed": self.seed, "deployments": self.deployments,
+                "winner_on_cost": self.winner_on_cost, "winner_on_quality": self.winner_on_quality,
+                "cost_note": self.cost_note, "capacity_definition": self.capacity_definition,
+                "cost_metric": self.cost_metric}
+
+
+def _arrival_path(spec) -> tuple[str, object]:
+    if isinstance(spec, ComparisonSpec):
+        return ("queries", spec.queries) if spec.queries else ("conversations", spec.conversations)
+    return "workload", spec.workload
+
+
+def _with_rate(spec, factor: float, count: int):
+    key, block = _arrival_path(spec)
+    arrival = block.arrival
+    if isinstance(arrival, TraceArrivals):
+        arrival = arrival.model_copy(update={"time_scale": arrival.time_scale * factor})
+    else:
+        arrival = arrival.model_copy(update={"rate_per_s": arrival.rate_per_s * factor})
+    counter = "num_sessions" if key == "conversations" else "num_requests"
+    update = {"arrival": arrival, counter: count}
+    if getattr(block, "horizon_s", None) is not None:
+        update["horizon_s"] = None
+    return spec.model_copy(update={key: block.model_copy(update=update)})
+
+
+def base_rate(spec) -> float | None:
+    arrival = _arrival_path(spec)[1].arrival
+    return None if isinstance(arrival, TraceArrivals) else arrival.rate_per_s
+
+
+def _run_one(spec, index: int, base_dir: Path | None) -> dict:
+    if isinstance(spec, ComparisonSpec):
+        return run_comparison_deployment(spec, index, base_dir)
+    one = spec.model_copy(update={"deployments": [spec.deployments[index]]})
+    result = run_serving(one, base_dir).deployments[0]
+    m = result.metrics
+    return {"name": result.name, "kind": "llm", "model": result.resolved.model.name,
+            "hardware": result.resolved.hardware.name, "num_queries": m["num_requests"],
+            "num_answered": m["num_completed"], "num_refused": m["num_rejected"], "num_gpus": result.resolved.num_gpus,
+            "num_retrieval_nodes": 0, "cost_usd": m["cost_usd"], "cost_per_query_usd": m["cost_per_query_usd"],
+            "busy_cost_per_query_usd": (m["gpu_busy_fraction"] * m["cost_usd"] / m["num_completed"]
+                                        if m["num_completed"] else None),
+            "cost_per_month_usd": m["cost_usd"] / m["duration_s"] * SECONDS_PER_MONTH if m["duration_s"] else 0.0,
+            "ttft_s": m["ttft_s"], "e2e_s": m["e2e_s"], "tpot_s": m["tpot_s"], "slo_attainment": m["slo_attainment"],
+            "stable": m["stable"], "kv_cache_peak_utilization": m["kv_cache_peak_utilization"],
+            "prefix_cache_hit_rate": m["prefix_cache_hit_rate"], "num_preemptions": m["num_preemptions"],
+            "expected_accuracy": None, "accuracy_source": None, "cost_per_correct_answer_usd": None,
+            "duration_s": m["duration_s"], "notes": list(result.resolved.notes)}
+
+
+def _target(spec) -> float:
+    return getattr(spec.slo, "target_attainment", 0.95)
+
+
+def _passes(summary: dict, target: float) -> bool:
+    return bool(summary["stable"]) and (summary["slo_attainment"] or 0.0) >= target
+
+
+def base_count(spec) -> int:
+    """Queries (sessions, requests) of the scenario's own run."""
+    key, block = _arrival_path(spec)
+    count = block.num_sessions if key == "conversations" else block.num_requests
+    horizon = getattr(block, "horizon_s", None)
+    if horizon is None:
+        return count
+    from simulator.workloads.generate import arrivals_to_draw      # both set: the smaller, as the run and its bound
+    by_time = arrivals_to_draw(block.arrival, horizon)
+    return by_time if count is None else min(count, by_time)
+
+
+def probe_count(spec, factor: float, policy: RunPolicy | None = None) -> int:
+    """Queries of the capacity probe at `factor` x the scenario's rate (`simulator.planning.capacity.RunPolicy`)."""
+    policy = policy or default_policy()
+    base = base_count(spec)
+    return policy.requests_at(base, base_rate(spec) * factor, cap=max(base, PROBE_CAP))
+
+
+def max_sustainable_qps(spec, index: int, base_dir: Path | None = None, base_result: dict | None = None,
+                        progress: Callable[[float, str], None] | None = None) -> tuple[float | None, int | None]:
+    """Highest passing rate and the probe length it was found with (`simulator.planning.capacity`): the
+    scenario's own run is the first probe when it has the probe's length; probes are deterministic
+    (same seed), so re-running the scenario at the returned rate with that count gives the same verdict.
+    Probe lengths follow `RunPolicy.requests_at` (the minimum arrival time, capped at PROBE_CAP beyond
+    the scenario's count); unlike `plan`, probes are not repeated longer on a long p99 e2e."""
+    rate = base_rate(spec)
+    if rate is None:
+        return None, None
+    target, policy = _target(spec), default_policy()
+    lengths: dict[float, int] = {}
+
+    def ok(factor: float) -> bool:
+        count = probe_count(spec, factor, policy)
+        if progress:
+            progress(len(lengths) / MAX_PROBES, f"{spec.deployments[index].name}: capacity probe at "
+                                                f"{rate * factor:.3g} q/s, {count} queries")
+        summary = _run_one(_with_rate(spec, factor, count), index, base_dir)
+        lengths[factor] = count
+        return _passes(summary, target)
+
+    reuse = base_result is not None and probe_count(spec, 1.0, policy) == base_count(spec) and \
+        getattr(_arrival_path(spec)[1], "horizon_s", None) is None
+    if reuse:
+        lengths[1.0] = base_count(spec)
+    start = _passes(base_result, target) if reuse else ok(1.0)
+    factor = search_max_factor(ok, start, MAX_BRACKET_STEPS, SEARCH_STEPS)
+    return factor * rate, lengths.get(factor)
+
+
+def capacity_definition(spec) -> str:
+    criterion = f">= {_target(spec):.0%} of queries meet every SLO (TTFT, TPOT)"
+    policy = default_policy()
+    requests = (f"max({base_count(spec):,} queries, rate x {policy.min_arrival_s:g} s of arrivals up to {PROBE_CAP:,}) "
+                f"(the count used is capacity_num_queries)")
+    return describe(criterion, requests, 1)
+
+
+def deployment_row(spec, index: int, base_dir: Path | None, search_capacity: bool,
+                   progress: Callable[[float, str], None] | None = None) -> dict:
+    """One deployment's row and, with `search_capacity`, its capacity (a task: module level, picklable)."""
+    row = _run_one(spec, index, base_dir)
+    row["max_sustainable_qps"], row["capacity_num_queries"] = \
+        max_sustainable_qps(spec, index, base_dir, row, progress) if search_capacity else (None, None)
+    return row
+
+
+def compare(spec: ComparisonSpec | ScenarioSpec, base_dir: Path | None = None, search_capacity: bool = True,
+            progress: Callable[[float, str], None] | None = None, workers: int = 1) -> Comparison:
+    """Every deployment's row, its capacity (with `search_capacity`) and the winners. `progress(fraction, message)`
+    hears of each deployment and, with one worker, of each capacity probe (fraction of the whole, 0..1).
+    With `workers` > 1 the deployments run in parallel processes (`simulator.planning.executor`); results are the same."""
+    count = len(spec.deployments)
+    if workers > 1 and count > 1:
+        from simulator.planning.executor import run_tasks
+        rows = run_tasks(deployment_row, [(spec, i, base_dir, search_capacity) for i in range(count)],
+                         workers=workers, progress=None if progress is None else
+                         (lambda done, total: progress(done / total, f"{done} of {total} deployments done")))
+    else:
+        rows = []
+        for index, deployment in enumerate(spec.deployments):
+            report = None if progress is None else \
+                (lambda part, message, index=index: progress(min(1.0, (index + part * 0.9 + 0.1) / count), message))
+            if progress:
+                progress(index / count, f"simulating {deployment.name}")
+            rows.append(deployment_row(spec, index, base_dir, search_capacity, report))
+    target = _target(spec)
+    metric = COST_METRIC[0]
+    meeting = [r for r in rows if (r["slo_attainment"] or 0) >= target and r[metric] is not None]
+    if meeting:
+        winner_cost = min(meeting, key=lambda r: r[metric])["name"]
+        note = f"cheapest all-in $ per answered query among deployments meeting the SLO for {target:.0%} of queries"
+    else:
+        winner_cost = None
+        note = f"no deployment meets the SLO for {target:.0%} of queries"
+    rated = [r for r in rows if r["expected_accuracy"] is not None]
+    winner_quality = max(rated, key=lambda r: r["expected_accuracy"])["name"] if rated else None
+    definition = capacity_definition(spec) if search_capacity and base_rate(spec) is not None else None
+    return Comparison(spec.name, spec.seed, rows, winner_cost, winner_quality, note, definition)

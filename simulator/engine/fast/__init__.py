@@ -1,0 +1,1 @@
+"""Skip-ahead: the decode clock and the stepper that jumps over decode-only stretches."""

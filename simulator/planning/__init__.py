@@ -1,0 +1,1 @@
+"""Capacity search, the planner, sweeps, executors and work bounds."""

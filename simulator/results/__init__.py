@@ -1,0 +1,1 @@
+"""Metrics from records, `run(spec) -> Result`, closed-form estimates and kernel validation."""

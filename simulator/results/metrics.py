@@ -1,0 +1,166 @@
+"""Per-request records and the summary every interface prints.
+
+Records are one row per arrived request (a pandas DataFrame). The summary reduces them together
+with engine statistics: latency percentiles, throughput, SLO attainment and goodput, KV-cache
+utilisation, prefix-cache hit rate, preemptions, batch sizes, stability, GPU-hours and cost.
+
+Inter-token latency comes from per-request aggregates (mean and max gap of each request), never
+from stored per-token times. Cost is all-in: the GPUs of the deployment are paid for the whole
+simulated duration (time 0 to the last completion, or to the hard stop), and that cost is divided
+by completed queries, by input tokens or by output tokens.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+
+import numpy as np
+import pandas as pd
+
+from simulator.engine.cluster import SimulationOutput
+from simulator.engine.request import Status
+
+STATUS_NAMES = {Status.WAITING: "unfinished", Status.RUNNING: "unfinished",
+                Status.FINISHED: "completed", Status.REJECTED: "rejected"}
+
+
+def records_frame(output: SimulationOutput) -> pd.DataFrame:
+    reqs = output.requests
+    nan = math.nan
+
+    def column(getter, dtype=float):
+        return np.fromiter((getter(r) for r in reqs), dtype=dtype, count=len(reqs))
+
+    def when(value: float) -> float:
+        return value if value >= 0 else nan
+
+    arrival = column(lambda r: r.arrival_time_s)
+    first_scheduled = column(lambda r: when(r.first_scheduled_s))
+    first_token = column(lambda r: when(r.first_token_s))
+    finish = column(lambda r: when(r.finish_s))
+    outputs = column(lambda r: r.num_output_tokens, np.int64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        tpot = np.where(outputs > 1, (finish - first_token) / (outputs - 1), nan)
+        itl_mean = np.where(outputs > 1, column(lambda r: r.itl_sum_s) / (outputs - 1), nan)
+    itl_max = np.where(outputs > 1, column(lambda r: r.itl_max_s), nan)
+    return pd.DataFrame({
+        "request_id": column(lambda r: r.request_id, np.int64),
+        "replica": column(lambda r: r.replica, np.int64),
+        "status": [STATUS_NAMES[r.status] for r in reqs],
+        "reject_reason": [r.reject_reason for r in reqs],
+        "arrival_time_s": arrival,
+        "prompt_tokens": column(lambda r: r.num_prompt_tokens, np.int64),
+        "prefix_tokens": column(lambda r: r.prefix_tokens, np.int64),
+        "cached_tokens": column(lambda r: max(r.num_cached_tokens, 0), np.int64),
+        "output_tokens": outputs,
+        "target_output_tokens": column(lambda r: r.max_output_tokens, np.int64),
+        "first_scheduled_s": first_scheduled,
+        "first_token_s": first_token,
+        "finish_s": finish,
+        "queueing_delay_s": first_scheduled - arrival,
+        "ttft_s": first_token - arrival,
+        "tpot_s": tpot,
+        "itl_mean_s": itl_mean,
+        "itl_max_s": itl_max,
+        "e2e_s": finish - arrival,
+        "num_preemptions": column(lambda r: r.num_preemptions, np.int64),
+    })
+
+
+def percentile_stats(values: pd.Series | np.ndarray) -> dict[str, float | None]:
+    data = np.asarray(values, dtype=float)
+    data = data[~np.isnan(data)]
+    if data.size == 0:
+        return {"p50": None, "p90": None, "p99": None, "mean": None}
+    p50, p90, p99 = np.percentile(data, [50, 90, 99])
+    return {"p50": float(p50), "p90": float(p90), "p99": float(p99), "mean": float(data.mean())}
+
+
+def _batch_stats(counts: Counter) -> dict[str, float | None]:
+    if not counts:
+        return {"mean": None, "p50": None, "p99": None, "max": None}
+    sizes = np.array(sorted(counts), dtype=float)
+    weights = np.array([counts[int(s)] for s in sizes], dtype=float)
+    cumulative = np.cumsum(weights) / weights.sum()
+    return {"mean": float((sizes * weights).sum() / weights.sum()),
+            "p50": float(sizes[np.searchsorted(cumulative, 0.5)]),
+            "p99": float(sizes[np.searchsorted(cumulative, 0.99)]),
+            "max": float(sizes[-1])}
+
+
+def is_stable(records: pd.DataFrame, stability: dict) -> bool:
+    """False when work is left at a hard stop, or the queueing delay grows across the run."""
+    if (records["status"] == "unfinished").any():
+        return False
+    served = records[records["status"] == "completed"].sort_values("arrival_time_s")
+    if len(served) < 10:
+        return True
+    fifths = np.array_split(served["queueing_delay_s"].to_numpy(), 5)
+    early, late = float(fifths[1].mean()), float(fifths[-1].mean())
+    mean_e2e = float(served["e2e_s"].mean())
+    growing = late > stability["growth_ratio"] * early and late > stability["min_delay_fraction_of_e2e"] * mean_e2e
+    return not growing
+
+
+def summarize(records: pd.DataFrame, output: SimulationOutput, *, num_gpus: int, price_usd_per_gpu_hour: float,
+              slo_ttft_s: float | None, slo_tpot_s: float | None, num_clipped: int, stability: dict) -> dict:
+    completed = records[records["status"] == "completed"]
+    num_requests = len(records)
+    duration_s = output.end_time_s
+    per_s = (lambda x: x / duration_s) if duration_s > 0 else (lambda x: 0.0)
+    meets = pd.Series(True, index=completed.index)
+    if slo_ttft_s is not None:
+        meets &= completed["ttft_s"] <= slo_ttft_s
+    if slo_tpot_s is not None:
+        meets &= completed["tpot_s"].isna() | (completed["tpot_s"] <= slo_tpot_s)
+    num_good = int(meets.sum())
+    input_tokens = int(completed["prompt_tokens"].sum())
+    output_tokens = int(completed["output_tokens"].sum())
+    gpu_hours = num_gpus * duration_s / 3600.0
+    cost_usd = gpu_hours * price_usd_per_gpu_hour
+    stats = output.engine_stats
+    busy = sum(s.busy_s for s in stats)
+    batch_counts = sum((s.batch_size_counts for s in stats), Counter())
+    num_iterations = sum(s.num_iterations for s in stats)
+    reasons = Counter(r.split(":", 1)[0] for r in records.loc[records["status"] == "rejected", "reject_reason"])
+    return {
+        "num_requests": num_requests,
+        "num_completed": len(completed),
+        "num_rejected": int((records["status"] == "rejected").sum()),
+        "num_unfinished": int((records["status"] == "unfinished").sum()),
+        "num_clipped": num_clipped,
+        "reject_reasons": dict(sorted(reasons.items())),
+        "ttft_s": percentile_stats(completed["ttft_s"]),
+        "tpot_s": percentile_stats(completed["tpot_s"]),
+        "itl_s": percentile_stats(completed["itl_mean_s"]),
+        "itl_max_s": percentile_stats(completed["itl_max_s"]),
+        "e2e_s": percentile_stats(completed["e2e_s"]),
+        "queueing_delay_s": percentile_stats(completed["queueing_delay_s"]),
+        "duration_s": duration_s,
+        "throughput_requests_per_s": per_s(len(completed)),
+        "throughput_input_tokens_per_s": per_s(input_tokens),
+        "throughput_output_tokens_per_s": per_s(output_tokens),
+        "slo_attainment": num_good / num_requests if num_requests else None,
+        "goodput_requests_per_s": per_s(num_good),
+        "kv_cache_mean_utilization": (sum(s.kv_usage_time_integral for s in stats) / busy) if busy else 0.0,
+        "kv_cache_peak_utilization": max((s.kv_usage_peak for s in stats), default=0.0),
+        "prefix_cache_hit_rate": (output.num_prefix_hit_tokens / output.num_prefix_query_tokens
+                                  if output.prefix_caching_enabled and output.num_prefix_query_tokens else 0.0),
+        "num_preemptions": output.num_preemptions,
+        "num_iterations": num_iterations,
+        "num_engine_steps": sum(s.num_engine_steps for s in stats),
+        "batch_size": _batch_stats(batch_counts),
+        "mean_batched_tokens": (sum(s.num_batched_tokens_sum for s in stats) / num_iterations
+                                if num_iterations else 0.0),
+        "gpu_busy_fraction": busy / (len(stats) * duration_s) if duration_s > 0 else 0.0,
+        "mean_requests_in_system": (output.requests_in_system_time_integral / duration_s
+                                    if duration_s > 0 else 0.0),
+        "stable": is_stable(records, stability),
+        "gpu_hours": gpu_hours,
+        "price_usd_per_gpu_hour": price_usd_per_gpu_hour,
+        "cost_usd": cost_usd,
+        "cost_per_query_usd": cost_usd / len(completed) if len(completed) else None,
+        "cost_per_million_input_tokens_usd": cost_usd / input_tokens * 1e6 if input_tokens else None,
+        "cost_per_million_output_tokens_usd": cost_usd / output_tokens * 1e6 if output_tokens else None,
+    }

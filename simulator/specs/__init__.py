@@ -1,0 +1,1 @@
+"""Scenario and comparison schemas (pydantic), file loading, path policy, deployment resolution."""

@@ -1,0 +1,222 @@
+"""Resolve a deployment spec into a model, a hardware profile and a sized KV-cache pool.
+
+Memory per GPU (the vLLM rule):
+
+    kv_capacity = gpu_memory_utilization x memory - weights / tp - reserve
+    num_kv_blocks = floor(kv_capacity / (block_size x kv_bytes_per_token))
+
+A deployment whose weights leave no room for a single block does not fit; `fit_check` says why
+and `min_tensor_parallel` finds the smallest TP degree that fits the given sequence length.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from simulator.costs import costmodel
+from simulator.catalog import resolve_hardware, resolve_model
+from simulator.engine.cluster import PrefillPool, ReplicaSetup
+from simulator.errors import InputError
+from simulator.costs.hardware import HardwareProfile
+from simulator.costs.model import ModelSpec
+from simulator.specs.scenario import DeploymentSpec, EngineSpec, engine_defaults
+from simulator.engine.scheduler import SchedulerConfig
+
+MAX_TENSOR_PARALLEL = 64
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryPlan:
+    weights_bytes_per_gpu: float
+    reserve_bytes_per_gpu: float
+    kv_capacity_bytes_per_gpu: float
+    kv_bytes_per_token_per_gpu: float
+    block_bytes_per_gpu: float
+    num_kv_blocks: int
+
+
+def memory_plan(model: ModelSpec, hardware: HardwareProfile, tp: int, weight_dtype: str, kv_dtype: str,
+                engine: EngineSpec, cp: int = 1, pp: int = 1) -> MemoryPlan:
+    """Per-GPU memory of a replica of tp x cp x pp GPUs.
+
+    Weights split over tp x pp (context-parallel ranks hold copies); a sequence's KV splits over
+    tp (heads), pp (layers per stage) and cp (its tokens are sharded over the ring)."""
+    reserve = costmodel.activation_reserve_bytes(model, tp, engine.max_num_batched_tokens, engine.max_num_seqs,
+                                                 engine_defaults()["memory_reserve"])
+    capacity = costmodel.kv_capacity_bytes_per_gpu(model, hardware, tp * pp, weight_dtype,
+                                                   engine.gpu_memory_utilization, reserve)
+    per_token = costmodel.kv_bytes_per_token(model, kv_dtype, tp) / (cp * pp)
+    block_bytes = engine.block_size * per_token
+    return MemoryPlan(weights_bytes_per_gpu=costmodel.weight_bytes(model, weight_dtype) / (tp * pp),
+                      reserve_bytes_per_gpu=reserve, kv_capacity_bytes_per_gpu=capacity,
+                      kv_bytes_per_token_per_gpu=per_token, block_bytes_per_gpu=block_bytes,
+                      num_kv_blocks=max(0, math.floor(capacity / block_bytes)))
+
+
+def blocks_for_tokens_fn(model: ModelSpec, kv_dtype: str, tp: int, block_size: int):
+    """Blocks a sequence occupies: by token count, or by capped bytes when layers are windowed."""
+    if not model.has_local_layers:
+        return lambda n: -(-n // block_size)
+    block_bytes = block_size * costmodel.kv_bytes_per_token(model, kv_dtype, tp)
+    return lambda n: max(1, math.ceil(costmodel.kv_bytes_for_sequence(model, kv_dtype, n, tp) / block_bytes - 1e-9))
+
+
+def full_blocks_for_tokens_fn(model: ModelSpec, kv_dtype: str, tp: int, block_size: int):
+    """Full blocks of a sequence (None for full attention: the manager uses n // block_size)."""
+    if not model.has_local_layers:
+        return None
+    block_bytes = block_size * costmodel.kv_bytes_per_token(model, kv_dtype, tp)
+    return lambda n: math.floor(costmodel.kv_bytes_for_sequence(model, kv_dtype, n, tp) / block_bytes + 1e-9)
+
+
+def fit_check(model: ModelSpec, plan: MemoryPlan, blocks_needed: int, hardware: HardwareProfile,
+              engine: EngineSpec) -> str | None:
+    """None when one sequence of `blocks_needed` fits; otherwise the reason."""
+    usable = engine.gpu_memory_utilization * hardware.memory_bytes
+    if plan.weights_bytes_per_gpu + plan.reserve_bytes_per_gpu >= usable:
+        return (f"weights need {plan.weights_bytes_per_gpu / 1e9:.1f} GB per GPU plus "
+                f"{plan.reserve_bytes_per_gpu / 1e9:.1f} GB reserve; usable memory is {usable / 1e9:.1f} GB "
+                f"({engine.gpu_memory_utilization} x {hardware.memory_bytes / 1e9:.0f} GB)")
+    if plan.num_kv_blocks < blocks_needed:
+        return (f"KV cache holds {plan.num_kv_blocks} blocks of {engine.block_size} tokens per replica; "
+                f"one sequence needs {blocks_needed}")
+    return None
+
+
+def valid_tp(model: ModelSpec, tp: int) -> bool:
+    return model.num_attention_heads % tp == 0
+
+
+def min_tensor_parallel(model: ModelSpec, hardware: HardwareProfile, weight_dtype: str, kv_dtype: str,
+                        engine: EngineSpec, num_tokens: int) -> int | None:
+    """Smallest power-of-two TP degree (dividing the head count) at which one sequence fits."""
+    tp = 1
+    while tp <= MAX_TENSOR_PARALLEL:
+        if valid_tp(model, tp):
+            plan = memory_plan(model, hardware, tp, weight_dtype, kv_dtype, engine)
+            needed = blocks_for_tokens_fn(model, kv_dtype, tp, engine.block_size)(num_tokens)
+            if fit_check(model, plan, needed, hardware, engine) is None:
+                return tp
+        tp *= 2
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedDeployment:
+    spec: DeploymentSpec
+    model: ModelSpec
+    hardware: HardwareProfile
+    plan: MemoryPlan
+    setup: ReplicaSetup
+    num_gpus: int
+    price_usd_per_gpu_hour: float
+    notes: tuple[str, ...]
+    prefill: PrefillPool | None = None
+
+
+def resolve_deployment(spec: DeploymentSpec, field: str, base_dir: Path | None = None,
+                       hardware_override: str | None = None) -> ResolvedDeployment:
+    model = resolve_model(spec.model, field=f"{field}.model", base_dir=base_dir)
+    hardware = resolve_hardware(hardware_override or spec.hardware, field=f"{field}.hardware", base_dir=base_dir)
+    tp, engine = spec.tensor_parallel, spec.engine
+    cp, pp = spec.context_parallel, spec.pipeline_parallel
+    if not valid_tp(model, tp):
+        raise InputError(f"must divide the model's {model.num_attention_heads} attention heads",
+                         field=f"{field}.tensor_parallel", value=tp)
+    if pp > model.num_layers:
+        raise InputError(f"more stages than the model's {model.num_layers} layers",
+                         field=f"{field}.pipeline_parallel", value=pp, allowed=f"1..{model.num_layers}")
+    if spec.expert_parallel > 1 and not model.is_moe:
+        raise InputError(f"{model.name} has no experts", field=f"{field}.expert_parallel",
+                         value=spec.expert_parallel, allowed="1")
+    plan = memory_plan(model, hardware, tp, spec.weight_dtype, spec.kv_cache_dtype, engine, cp, pp)
+    reason = fit_check(model, plan, 1, hardware, engine)
+    if reason is not None:
+        needed = min_tensor_parallel(model, hardware, spec.weight_dtype, spec.kv_cache_dtype, engine,
+                                     engine.block_size)
+        allowed = f">= {needed}" if needed else "none fits this hardware; use a larger GPU or smaller dtypes"
+        raise InputError(f"{model.name} does not fit on {hardware.name}: {reason}",
+                         field=f"{field}.tensor_parallel", value=tp, allowed=allowed)
+    notes = list(device_notes(hardware))
+    caching = engine.enable_prefix_caching
+    if caching and model.has_local_layers and not any(g.window_tokens is None for g in model.layer_groups()):
+        caching = False
+        notes.append("prefix caching disabled: every layer is windowed, so cached blocks do not map back to "
+                     "prompt tokens in this model")
+    scheduler = SchedulerConfig(max_num_seqs=engine.max_num_seqs,
+                                max_num_batched_tokens=engine.max_num_batched_tokens * cp,   # budget per rank
+                                enable_chunked_prefill=engine.enable_chunked_prefill,
+                                enable_prefix_caching=caching, block_size=engine.block_size,
+                                swap=spec.preemption_mode == "swap", host_kv_blocks=_host_kv_blocks(hardware, plan),
+                                host_offload=spec.kv_offload and caching,
+                                **_naive_scores(model, spec, plan))
+    setup = ReplicaSetup(scheduler=scheduler, num_kv_blocks=plan.num_kv_blocks,
+                         blocks_for_tokens=blocks_for_tokens_fn(model, spec.kv_cache_dtype, tp, engine.block_size),
+                         full_blocks_for_tokens=full_blocks_for_tokens_fn(model, spec.kv_cache_dtype, tp,
+                                                                          engine.block_size),
+                         cost=costmodel.iteration_cost_params(model, hardware, tp, spec.weight_dtype,
+                                                              spec.kv_cache_dtype, cp, pp, spec.expert_parallel,
+                                                              spec.attention_impl))
+    price = (spec.price_per_gpu_hour_usd if spec.price_per_gpu_hour_usd is not None
+             else hardware.price_usd_per_gpu_hour(spec.pricing))
+    if spec.kv_offload or spec.preemption_mode == "swap":
+        notes.extend(_host_tier_notes(setup.cost, spec, caching))
+    num_gpus = spec.replicas * tp * cp * pp
+    prefill = None
+    if spec.prefill_pool is not None:
+        pool = spec.prefill_pool
+        side = resolve_deployment(spec.model_copy(update={
+            "name": f"{spec.name}-prefill", "hardware": pool.hardware or spec.hardware, "replicas": pool.replicas,
+            "tensor_parallel": pool.tensor_parallel, "expert_parallel": 1, "prefill_pool": None}),
+            f"{field}.prefill_pool", base_dir)
+        link = (pool.transfer_gb_s * 1e9 if pool.transfer_gb_s is not None
+                else min(hardware.internode_bytes_per_s, side.hardware.internode_bytes_per_s))
+        prefill = PrefillPool(setup=side.setup, num_replicas=pool.replicas,
+                              kv_bytes_per_token=costmodel.kv_bytes_per_token(model, spec.kv_cache_dtype),
+                              transfer_bytes_per_s=link * min(pool.tensor_parallel, tp))
+        price = (price * num_gpus + side.price_usd_per_gpu_hour * side.num_gpus) / (num_gpus + side.num_gpus)
+        num_gpus += side.num_gpus
+        notes.extend(n for n in device_notes(side.hardware) if n not in notes)
+        notes.append(f"disaggregated: {pool.replicas} prefill replica(s) of {side.hardware.name} x{pool.tensor_parallel}, "
+                     f"KV sent at {link * min(pool.tensor_parallel, tp) / 1e9:,.0f} GB/s")
+    return ResolvedDeployment(spec=spec, model=model, hardware=hardware, plan=plan, setup=setup,
+                              num_gpus=num_gpus, price_usd_per_gpu_hour=price, notes=tuple(notes), prefill=prefill)
+
+
+def device_notes(hardware: HardwareProfile) -> tuple[str, ...]:
+    """What the device itself means for the results: a CPU-calibrated profile is a test device, not a target."""
+    if hardware.device_kind != "cpu":
+        return ()
+    return (f"hardware {hardware.name} is a CPU (ctxplan calibrate --device cpu): a test device for checking "
+            "ctxplan, not a serving target; its times are a CPU's, far slower than any accelerator's, and its price "
+            f"is ${hardware.on_demand_usd_per_gpu_hour:g}/h unless you set one",)
+
+
+def _host_kv_blocks(hardware: HardwareProfile, plan: MemoryPlan) -> int:
+    """Blocks of a replica that fit the host-memory tier (every GPU offloads its share)."""
+    return int(hardware.host_memory_bytes // plan.block_bytes_per_gpu) if plan.block_bytes_per_gpu else 0
+
+
+def _host_tier_notes(cost, spec: DeploymentSpec, caching: bool) -> list[str]:
+    """Say when the host link makes a reload slower than computing the same tokens again."""
+    notes = []
+    if spec.kv_offload and not caching:
+        notes.append("kv_offload has no effect: prefix caching is off for this deployment")
+    chunk = spec.engine.max_num_batched_tokens
+    prefill_s_per_token = costmodel.iteration_time_s(cost, [(chunk, chunk)], 0, 0, 0) / chunk
+    reload_s_per_token = costmodel.transfer_time_s(cost, 1, cost.host_link_bytes_per_s)
+    if reload_s_per_token > prefill_s_per_token:
+        notes.append(f"host link ({cost.host_link_bytes_per_s / 1e9:,.1f} GB/s) moves KV slower than prefill computes "
+                     f"it ({reload_s_per_token * 1e6:,.1f} vs {prefill_s_per_token * 1e6:,.1f} us per token): "
+                     "swapping or reloading from host memory will cost more than recomputing")
+    return notes
+
+
+def _naive_scores(model: ModelSpec, spec: DeploymentSpec, plan: MemoryPlan) -> dict:
+    """Naive attention: requests whose score matrix cannot fit the memory left beside the weights are refused."""
+    if spec.attention_impl != "naive":
+        return {}
+    per_pair = model.num_attention_heads / spec.tensor_parallel / spec.context_parallel * costmodel.NAIVE_SCORE_BYTES
+    return {"score_bytes_per_query_key": per_pair, "score_bytes_limit": max(0.0, plan.kv_capacity_bytes_per_gpu)}

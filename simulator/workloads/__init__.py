@@ -1,0 +1,1 @@
+"""Arrivals, lengths, traces and RAG pipeline stages."""
