@@ -50,11 +50,24 @@ class JobRunner:
     def depth(self) -> int:
         return self.store.count(JobStatus.QUEUED)
 
+    def running(self) -> int:
+        """Job processes alive now."""
+        return len(self.processes)
+
     def has_room(self) -> bool:
         return self.store.count(JobStatus.QUEUED) < self.settings.max_queued_jobs
 
     def submit(self, job_id: str) -> None:
         self.queue.put_nowait(job_id)
+
+    def claim(self, job_id: str) -> bool:
+        """queued -> running, before the job's process starts; False when it was cancelled while queued."""
+        return self.store.set_status(job_id, JobStatus.RUNNING, only_from=(JobStatus.QUEUED,))
+
+    def record(self, job_id: str, seconds: float) -> None:
+        """A job's run has ended (whichever way): its duration by kind and final status, for /metrics."""
+        job = self.store.get_job(job_id)
+        self.metrics.observe_job(job["kind"] if job else "unknown", job["status"] if job else "unknown", seconds)
 
     def cancel(self, job_id: str) -> bool:
         if self.store.set_status(job_id, JobStatus.CANCELLED, only_from=(JobStatus.QUEUED,)):
@@ -84,7 +97,7 @@ class JobRunner:
                 self.store.set_status(job_id, JobStatus.FAILED, only_from=(JobStatus.RUNNING, JobStatus.QUEUED), error=f"dispatch: {exc!r}")
 
     async def _run(self, job_id: str) -> None:
-        if not self.store.set_status(job_id, JobStatus.RUNNING, only_from=(JobStatus.QUEUED,)):
+        if not self.claim(job_id):
             return                                   # cancelled while queued
         started = time.perf_counter()
         process = await asyncio.create_subprocess_exec(sys.executable, "-m", "api.worker",
@@ -104,6 +117,4 @@ class JobRunner:
                     self.store.set_status(job_id, JobStatus.FAILED, only_from=(JobStatus.RUNNING,), error=self._exit_reason(code))
         finally:
             self.processes.pop(job_id, None)
-            job = self.store.get_job(job_id)
-            self.metrics.observe_job(job["kind"] if job else "unknown", job["status"] if job else "unknown",
-                                     time.perf_counter() - started)
+            self.record(job_id, time.perf_counter() - started)

@@ -7,6 +7,7 @@ import logging
 import math
 from contextlib import asynccontextmanager
 
+from asgi_correlation_id import CorrelationIdMiddleware, correlation_id
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
@@ -16,7 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from api.deps import require_caller
 from api.jobs import JobRunner
 from api.metrics import Metrics
-from api.middleware import ServiceMiddleware, configure_logging
+from api.middleware import ServiceMiddleware, clean_request_id, configure_logging
 from api.openapi_docs import docs_router, install_openapi
 from api.routes import catalog, estimate, health, jobs, scenarios, web
 from api.settings import Settings
@@ -54,8 +55,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.runner = JobRunner(settings, app.state.store, metrics)
         shared_pool(settings.validation_workers).warm_up()
         await app.state.runner.start()
-        log.info("started", extra={"fields": {"database_url": settings.database_url.split("@")[-1],
-                                              "job_workers": settings.job_workers}})
+        log.info("started", extra={"database_url": settings.database_url.split("@")[-1],
+                                   "job_workers": settings.job_workers})
         yield
         await app.state.runner.stop()
 
@@ -68,6 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     secured = [Depends(require_caller)]
     app.include_router(health.router)
     app.include_router(web.router)
+    app.mount("/static", web.WebAssets(), name="static")
     app.include_router(docs_router(app))
     for router in (catalog.router, estimate.router, jobs.make_router("simulation"), jobs.make_router("comparison"),
                    jobs.make_router("plan"), jobs.make_router("sweep"),
@@ -98,11 +100,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception):   # a bug, never client input: log it loudly
-        log.exception("unhandled error", extra={"fields": {"path": request.url.path}})
+        log.exception("unhandled error", extra={"path": request.url.path, "request_id": correlation_id.get()})
         return SafeJSONResponse(status_code=500, content={"detail": "internal error"})
 
     if settings.origins():
         app.add_middleware(CORSMiddleware, allow_origins=settings.origins(), allow_methods=["GET", "POST", "DELETE"],
                            allow_headers=["Authorization", "X-API-Key", "Content-Type", "Idempotency-Key"])
     app.add_middleware(ServiceMiddleware, settings=settings, metrics=metrics, routes=lambda: app.routes)
+    # outermost: the request id is set before anything (shedding included) can answer, and is on every reply
+    app.add_middleware(CorrelationIdMiddleware, header_name="X-Request-ID", validator=None,
+                       transformer=clean_request_id)
     return app

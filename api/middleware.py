@@ -2,6 +2,11 @@
 non-finite-number guard for the small JSON bodies FastAPI parses itself (422), security headers,
 request ids, structured JSON access logs, request metrics.
 
+Request ids are `asgi-correlation-id`'s (`X-Request-ID`: the client's, cleaned to at most 64 of
+`[A-Za-z0-9-_.]`, or a fresh uuid4 hex; on every reply, shed ones included); log lines are JSON
+objects written by `python-json-logger` (`time`, `level`, `logger`, `message`, then the `extra`
+fields), one access line per request with its request id.
+
 Job bodies (scenarios, plans, sweeps) are only size-limited here: they are parsed and validated in
 the validation pool (`api.validation`), off the event loop.
 """
@@ -14,6 +19,9 @@ import logging
 import time
 import uuid
 
+from asgi_correlation_id import correlation_id
+from pythonjsonlogger.json import JsonFormatter
+
 from api.jobspec import shape_problem
 from api.metrics import Metrics
 
@@ -25,21 +33,22 @@ SECURITY_HEADERS = [(b"x-content-type-options", b"nosniff"), (b"x-frame-options"
                     (b"content-security-policy", b"frame-ancestors 'none'"), (b"referrer-policy", b"no-referrer")]
 
 
-class JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        payload = {"time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"), "level": record.levelname,
-                   "logger": record.name, "message": record.getMessage()}
-        payload.update(getattr(record, "fields", {}))
-        return json.dumps(payload)
-
-
 def configure_logging(level: str) -> None:
+    """JSON lines on stderr for the `ctxplan` loggers; a record's `extra` fields become keys of its line."""
     handler = logging.StreamHandler()
-    handler.setFormatter(JsonFormatter())
+    handler.setFormatter(JsonFormatter("{asctime}{levelname}{name}{message}", style="{",
+                                       datefmt="%Y-%m-%dT%H:%M:%S%z",
+                                       rename_fields={"asctime": "time", "levelname": "level", "name": "logger"}))
     root = logging.getLogger("ctxplan")
     root.handlers = [handler]
     root.setLevel(level.upper())
     root.propagate = False
+
+
+def clean_request_id(offered: str) -> str:
+    """The request id to use for a client's X-Request-ID: its first 64 characters, kept to [A-Za-z0-9-_.];
+    a fresh uuid4 hex when nothing is left."""
+    return "".join(c for c in offered[:64] if c.isascii() and (c.isalnum() or c in "-_.")) or uuid.uuid4().hex
 
 
 def _reject_constant(name: str):
@@ -63,8 +72,9 @@ def allowed_methods(routes, scope) -> list[str]:
     methods = set()
     for route in routes:
         match, _ = route.matches({**scope, "method": "GET"}) if hasattr(route, "matches") else (Match.NONE, None)
-        if match is not Match.NONE and getattr(route, "methods", None):
-            methods |= set(route.methods)
+        answers = getattr(route, "methods", None) or getattr(getattr(route, "app", None), "methods", None)
+        if match is not Match.NONE and answers:          # a route, or a mounted app that names its methods
+            methods |= set(answers)
     return sorted(methods)
 
 
@@ -81,18 +91,16 @@ class ServiceMiddleware:
             return await self.app(scope, receive, send)
         started = time.perf_counter()
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
-        request_id = "".join(c for c in headers.get("x-request-id", "")[:64] if c.isalnum() or c in "-_.") \
-            or uuid.uuid4().hex
         status = {"code": 500}
+        entry_scope = dict(scope)      # routing rewrites root_path in `scope` on its way to a mounted app
 
         async def send_with_headers(message):
             if message["type"] == "http.response.start":
                 status["code"] = message["status"]
-                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode()),
-                                      *SECURITY_HEADERS]
+                message["headers"] = [*message.get("headers", []), *SECURITY_HEADERS]
                 if message["status"] == 405 and self.routes is not None:
                     message["headers"] = [(k, v) for k, v in message["headers"] if k.lower() != b"allow"]
-                    message["headers"].append((b"allow", ", ".join(allowed_methods(self.routes(), scope)).encode()))
+                    message["headers"].append((b"allow", ", ".join(allowed_methods(self.routes(), entry_scope)).encode()))
             await send(message)
 
         shed = scope["path"] not in UNSHED and self.inflight >= self.settings.max_inflight_requests
@@ -109,9 +117,9 @@ class ServiceMiddleware:
             seconds = time.perf_counter() - started
             route = getattr(scope.get("route"), "path", None) or "unmatched"
             self.metrics.observe_request(scope["method"], route, status["code"], seconds)
-            log.info("request", extra={"fields": {"request_id": request_id, "method": scope["method"],
-                                                  "path": scope["path"], "status": status["code"],
-                                                  "duration_ms": round(seconds * 1e3, 2)}})
+            log.info("request", extra={"request_id": correlation_id.get(), "method": scope["method"],
+                                       "path": entry_scope["path"], "status": status["code"],
+                                       "duration_ms": round(seconds * 1e3, 2)})
 
     async def _handle(self, scope, receive, send, headers: dict[str, str]) -> None:
         if scope["method"] not in ("POST", "PUT", "PATCH"):

@@ -86,7 +86,7 @@ class ValidationPool:
             future = loop.run_in_executor(executor, validate_submission, kind, raw, content_type, uploaded, limits)
             outcome = await asyncio.wait_for(future, timeout=timeout_s)
         except asyncio.TimeoutError:
-            log.warning("validation timed out", extra={"fields": {"kind": kind, "bytes": len(raw)}})
+            log.warning("validation timed out", extra={"kind": kind, "bytes": len(raw)})
             self._kill(executor)
             raise Refusal(["body"], f"validating this body took longer than validation_timeout_s={timeout_s:g}; "
                                     "it is too large or expands to too much work") from None

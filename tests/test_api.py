@@ -1,7 +1,9 @@
-"""The HTTP API through the real app (TestClient): contracts, errors, limits, jobs."""
+"""The HTTP API through the real app (TestClient): contracts, errors, limits, jobs.
+
+Jobs run in this process when a test says so (`InlineRunner`, swapped in with
+`app.dependency_overrides`); real job processes are tested in test_api_e2e.py."""
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -10,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from api.main import create_app
 from api.settings import Settings
+from runners import finished, inline_client
 
 ROOT = Path(__file__).resolve().parent.parent
 SMALL = {"name": "api-small", "seed": 4,
@@ -20,21 +23,16 @@ SMALL = {"name": "api-small", "seed": 4,
 
 
 @pytest.fixture
-def client(tmp_path):
+def served(tmp_path):
     settings = Settings(database_url=f"sqlite:///{tmp_path / 'api.db'}", log_level="WARNING", max_queued_jobs=2,
                         max_body_bytes=64 * 1024)
-    with TestClient(create_app(settings)) as c:
-        yield c
+    with inline_client(settings) as (client, runner):
+        yield client, runner
 
 
-def wait(client, url, timeout=60):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        job = client.get(url).json()
-        if job["status"] in ("succeeded", "failed", "cancelled"):
-            return job
-        time.sleep(0.2)
-    raise AssertionError(f"{url} did not finish")
+@pytest.fixture
+def client(served):
+    return served[0]
 
 
 def test_estimate_matches_the_cli_contract(client):
@@ -56,11 +54,13 @@ def test_estimate_rejections_are_422_and_name_the_problem(client, body, fragment
     assert response.status_code == 422 and fragment in json.dumps(response.json())
 
 
-def test_simulation_job_lifecycle_and_identical_result(client):
+def test_simulation_job_lifecycle_and_identical_result(served):
+    client, runner = served
     created = client.post("/v1/simulations?seed=9", json=SMALL)
     assert created.status_code == 202 and created.json()["status"] == "queued"
     location = created.headers["location"]
-    job = wait(client, location)
+    assert location == f"/v1/simulations/{created.json()['id']}" and client.get(location).json()["status"] == "queued"
+    job = finished(client, runner, location)
     assert job["status"] == "succeeded" and job["progress"] == 1.0
     from simulator.results.runner import run
     from simulator.specs.scenario import ScenarioSpec
@@ -70,7 +70,8 @@ def test_simulation_job_lifecycle_and_identical_result(client):
     assert page["total"] == 1 and page["items"][0]["id"] == job["id"] and page["items"][0]["result"] is None
 
 
-def test_yaml_bodies_idempotency_and_cancel(client):
+def test_yaml_bodies_idempotency_and_cancel(served):
+    client, runner = served
     text = yaml.safe_dump(SMALL)
     first = client.post("/v1/simulations", content=text, headers={"content-type": "application/yaml",
                                                                  "idempotency-key": "k1"})
@@ -80,10 +81,16 @@ def test_yaml_bodies_idempotency_and_cancel(client):
     other = client.post("/v1/simulations", content=text + "\n# changed\n",
                         headers={"content-type": "application/yaml", "idempotency-key": "k1"})
     assert other.status_code == 409
+    runner.run_queued()
     job_id = client.post("/v1/simulations", json={**SMALL, "name": "to-cancel"}).json()["id"]
     cancelled = client.delete(f"/v1/simulations/{job_id}")
-    assert cancelled.status_code in (200, 409)
-    assert wait(client, f"/v1/simulations/{job_id}")["status"] in ("cancelled", "succeeded")
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+    assert runner.run_queued() == []                                      # a job cancelled while queued never runs
+    assert client.get(f"/v1/simulations/{job_id}").json()["status"] == "cancelled"
+    again = client.delete(f"/v1/simulations/{job_id}")
+    assert again.status_code == 409 and "already cancelled" in again.json()["detail"]
+    done = client.delete(f"/v1/simulations/{first.json()['id']}")
+    assert done.status_code == 409 and "already succeeded" in done.json()["detail"]
 
 
 @pytest.mark.parametrize("mutate,status,fragment", [
@@ -113,10 +120,13 @@ def test_body_limit_and_malformed_documents(client):
 def test_queue_full_is_429_with_retry_after(tmp_path):
     settings = Settings(database_url=f"sqlite:///{tmp_path / 'q.db'}", log_level="WARNING", max_queued_jobs=1,
                         job_workers=1)
-    with TestClient(create_app(settings)) as c:
-        codes = [c.post("/v1/simulations", json={**SMALL, "name": f"n{i}"}) for i in range(6)]
-        refused = [r for r in codes if r.status_code == 429]
-        assert refused and refused[0].headers["retry-after"] == "10"
+    with inline_client(settings) as (c, runner):
+        responses = [c.post("/v1/simulations", json={**SMALL, "name": f"n{i}"}) for i in range(3)]
+        assert [r.status_code for r in responses] == [202, 429, 429]
+        assert responses[1].headers["retry-after"] == "10" and "queue is full (1 queued)" in responses[1].text
+        assert c.get("/v1/simulations").json()["total"] == 1                 # refused jobs are not kept
+        runner.run_queued()                                                   # the queue drains: room again
+        assert c.post("/v1/simulations", json={**SMALL, "name": "later"}).status_code == 202
 
 
 def test_api_keys(tmp_path):
@@ -128,7 +138,8 @@ def test_api_keys(tmp_path):
         assert c.get("/healthz").status_code == 200
 
 
-def test_profiles_catalog_scenarios_and_metrics(client):
+def test_profiles_catalog_scenarios_and_metrics(served):
+    client, runner = served
     profile = {"base": "h100-sxm", "memory_bandwidth_tb_s": 3.0, "efficiency": {"matmul_efficiency_max": 0.5}}
     assert client.post("/v1/profiles", json={"name": "my-h100", "profile": profile}).status_code == 201
     assert client.post("/v1/profiles", json={"name": "h100-sxm", "profile": profile}).status_code == 409
@@ -142,27 +153,25 @@ def test_profiles_catalog_scenarios_and_metrics(client):
     assert estimate["hardware"] == "my-h100"
     job = client.post("/v1/simulations", json={**SMALL, "deployments": [
         {"name": "u", "model": "llama-3.1-8b", "hardware": "my-h100"}]}).json()
-    done = wait(client, f"/v1/simulations/{job['id']}")
+    done = finished(client, runner, f"/v1/simulations/{job['id']}")
     assert done["status"] == "succeeded", done["error"]
     names = {s["name"] for s in client.get("/v1/scenarios").json()}
     assert {"quickstart", "legal-case-files"} <= names
     assert "deployments" in client.get("/v1/scenarios/quickstart").json()["scenario"]
     assert client.get("/v1/scenarios/../../etc").status_code == 404
-    deadline = time.time() + 10      # the job's duration is recorded once its process has exited
-    while "ctxplan_job_duration_seconds_bucket" not in (metrics := client.get("/metrics").text):
-        if time.time() > deadline:     # a hang guard, not a speed bound
-            raise AssertionError("the job's duration never reached /metrics")
-        time.sleep(0.1)
+    metrics = client.get("/metrics").text
     assert 'ctxplan_http_requests_total{method="POST",route="/v1/estimate",status="200"}' in metrics
-    assert "ctxplan_job_queue_depth" in metrics and "ctxplan_job_duration_seconds_bucket" in metrics
+    assert "ctxplan_job_queue_depth 0.0" in metrics and "ctxplan_jobs_running 0.0" in metrics
+    assert 'ctxplan_job_duration_seconds_count{kind="simulation",status="succeeded"} 1.0' in metrics
 
 
-def test_comparison_job(client):
+def test_comparison_job(served):
+    client, runner = served
     scenario = yaml.safe_load((ROOT / "scenarios" / "support-knowledge-base.yaml").read_text())
     scenario["queries"]["num_requests"] = 100
     created = client.post("/v1/comparisons", json=scenario)
     assert created.status_code == 202
-    job = wait(client, created.headers["location"], timeout=120)
+    job = finished(client, runner, created.headers["location"])
     assert job["status"] == "succeeded", job["error"]
     assert {"deployments", "winner_on_cost", "winner_on_quality"} <= set(job["result"])
     assert client.post("/v1/simulations", json=scenario).status_code == 422   # comparisons go to /v1/comparisons

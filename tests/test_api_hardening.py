@@ -1,4 +1,7 @@
-"""The service against an attacker and a careless client (issue 13's reproductions), through the real app."""
+"""The service against an attacker and a careless client (issue 13's reproductions), through the real app.
+
+Jobs run in this process when a test says so (`InlineRunner`); the memory-limit test runs real job
+processes."""
 
 import json
 import time
@@ -9,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from api.main import create_app
 from api.settings import Settings
+from runners import finished, inline_client
 
 SMALL = {"name": "h", "seed": 1,
          "workload": {"num_requests": 20, "arrival": {"process": "poisson", "rate_per_s": 5},
@@ -29,7 +33,7 @@ def _settings(tmp_path, **overrides) -> Settings:
 
 @pytest.fixture
 def client(tmp_path):
-    with TestClient(create_app(_settings(tmp_path))) as c:
+    with inline_client(_settings(tmp_path)) as (c, _runner):
         yield c
 
 
@@ -100,11 +104,11 @@ def test_unbounded_turns_and_huge_corpora_are_refused(client):
 def test_capacity_probes_and_map_reduce_calls_count_against_the_request_cap(tmp_path):
     codebase = yaml.safe_load(open("scenarios/codebase-qa.yaml"))
     # 3 deployments: main runs 3 x 450 requests; probes up to 3 x MAX_PROBES x 1,000 x 3 calls
-    with TestClient(create_app(_settings(tmp_path, max_requests_per_job=50_000))) as client:
+    with inline_client(_settings(tmp_path, max_requests_per_job=50_000)) as (client, _runner):
         response = client.post("/v1/comparisons", json=codebase)
         assert response.status_code == 422 and "max_requests_per_job=50,000" in _detail(response)
         assert client.post("/v1/simulations", json={**SMALL, "name": "x" * 201}).status_code == 422
-    with TestClient(create_app(_settings(tmp_path, max_requests_per_job=200_000))) as client:
+    with inline_client(_settings(tmp_path, max_requests_per_job=200_000)) as (client, _runner):
         assert client.post("/v1/comparisons", json=codebase).status_code == 202
 
 
@@ -164,7 +168,7 @@ def test_non_finite_horizon_and_plan_inputs_are_refused_at_submit(client):
 
 
 def test_non_ascii_api_key_is_401(tmp_path):
-    with TestClient(create_app(_settings(tmp_path, api_keys="k1"))) as c:
+    with inline_client(_settings(tmp_path, api_keys="k1")) as (c, _runner):
         response = c.get("/v1/models", headers={"x-api-key": "ключ".encode()})
         assert response.status_code == 401
 
@@ -172,7 +176,7 @@ def test_non_ascii_api_key_is_401(tmp_path):
 def test_tenants_see_only_their_own_jobs_and_profiles(tmp_path):
     settings = _settings(tmp_path, api_keys="key-a,key-b", admin_api_key="root-key")
     a, b, admin = ({"x-api-key": k} for k in ("key-a", "key-b", "root-key"))
-    with TestClient(create_app(settings)) as c:
+    with inline_client(settings) as (c, runner):
         created = c.post("/v1/simulations", json=SMALL, headers={**a, "idempotency-key": "same"})
         assert created.status_code == 202
         url = created.headers["location"]
@@ -182,7 +186,8 @@ def test_tenants_see_only_their_own_jobs_and_profiles(tmp_path):
         other = c.post("/v1/simulations", json=SMALL, headers={**b, "idempotency-key": "same"})
         assert other.status_code == 202 and other.json()["id"] != created.json()["id"]
         assert c.get("/v1/simulations", headers=admin).json()["total"] == 2
-        assert wait(c, url, headers=a)["status"] == "succeeded"
+        assert finished(c, runner, url, headers=a)["status"] == "succeeded"
+        assert c.get(url, headers=b).status_code == 404 and c.get(url, headers=admin).status_code == 200
         profile_a = {"base": "h100-sxm", "memory_bandwidth_tb_s": 3.0}
         assert c.post("/v1/profiles", json={"name": "mine", "profile": profile_a}, headers=a).status_code == 201
         assert c.get("/v1/profiles/mine", headers=b).status_code == 404
@@ -195,12 +200,12 @@ def test_tenants_see_only_their_own_jobs_and_profiles(tmp_path):
 
 
 def test_docs_and_metrics_follow_the_public_docs_setting(tmp_path):
-    with TestClient(create_app(_settings(tmp_path, api_keys="k"))) as c:
+    with inline_client(_settings(tmp_path, api_keys="k")) as (c, _runner):
         for path in ("/docs", "/openapi.json", "/metrics", "/redoc"):
             assert c.get(path).status_code == 401, path
             assert c.get(path, headers={"x-api-key": "k"}).status_code == 200, path
         assert c.get("/docs-assets/swagger-ui-bundle.js", headers={"x-api-key": "k"}).status_code == 200
-    with TestClient(create_app(_settings(tmp_path, api_keys="k", public_docs=True))) as c:
+    with inline_client(_settings(tmp_path, api_keys="k", public_docs=True)) as (c, _runner):
         page = c.get("/docs")
         assert page.status_code == 200 and "/docs-assets/swagger-ui-bundle.js" in page.text and "cdn" not in page.text
         assert c.get("/openapi.json").status_code == 200
@@ -216,19 +221,17 @@ def test_security_headers_and_no_cors_by_default(client):
 
 def test_retry_after_429_with_the_same_key_submits_anew(tmp_path):
     settings = _settings(tmp_path, max_queued_jobs=1, job_workers=1)
-    with TestClient(create_app(settings)) as c:
-        slow = {**SMALL, "workload": {**SMALL["workload"], "num_requests": 20000}}
-        responses = [c.post("/v1/simulations", json={**slow, "name": f"s{i}"}) for i in range(4)]
-        refused = [r for r in responses if r.status_code == 429]
-        assert refused, [r.status_code for r in responses]
-        queued = [r.json()["id"] for r in responses if r.status_code == 202
-                  and c.get(r.headers["location"]).json()["status"] == "queued"]
-        for job_id in queued:                                   # cancelling frees the slot at once
-            assert c.delete(f"/v1/simulations/{job_id}").json()["status"] == "cancelled"
+    with inline_client(settings) as (c, runner):
+        queued = c.post("/v1/simulations", json={**SMALL, "name": "s0"})
+        refused = c.post("/v1/simulations", json={**SMALL, "name": "retry"}, headers={"idempotency-key": "r"})
+        assert (queued.status_code, refused.status_code) == (202, 429) and refused.headers["retry-after"] == "10"
+        assert c.delete(queued.headers["location"]).json()["status"] == "cancelled"   # frees the slot at once
         retry = c.post("/v1/simulations", json={**SMALL, "name": "retry"}, headers={"idempotency-key": "r"})
         assert retry.status_code == 202 and retry.json()["status"] == "queued"
+        assert retry.json()["id"] != queued.json()["id"]
         again = c.post("/v1/simulations", json={**SMALL, "name": "retry"}, headers={"idempotency-key": "r"})
-        assert again.json()["id"] == retry.json()["id"]
+        assert again.status_code == 202 and again.json()["id"] == retry.json()["id"]
+        assert runner.run_queued() == [retry.json()["id"]]
 
 
 def test_openapi_documents_bodies_results_and_errors(client):

@@ -20,4 +20,4 @@ def healthz(store: StoreDep) -> Health:
             responses=error_responses(401))
 def metrics(metrics: MetricsDep, runner: RunnerDep) -> str:
     """Prometheus text; needs a key unless CTXPLAN_PUBLIC_DOCS (default: public only without keys)."""
-    return metrics.render(runner.depth(), len(runner.processes))
+    return metrics.render(runner.depth(), runner.running())
