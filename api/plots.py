@@ -7,11 +7,12 @@ reader looks for: SLO targets, the saturation point, the crossover, the Pareto f
 from __future__ import annotations
 
 import base64
-import html
+import functools
 import io
 
 import numpy as np
 import pandas as pd
+from markupsafe import Markup
 
 
 def _plt():
@@ -160,19 +161,18 @@ def pareto(points: list[dict], front: list[dict], best: dict | None, slo_ttft_s:
 
 
 def report_html(title: str, summary: str, figures: list[tuple[str, str, bytes]], tables: list[tuple[str, pd.DataFrame]]) -> str:
-    """One self-contained page: figures inlined as base64 PNG, tables as HTML."""
-    parts = [f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
-             "<style>body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}"
-             "figure{margin:1.5em 0}figcaption{color:#555;font-size:.9em}img{max-width:100%}"
-             "table{border-collapse:collapse;font-size:.85em}td,th{border:1px solid #ccc;padding:3px 6px;"
-             "text-align:right}th{background:#f3f3f3}</style></head><body>",
-             f"<h1>{html.escape(title)}</h1><p>{html.escape(summary)}</p>"]
-    for heading, caption, image in figures:
-        data = base64.b64encode(image).decode("ascii")
-        parts.append(f"<figure><h2>{html.escape(heading)}</h2><img alt='{html.escape(heading)}' "
-                     f"src='data:image/png;base64,{data}'><figcaption>{html.escape(caption)}</figcaption></figure>")
-    for heading, frame in tables:
-        parts.append(f"<h2>{html.escape(heading)}</h2>" + frame.to_html(index=False, float_format=lambda v: f"{v:.4g}",
-                                                                         na_rep="-", border=0))
-    parts.append("</body></html>")
-    return "\n".join(parts)
+    """One self-contained page (api/templates/report.html): figures inlined as base64 PNG, tables as HTML."""
+    return _templates().get_template("report.html").render(
+        title=title, summary=summary,
+        figures=[{"heading": heading, "caption": caption, "png_base64": base64.b64encode(image).decode("ascii")}
+                 for heading, caption, image in figures],
+        tables=[{"heading": heading, "html": Markup(frame.to_html(index=False, float_format=lambda v: f"{v:.4g}",
+                                                                na_rep="-", border=0))}
+                for heading, frame in tables])
+
+
+@functools.cache
+def _templates():
+    import jinja2
+    return jinja2.Environment(loader=jinja2.PackageLoader("api", "templates"), autoescape=True,
+                              undefined=jinja2.StrictUndefined, keep_trailing_newline=False)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +9,7 @@ import pandas as pd
 
 from api import plots
 from simulator.planning.sweep import validate_point
+from simulator.specs.edit import edit
 
 
 def traced_run(doc: dict, base_dir: Path | None) -> dict[str, dict]:
@@ -87,6 +87,7 @@ def plan_figures(result: dict, doc: dict, base_dir: Path | None, best_doc: dict 
 
 
 def write_report(path: Path, title: str, summary: str, figures, tables) -> None:
+    """The HTML report (api/templates/report.html) at `path`, written whole or not at all."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(plots.report_html(title, summary, figures, tables))
@@ -94,6 +95,5 @@ def write_report(path: Path, title: str, summary: str, figures, tables) -> None:
 
 
 def with_rate(doc: dict, rate: float) -> dict:
-    point = copy.deepcopy(doc)
-    point["workload"]["arrival"]["rate_per_s"] = float(np.round(rate, 6))
-    return point
+    """The scenario document at another arrival rate (rounded to 6 decimals, as sweeps write rates)."""
+    return edit(doc, "workload.arrival.rate_per_s", float(np.round(rate, 6)))
