@@ -1,4 +1,6 @@
-"""End to end: `ctxplan serve` on 127.0.0.1 as a subprocess, SIGKILLed mid-job and restarted."""
+"""End to end with real job processes: `ctxplan serve` on 127.0.0.1 as a subprocess, SIGKILLed mid-job
+and restarted; a running job's process killed by its cancellation. (Route tests elsewhere swap the
+job runner for an in-process one, see tests/runners.py.)"""
 
 import json
 import signal
@@ -9,7 +11,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 from servers import free_port, start_server
+
+from api.main import create_app
+from api.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 CTXPLAN = str(Path(sys.executable).parent / "ctxplan")
@@ -64,3 +70,26 @@ def test_serve_job_matches_cli_and_survives_sigkill(tmp_path):
     finally:
         server.kill()
         server.wait(timeout=10)
+
+
+def test_cancelling_a_running_job_kills_its_process_and_the_job_stays_cancelled(tmp_path):
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'c.db'}", log_level="ERROR", job_workers=1)
+    with TestClient(create_app(settings)) as client:
+        runner = client.app.state.runner
+        url = client.post("/v1/simulations", json=LONG).headers["location"]
+        job_id = url.rsplit("/", 1)[1]
+        deadline = time.time() + 120                   # a hang guard, not a speed bound
+        while job_id not in runner.processes:
+            assert time.time() < deadline, client.get(url).json()
+            time.sleep(0.1)
+        process = runner.processes[job_id]
+        cancelled = client.delete(url)
+        assert cancelled.status_code == 200, cancelled.text
+        assert (cancelled.json()["status"], cancelled.json()["error"]) == ("cancelled", "cancelled by request")
+        while job_id in runner.processes:              # the runner has seen its process end
+            assert time.time() < deadline
+            time.sleep(0.1)
+        assert process.returncode == -signal.SIGKILL
+        job = client.get(url).json()
+        assert (job["status"], job["error"], job["result"]) == ("cancelled", "cancelled by request", None)
+        assert client.delete(url).status_code == 409
