@@ -100,7 +100,8 @@ class ServiceMiddleware:
                 message["headers"] = [*message.get("headers", []), *SECURITY_HEADERS]
                 if message["status"] == 405 and self.routes is not None:
                     message["headers"] = [(k, v) for k, v in message["headers"] if k.lower() != b"allow"]
-                    message["headers"].append((b"allow", ", ".join(allowed_methods(self.routes(), entry_scope)).encode()))
+                    allow = ", ".join(allowed_methods(self.routes(), entry_scope))
+                    message["headers"].append((b"allow", allow.encode()))
             await send(message)
 
         shed = scope["path"] not in UNSHED and self.inflight >= self.settings.max_inflight_requests

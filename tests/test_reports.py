@@ -34,4 +34,5 @@ def test_with_rate_rounds_to_six_decimals_and_leaves_the_document_alone():
     doc = {"name": "x", "workload": {"arrival": {"process": "poisson", "rate_per_s": 1.0}}}
     point = with_rate(doc, 2.1234567891)
     assert point["workload"]["arrival"] == {"process": "poisson", "rate_per_s": 2.123457}
-    assert doc["workload"]["arrival"]["rate_per_s"] == 1.0 and isinstance(point["workload"]["arrival"]["rate_per_s"], float)
+    assert doc["workload"]["arrival"]["rate_per_s"] == 1.0
+    assert isinstance(point["workload"]["arrival"]["rate_per_s"], float)
