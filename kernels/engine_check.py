@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from kernels.timing import cpu_threads
 from simulator.costs import costmodel
 from simulator.engine.cluster import ReplicaSetup, RouterPolicy, simulate
-from simulator.engine.replica import step_time_s
+from simulator.engine.step import global_only_layers, step_time_s
 from simulator.costs.hardware import HardwareProfile
 from simulator.engine.kv.manager import KVCacheManager
 from simulator.costs.model import AttentionKind, ModelSpec
@@ -197,9 +197,9 @@ def run_real(model: TinyModel, requests: list[Request], profile_cost, timer: Ste
             clock = pending[0].arrival_time_s
             continue
         batch = scheduler.schedule()
-        chunks = [(r.request_id, r.num_computed_tokens, batch.num_new_tokens[r.request_id],
-                   r.num_computed_tokens + batch.num_new_tokens[r.request_id] >= r.num_tokens) for r in batch.requests]
-        predicted.append(step_time_s(profile_cost, batch))
+        chunks = [(r.request_id, r.num_computed_tokens, n, r.num_computed_tokens + n >= r.num_tokens)
+                  for r, n in zip(batch.requests, batch.num_new)]
+        predicted.append(step_time_s(profile_cost, batch, global_only_layers(profile_cost)))
         step = timer.fastest_s(lambda: model.forward(chunks))
         measured.append(step)
         for request in batch.requests:

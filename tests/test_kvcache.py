@@ -48,16 +48,18 @@ def test_decode_growth_takes_a_block_only_at_a_boundary():
 def test_prefix_hits_reference_counts_and_lru_eviction_order():
     kv = KVCacheManager(num_blocks=6, block_size=4, enable_caching=True)
     a = req(1, 10, prefix_id=0, prefix_tokens=8)
-    hits, n = kv.get_computed_blocks(a)
+    found = kv.get_computed_blocks(a)
+    hits, n = list(found.blocks), found.num_tokens
     assert (hits, n) == ([], 0)
     assert kv.allocate_slots(a, 10) == 3
     assert set(kv.pool.cached) == {(0, 0), (0, 1)}            # block 2 holds 2 tokens: not full, not cached
     prefix = [kv.pool.cached[(0, 0)], kv.pool.cached[(0, 1)]]
 
     b = req(2, 12, prefix_id=0, prefix_tokens=8)
-    hits, n = kv.get_computed_blocks(b)
+    found = kv.get_computed_blocks(b)
+    hits, n = list(found.blocks), found.num_tokens
     assert hits == prefix and n == 8
-    assert kv.allocate_slots(b, 4, hits) == 1
+    assert kv.allocate_slots(b, 4, found.blocks) == 1
     assert [blk.ref_cnt for blk in prefix] == [2, 2]
     assert kv.pool.free_queue.layout() == [2]
 
@@ -77,7 +79,8 @@ def test_prefix_hits_reference_counts_and_lru_eviction_order():
     assert kv.pool.num_evictions == 1                          # b's own blocks were never hashed (it finished)
 
     e = req(5, 20, prefix_id=0, prefix_tokens=8)
-    hits, n = kv.get_computed_blocks(e)
+    found = kv.get_computed_blocks(e)
+    hits, n = list(found.blocks), found.num_tokens
     assert hits == prefix[:1] and n == 4                       # chain stops at the evicted block
 
 
@@ -88,9 +91,10 @@ def test_cache_hit_on_a_free_block_counts_against_free_space():
     kv.free(a)
     assert kv.pool.num_free_blocks == 3
     b = req(2, 17, prefix_id=0, prefix_tokens=8)               # needs 5 blocks: 2 hits + 3 new, only 1 truly free
-    hits, n = kv.get_computed_blocks(b)
+    found = kv.get_computed_blocks(b)
+    hits, n = list(found.blocks), found.num_tokens
     assert n == 8
-    assert kv.allocate_slots(b, 9, hits) is None
+    assert kv.allocate_slots(b, 9, found.blocks) is None
     assert [blk.ref_cnt for blk in hits] == [0, 0] and kv.pool.num_free_blocks == 3
 
 
@@ -99,7 +103,8 @@ def test_full_prompt_hit_leaves_one_token_to_compute():
     a = req(1, 8, prefix_id=0, prefix_tokens=8)
     kv.allocate_slots(a, 8)
     b = req(2, 8, prefix_id=0, prefix_tokens=8)
-    hits, n = kv.get_computed_blocks(b)
+    found = kv.get_computed_blocks(b)
+    hits, n = list(found.blocks), found.num_tokens
     assert n == 4 and hits == [kv.pool.cached[(0, 0)]]
 
 
@@ -111,8 +116,9 @@ def test_preempted_request_hashes_its_own_blocks_and_hits_them_on_recompute():
     kv.free(a, cache_tokens=10)                                # preemption after 10 tokens were slotted
     assert set(kv.pool.cached) == {(-2, 0), (-2, 1)}
     assert kv.pool.free_queue.layout() == [6, (-2, 1), (-2, 0)]   # partial block first, then the tail backwards
-    hits, n = kv.get_computed_blocks(a)
+    found = kv.get_computed_blocks(a)
+    hits, n = list(found.blocks), found.num_tokens
     assert len(hits) == 2 and n == 8
     assert kv.capacity_tokens == {}
-    kv.allocate_slots(a, 2, hits)
+    kv.allocate_slots(a, 2, found.blocks)
     assert kv.capacity_tokens[1] == 12

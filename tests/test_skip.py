@@ -10,7 +10,7 @@ from simulator.specs.scenario import ScenarioSpec
 from simulator.engine.fast.clock import ClockedScheduler
 from simulator.engine.kv.manager import KVCacheManager
 from simulator.engine.request import Request, Status
-from simulator.engine.scheduler import SchedulerConfig
+from simulator.engine.scheduler import Scheduler, SchedulerConfig
 from simulator.engine.fast.skip import start_times_below
 
 EXACT_KEYS_SKIPPED = {"num_engine_steps"}
@@ -95,13 +95,14 @@ def test_start_times_closed_form():
 def test_clock_counts_block_boundaries_and_writes_back_counters():
     config = SchedulerConfig(max_num_seqs=8, max_num_batched_tokens=64, enable_chunked_prefill=True,
                              enable_prefix_caching=False, block_size=16)
-    scheduler = ClockedScheduler(config, KVCacheManager(100, 16, False))
+    scheduler = ClockedScheduler(Scheduler(config, KVCacheManager(100, 16, False)))
     contexts = [15, 16, 30]
     for rid, context in enumerate(contexts):     # running decodes holding ceil(context / 16) blocks
         request = Request(rid, 0.0, context, 50, num_output_tokens=1, num_computed_tokens=context,
-                          status=Status.RUNNING, first_token_s=0.0, last_token_s=0.0, run_seq=rid)
+                          status=Status.RUNNING, first_token_s=0.0, last_token_s=0.0)
         scheduler.kv.allocate_slots(request, 0)
-        scheduler.running.append(request)
+        scheduler.scheduler.running.append(request)
+        scheduler._sequence(request)
         scheduler._clock(request)
     # iteration k computes token c + k + 1, which opens a block when c + k is a multiple of 16
     assert scheduler.blocks_between(0, 1) == 1        # context 16 opens block 2 at iteration 0
@@ -111,13 +112,16 @@ def test_clock_counts_block_boundaries_and_writes_back_counters():
     assert scheduler.blocks_between(0, 16 * 4) == 3 * 4     # one block per request every 16 iterations
     assert scheduler.clocked_context_sum() == sum(contexts)
     step = scheduler.schedule_step()
-    assert step.num_clocked == 3 and not step.explicit
+    assert step.num_clocked == 3 and not step.requests and not step.per_request
     scheduler.finish_step(step, 0.5, 0.5)
     scheduler.schedule_step()                         # iteration 1 takes its blocks, then a 3-iteration stretch
     scheduler.advance(3, 0.5, 0.25, 0.0)
     assert scheduler.clocked_context_sum() == sum(contexts) + 3 * 4
     scheduler.unclock_all()
-    request = scheduler.running[0]
+    request = scheduler.scheduler.running[0]
     assert request.num_computed_tokens == 19 and request.num_output_tokens == 5
     assert request.last_token_s == pytest.approx(1.25) and request.itl_max_s == pytest.approx(0.5)
-    assert scheduler.kv.capacity_tokens[0] == 32 and scheduler.kv.pool.num_used_blocks == 2 + 2 + 3
+    assert scheduler.kv.num_blocks_of(request) == 2 and scheduler.kv.num_used_blocks == 2 + 2 + 3
+    kv = scheduler.kv                                  # its table was synced to 19 tokens: 2 blocks hold 32
+    assert kv.has_slot_for_next_token(Request(0, 0.0, 32, 1, num_computed_tokens=31))
+    assert not kv.has_slot_for_next_token(Request(0, 0.0, 32, 1, num_computed_tokens=32))

@@ -1,14 +1,16 @@
-"""One replica's serving engine as a SimPy process: schedule, price, wait, update, repeat.
+"""One replica's serving engine as a SimPy process: one loop, a stepper plans each step.
 
     loop:
-        batch = scheduler.schedule()                      # {request_id: num_new_tokens}
-        step_s = costmodel.iteration_time_s(batch shapes)
-        yield env.timeout(step_s)
-        scheduler.update(batch, env.now)                  # tokens emitted at the end of the step
+        step = stepper.schedule()                         # who computes how many tokens
+        step_s = step_time_s(cost, step)                  # the one price of a step
+        stretch = stepper.stretch(step, step_s, now)      # skip-ahead: K decode-only iterations at once
+        yield env.timeout(step_s or the stretch's seconds)
+        finished = stepper.finish(step) or stepper.advance(stretch)   # tokens emitted at the end
 
-The engine sleeps on an event when it has nothing to do and the router wakes it. This loop is the
-step-by-step reference (`--exact`); simulator/engine/fast/skip.py runs the same schedule jumping from event
-to event.
+Two steppers share this loop. `ExactStepper` runs the scheduler step by step (the `--exact`
+reference); `SkipStepper` (simulator/engine/fast/skip.py) schedules decodes on a shared clock and
+jumps over decode-only stretches. They differ only in how they plan a step. The engine sleeps on
+an event when it has nothing to do and the router wakes it.
 """
 
 from __future__ import annotations
@@ -19,10 +21,10 @@ from dataclasses import dataclass, field
 
 import simpy
 
-from simulator.costs import costmodel
 from simulator.costs.costmodel import IterationCostParams
 from simulator.engine.request import Request, Status
-from simulator.engine.scheduler import ScheduledBatch, Scheduler
+from simulator.engine.scheduler import Scheduler
+from simulator.engine.step import Step, global_only_layers, step_time_s
 
 
 @dataclass(slots=True)
@@ -35,13 +37,57 @@ class EngineStats:
     batch_size_counts: Counter = field(default_factory=Counter)   # sequences per step -> steps
     num_batched_tokens_sum: int = 0
 
+    def record_step(self, size: int, num_tokens: int, usage: float, step_s: float) -> None:
+        self.num_engine_steps += 1
+        self.num_iterations += 1
+        self.busy_s += step_s
+        self.num_batched_tokens_sum += num_tokens
+        self.kv_usage_time_integral += usage * step_s
+        if usage > self.kv_usage_peak:
+            self.kv_usage_peak = usage
+        self.batch_size_counts[size] += 1
+
+    def record_stretch(self, size: int, more_iterations: int, more_busy_s: float, usage_integral: float,
+                       last_usage: float) -> None:
+        """The iterations of a skipped stretch after its first (which `record_step` counted)."""
+        self.num_iterations += more_iterations
+        self.busy_s += more_busy_s
+        self.kv_usage_time_integral += usage_integral
+        if last_usage > self.kv_usage_peak:
+            self.kv_usage_peak = last_usage
+        self.batch_size_counts[size] += more_iterations
+        self.num_batched_tokens_sum += size * more_iterations
+
+
+class ExactStepper:
+    """Every iteration scheduled and applied request by request."""
+
+    def __init__(self, scheduler: Scheduler) -> None:
+        self.scheduler = scheduler
+
+    def has_work(self) -> bool:
+        return self.scheduler.has_work()
+
+    def schedule(self) -> Step:
+        return self.scheduler.schedule()
+
+    def stretch(self, step: Step, step_s: float, now_s: float) -> tuple[int, float] | None:
+        return None
+
+    def finish(self, step: Step, now_s: float, step_s: float) -> list[Request]:
+        return self.scheduler.update(step, now_s)
+
+    def finalize(self) -> None:
+        """Nothing is kept implicitly."""
+
 
 class ReplicaEngine:
-    def __init__(self, env: simpy.Environment, index: int, scheduler: Scheduler,
-                 cost: IterationCostParams, on_done: Callable[[Request], None]) -> None:
+    def __init__(self, env: simpy.Environment, index: int, stepper, cost: IterationCostParams,
+                 on_done: Callable[[Request], None]) -> None:
         self.env = env
         self.index = index
-        self.scheduler = scheduler
+        self.stepper = stepper
+        self.scheduler: Scheduler = stepper.scheduler
         self.cost = cost
         self.on_done = on_done
         self.stats = EngineStats()
@@ -49,7 +95,8 @@ class ReplicaEngine:
         self._global_layers = global_only_layers(cost)
         self.timeline: list[tuple[float, float, int, int]] | None = None   # (time, KV usage, waiting, running)
 
-    def submit(self, request: Request) -> None:
+    def submit(self, request: Request, preloaded_tokens: int = 0) -> None:
+        """A request routed here; `preloaded_tokens` of its KV were computed by a prefill pool."""
         request.replica = self.index
         reason = self.scheduler.admission_error(request)
         if reason is not None:
@@ -57,79 +104,51 @@ class ReplicaEngine:
             request.reject_reason = reason
             self.on_done(request)
             return
+        if preloaded_tokens:
+            self.scheduler.kv.add_preloaded(request, preloaded_tokens)
         self.scheduler.add_request(request)
         if self._wake is not None and not self._wake.triggered:
             self._wake.succeed()
 
     def run(self):
-        env, scheduler, stats = self.env, self.scheduler, self.stats
+        env, stepper, stats, kv = self.env, self.stepper, self.stats, self.scheduler.kv
         while True:
-            if not scheduler.has_work():
+            if not stepper.has_work():
                 self._wake = env.event()
                 yield self._wake
                 self._wake = None
-            batch = scheduler.schedule()
-            if not batch.requests:
+            step = stepper.schedule()
+            size = step.size
+            if not size:
                 raise RuntimeError(f"replica {self.index}: no request schedulable with "
-                                   f"{len(scheduler.waiting)} waiting and {len(scheduler.running)} running")
-            step_s = step_time_s(self.cost, batch, self._global_layers)
-            stats.num_batched_tokens_sum += sum(batch.num_new_tokens.values())
-            self._record_step(batch.requests, len(batch.requests), scheduler.kv.usage(), step_s)
-            yield env.timeout(step_s)
-            for request in scheduler.update(batch, env.now):
+                                   f"{len(self.scheduler.waiting)} waiting and {len(self.scheduler.running)} running")
+            step_s = step_time_s(self.cost, step, self._global_layers)
+            now, used = env.now, kv.num_used_blocks
+            self._record_step(step, size, used / kv.num_blocks, step_s)
+            stretch = stepper.stretch(step, step_s, now)
+            if stretch is None:
+                yield env.timeout(step_s)
+                finished = stepper.finish(step, env.now, step_s)
+            else:
+                k_count, delta = stretch
+                integral, last_usage = stepper.usage_time_integral(k_count, used, step_s, delta)
+                elapsed = k_count * step_s + delta * k_count * (k_count - 1) / 2
+                stats.record_stretch(size, k_count - 1, elapsed - step_s, integral, last_usage)
+                yield env.timeout(elapsed)
+                finished = stepper.advance(k_count, now, step_s, delta)
+            for request in finished:
                 self.on_done(request)
 
-    def _record_step(self, started: list[Request], size: int, usage: float, step_s: float) -> None:
+    def _record_step(self, step: Step, size: int, usage: float, step_s: float) -> None:
         """Statistics of one scheduled step (and the timeline when traced); stamps first scheduling."""
-        now, stats, scheduler = self.env.now, self.stats, self.scheduler
-        for request in started:
+        now = self.env.now
+        for request in step.requests:
             if request.first_scheduled_s < 0:
                 request.first_scheduled_s = now
         if self.timeline is not None:
-            self.timeline.append((now, usage, len(scheduler.waiting), len(scheduler.running)))
-        stats.num_engine_steps += 1
-        stats.num_iterations += 1
-        stats.busy_s += step_s
-        stats.kv_usage_time_integral += usage * step_s
-        if usage > stats.kv_usage_peak:
-            stats.kv_usage_peak = usage
-        stats.batch_size_counts[size] += 1
+            self.timeline.append((now, usage, len(self.scheduler.waiting), len(self.scheduler.running)))
+        self.stats.record_step(size, step.num_batched_tokens, usage, step_s)
 
     def finalize(self) -> None:
-        """Write back any state kept implicitly (nothing here; see simulator/engine/fast/skip.py)."""
-
-
-def global_only_layers(cost: IterationCostParams) -> int:
-    """Layer count when every layer is global (decode attention then sums in closed form), else 0."""
-    groups = cost.layer_groups
-    return groups[0].num_layers if len(groups) == 1 and groups[0].window_tokens is None else 0
-
-
-def step_time_s(cost: IterationCostParams, batch: ScheduledBatch, global_layers: int | None = None) -> float:
-    """Predicted seconds of one scheduled batch (before `Scheduler.update` advances its counters)."""
-    if global_layers is None:
-        global_layers = global_only_layers(cost)
-    prefill_chunks = []
-    num_decodes = 0
-    decode_context_sum = 0
-    decode_attended = 0
-    num_samples = 0
-    for request in batch.requests:
-        context = request.num_computed_tokens
-        num_new = batch.num_new_tokens[request.request_id]
-        if context + num_new >= request.num_tokens:
-            num_samples += 1
-        if num_new == 1:
-            num_decodes += 1
-            if global_layers:
-                decode_context_sum += context
-            else:
-                decode_attended += costmodel.decode_attended_tokens(cost, context)
-        else:
-            prefill_chunks.append((context, num_new))
-    if global_layers:
-        decode_attended = global_layers * (decode_context_sum + num_decodes)
-    step_s = costmodel.iteration_time_s(cost, prefill_chunks, num_decodes, decode_attended, num_samples)
-    if batch.transfer_tokens:     # swapped KV crosses the host link before the step's compute (not overlapped)
-        step_s += costmodel.transfer_time_s(cost, batch.transfer_tokens, cost.host_link_bytes_per_s)
-    return step_s
+        """Write back any state a stepper keeps implicitly (the decode clock's)."""
+        self.stepper.finalize()

@@ -4,6 +4,10 @@ Each request has `num_computed_tokens` catching up with `num_tokens` (prompt plu
 so far). When the two meet, the iteration emits one token. Preemption by recompute resets
 `num_computed_tokens` to 0; generated tokens are kept and re-prefilled with the prompt.
 
+Feature bookkeeping lives with the feature, not here: swapped and preloaded KV in the KV-cache
+manager, the decode clock's bases in the clock, a disaggregated request's real output length in
+the cluster.
+
     prompt (prefix | unique)            generated
     [#### shared ####|.... unique ....][o o o]
     ^ num_computed_tokens moves right in chunks, then one token per iteration
@@ -50,11 +54,6 @@ class Request:
     delay_after_parents_s: float = 0.0          # e.g. a user's think time before the next turn
     arrival_on_release: bool = False            # latency counts from release (a new chat turn), not the query
     is_answer: bool = True                      # False for map calls and a hybrid's declined RAG attempt
-    swapped_tokens: int = 0      # KV tokens parked in host memory by a swap preemption
-    preloaded_tokens: int = 0    # KV tokens computed elsewhere and already here (disaggregated prefill)
-    handoff_max_output: int = 0  # disaggregated: the real output length while the prefill pool emits token 1
-    run_seq: int = -1            # order of its latest admission to the running batch (skip-ahead engine)
-    clock_base: int = -1         # skip-ahead: engine iteration its counters were last written at, -1 when current
 
     @property
     def num_tokens(self) -> int:

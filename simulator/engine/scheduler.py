@@ -6,10 +6,11 @@ with `num_tokens`; each step assigns `{request_id: num_new_tokens}` under a toke
 decode are one operation: a decode is a request one token behind, a prefill chunk is a request
 many tokens behind that gets as many as the budget allows.
 
-Order within a step: running requests that decode, then running requests mid-prefill, then
-waiting requests in FCFS order. When a running request cannot grow, the most recently admitted
-running request is preempted by recompute (its blocks freed, its progress reset, put back at the
-head of the queue); no new request is admitted in a step that preempted. A request whose whole
+Who is offered tokens first, whom to preempt and whether a step that preempted admits anyone are
+the policy's (`simulator.engine.policy`; vLLM v1's by default: running decodes, then running
+prefills, then waiting requests FCFS; the most recently admitted running request is preempted by
+recompute, or swapped to host memory when configured, and waits at the head of the queue). Blocks
+are the KV-cache manager's: this module never touches a block table. A request whose whole
 sequence cannot fit in the pool, or whose prompt exceeds the token budget with chunked prefill
 off, is rejected when it arrives, so the engine never waits on something that can never fit.
 """
@@ -19,8 +20,10 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
-from simulator.engine.kv.manager import KVCacheManager
+from simulator.engine.kv import NO_HITS, KVCacheManager
+from simulator.engine.policy import DEFAULT_POLICY, VllmV1Policy
 from simulator.engine.request import Request, Status
+from simulator.engine.step import Step
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,13 +40,6 @@ class SchedulerConfig:
     score_bytes_limit: float = float("inf")    # memory a materialised score matrix may take per GPU
 
 
-@dataclass(slots=True)
-class ScheduledBatch:
-    num_new_tokens: dict[int, int]          # request id -> tokens computed this step
-    requests: list[Request]                 # in schedule order; num_computed_tokens is the context
-    transfer_tokens: int = 0                # KV tokens swapped out or in over the host link this step
-
-
 def stamp_token(request: Request, at_s: float) -> None:
     """A token emitted at `at_s`: the first token's time, or one more inter-token gap (before last_token_s moves)."""
     if request.first_token_s < 0:
@@ -56,27 +52,26 @@ def stamp_token(request: Request, at_s: float) -> None:
 
 
 class Scheduler:
-    def __init__(self, config: SchedulerConfig, kv_manager: KVCacheManager) -> None:
+    def __init__(self, config: SchedulerConfig, kv_manager: KVCacheManager,
+                 policy: VllmV1Policy = DEFAULT_POLICY) -> None:
         self.config = config
         self.kv = kv_manager
+        self.policy = policy
         self.waiting: deque[Request] = deque()
         self.running: list[Request] = []
         self.num_preemptions = 0
         self.num_prefix_query_tokens = 0
         self.num_prefix_hit_tokens = 0
         self.num_swaps = 0
-        self.host_blocks_used = 0
         self.transfer_tokens = 0            # swapped out or in since the last schedule, for the step's cost
         self.num_host_hit_tokens = 0
-        if config.host_offload:
-            kv_manager.enable_host_tier(config.host_kv_blocks)
 
     def admission_error(self, request: Request) -> str | None:
         """Why a request can never be served by this engine, or None."""
         needed = self.kv.blocks_for_tokens(request.total_tokens)
-        if needed > self.kv.pool.num_blocks:
+        if needed > self.kv.num_blocks:
             return (f"kv_cache_too_small: needs {needed} blocks for {request.total_tokens} tokens, "
-                    f"the pool has {self.kv.pool.num_blocks}")
+                    f"the pool has {self.kv.num_blocks}")
         per_pair = self.config.score_bytes_per_query_key
         if per_pair:
             chunk = min(request.total_tokens, self.config.max_num_batched_tokens)
@@ -96,17 +91,7 @@ class Scheduler:
         return bool(self.waiting or self.running)
 
     def _preempt(self, request: Request, num_slotted_new: int = 0) -> None:
-        blocks = self.kv.blocks_for_tokens(request.num_computed_tokens)
-        host_cache = self.kv.host_cache
-        if self.config.swap:       # swapped requests take priority over cached prefixes in host memory
-            while host_cache and self.host_blocks_used + len(host_cache) + blocks > self.config.host_kv_blocks:
-                host_cache.popitem(last=False)
-        if (self.config.swap and request.num_computed_tokens
-                and self.host_blocks_used + len(host_cache) + blocks <= self.config.host_kv_blocks):
-            self.kv.free(request)                      # its KV moves to host memory: nothing to hash
-            request.swapped_tokens = request.num_computed_tokens
-            self.host_blocks_used += blocks
-            self.kv.host_reserved_blocks = self.host_blocks_used
+        if self.config.swap and self.kv.swap_out(request):     # its KV waits in host memory
             self.transfer_tokens += request.num_computed_tokens
             self.num_swaps += 1
         else:
@@ -115,31 +100,28 @@ class Scheduler:
         request.status = Status.WAITING
         request.num_preemptions += 1
         self.num_preemptions += 1
-        self.waiting.appendleft(request)
+        self.policy.requeue(self.waiting, request)
 
-    def schedule(self) -> ScheduledBatch:
+    def schedule(self) -> Step:
+        """Tokens for every running request the budget reaches, preempting when blocks run out; then admissions."""
         budget = self.config.max_num_batched_tokens
         scheduled: dict[int, int] = {}
         order: list[Request] = []
         preempted = False
-        # decodes first, then running prefills; FCFS within each (stable sort)
-        decodes = [r for r in self.running if r.num_tokens - r.num_computed_tokens == 1]
-        candidates = decodes if len(decodes) == len(self.running) else \
-            decodes + [r for r in self.running if r.num_tokens - r.num_computed_tokens != 1]
-        capacity = self.kv.capacity_tokens
-        for request in candidates:
+        kv = self.kv
+        for request in self.policy.running_order(self.running):
             if budget <= 0:
                 break
             if request.status is not Status.RUNNING:      # preempted earlier in this step
                 continue
             num_new = min(request.num_tokens - request.num_computed_tokens, budget)
-            if num_new == 1 and request.num_computed_tokens < capacity.get(request.request_id, 0):
+            if num_new == 1 and kv.has_slot_for_next_token(request):
                 scheduled[request.request_id] = 1         # room in its last block: nothing to allocate
                 order.append(request)
                 budget -= 1
                 continue
-            while self.kv.allocate_slots(request, num_new) is None:
-                victim = self.running.pop()
+            while kv.allocate_slots(request, num_new) is None:
+                victim = self.policy.pick_victim(self.running)
                 slotted = 0
                 if victim.request_id in scheduled:        # already given tokens this step: take them back
                     slotted = scheduled.pop(victim.request_id)
@@ -153,40 +135,31 @@ class Scheduler:
                 scheduled[request.request_id] = num_new
                 order.append(request)
                 budget -= num_new
-        if not preempted:
-            budget = self._admit_waiting(budget, scheduled, order)
+        if not preempted or self.policy.admits_after_preemption:
+            budget = self.admit_waiting(budget, scheduled, order)
         transfer, self.transfer_tokens = self.transfer_tokens, 0
-        return ScheduledBatch(scheduled, order, transfer)
+        return Step(order, [scheduled[r.request_id] for r in order], transfer)
 
-    def _admit_waiting(self, budget: int, scheduled: dict[int, int], order: list[Request]) -> int:
+    def admit_waiting(self, budget: int, scheduled: dict[int, int], order: list[Request]) -> int:
+        """Admit waiting requests in queue order while budget, sequence slots and blocks last."""
+        kv = self.kv
         while self.waiting and budget > 0 and len(self.running) < self.config.max_num_seqs:
             request = self.waiting[0]
-            swapped, preloaded = request.swapped_tokens, request.preloaded_tokens
-            if swapped or preloaded:    # swap back in what was computed before preemption / KV sent by a prefill pool
-                hits, num_hit_tokens = [], swapped or preloaded
-                request.num_computed_tokens = num_hit_tokens
-            else:
-                hits, num_hit_tokens = self.kv.get_computed_blocks(request)
-                request.num_computed_tokens = self.kv.last_host_hit_blocks * self.kv.block_size   # reloaded
+            external = kv.external_tokens(request)   # swapped out before / KV sent by a prefill pool
+            computed = NO_HITS if external else kv.get_computed_blocks(request)
+            num_hit_tokens = external or computed.num_tokens
             num_new = request.num_tokens - num_hit_tokens
             if num_new > budget:
                 if not self.config.enable_chunked_prefill:
-                    request.num_computed_tokens = 0
                     break
                 num_new = budget
-            if self.kv.allocate_slots(request, num_new, hits) is None:
-                request.num_computed_tokens = 0
+            if kv.allocate_slots(request, num_new, computed.blocks, external or computed.num_host_tokens) is None:
                 break
             self.waiting.popleft()
-            if swapped:
-                request.swapped_tokens = 0
-                self.host_blocks_used -= self.kv.blocks_for_tokens(swapped)
-                self.kv.host_reserved_blocks = self.host_blocks_used
-                self.transfer_tokens += swapped
-            elif preloaded:
-                request.preloaded_tokens = 0
+            if external:
+                self.transfer_tokens += kv.take_external(request)
             else:
-                reloaded = self.kv.last_host_hit_blocks * self.kv.block_size
+                reloaded = computed.num_host_tokens
                 self.transfer_tokens += reloaded
                 self.num_host_hit_tokens += reloaded
                 self.num_prefix_query_tokens += request.num_tokens
@@ -201,29 +174,36 @@ class Scheduler:
             budget -= num_new
         return budget
 
-    def _emit_token(self, request: Request, now_s: float) -> bool:
-        """The request's prompt is caught up: it emits a token now; True (and its blocks freed) when that was its last."""
+    def emit_token(self, request: Request, now_s: float) -> bool:
+        """The request's prompt is caught up: it emits a token now; True when that was its last."""
         request.num_output_tokens += 1
         stamp_token(request, now_s)
         request.last_token_s = now_s
         if request.num_output_tokens < request.max_output_tokens:
             return False
+        self.finish(request, now_s)
+        return True
+
+    def finish(self, request: Request, now_s: float) -> None:
+        """The one FINISHED transition: its blocks go back to the pool (`running` is pruned by the caller)."""
         request.status = Status.FINISHED
         request.finish_s = now_s
         self.kv.free(request)
-        return True
 
-    def update(self, batch: ScheduledBatch, now_s: float) -> list[Request]:
+    def prune_running(self) -> None:
+        self.running = [r for r in self.running if r.status is Status.RUNNING]
+
+    def update(self, step: Step, now_s: float) -> list[Request]:
         """Apply a finished step: advance counters, emit tokens, retire finished requests."""
         finished = []
-        for request in batch.requests:
+        for request, num_new in zip(step.requests, step.num_new):
             if request.status is not Status.RUNNING:
                 continue
-            request.num_computed_tokens += batch.num_new_tokens[request.request_id]
+            request.num_computed_tokens += num_new
             if request.num_computed_tokens < request.num_tokens:
                 continue                                   # mid-prefill: no token yet
-            if self._emit_token(request, now_s):
+            if self.emit_token(request, now_s):
                 finished.append(request)
         if finished:
-            self.running = [r for r in self.running if r.status is Status.RUNNING]
+            self.prune_running()
         return finished

@@ -1,31 +1,35 @@
 """Decode clock: the decoding requests of a running batch advanced by one shared counter.
 
 Between events every decoding request gains one token per iteration, so its counters are a
-function of the engine's iteration count. A request on the clock stores the iteration its fields
-were last written at (`clock_base`); its context at iteration d is `num_computed_tokens + d - base`.
+function of the engine's iteration count. The clock stores the iteration a clocked request's fields were last
+written at (its base); its context at iteration d is `num_computed_tokens + d - base`.
 The scheduler keeps only aggregates over the clock (count, sum of contexts, requests per block
 phase, a heap of completion iterations), so a decode step costs O(1) Python whatever the batch
 size, and a stretch of K decode-only iterations costs O(K) cheap arithmetic (`advance` logs K
 iteration times and ends; `usage_time_integral` sums K block-usage terms), not O(K x batch) of
-per-request work (see simulator/engine/fast/skip.py). Fields are written
-back when a request leaves the clock (it finishes, or a step needs the exact per-request path).
+per-request work (see simulator/engine/fast/skip.py). Fields are written back, and the KV-cache
+manager syncs the request's block table, when it leaves the clock (it finishes, or a step needs
+the exact per-request path).
 
 Block boundaries are arithmetic: with full-attention layers a request holds ceil(context /
 block_size) blocks, so it opens a block at every iteration d with d = base - context (mod
 block_size); `phase[r]` counts clocked requests with that residue r.
 
-A step falls back to the per-request `Scheduler` (the --exact reference) when the pool cannot
-cover the step's allocations, which is when a preemption can happen.
+The clocked scheduler holds a per-request `Scheduler` (the --exact reference, with the same
+policy) and owns its waiting and running lists through it: admissions and token emission are the
+scheduler's, and a step falls back to its `schedule()` when the pool cannot cover the step's
+allocations, which is when a preemption can happen.
 """
 
 from __future__ import annotations
 
 import heapq
-from dataclasses import dataclass
 
-from simulator.engine.kv.manager import KVCacheManager
 from simulator.engine.request import Request, Status
-from simulator.engine.scheduler import ScheduledBatch, Scheduler, SchedulerConfig, stamp_token
+from simulator.engine.scheduler import Scheduler, stamp_token
+from simulator.engine.step import Step
+
+NEVER = 1 << 62
 
 
 class IterationLog:
@@ -40,6 +44,11 @@ class IterationLog:
     def add(self, end_s: float, duration_s: float) -> None:
         self.ends.append(end_s)
         self.durations.append(duration_s)
+
+    def extend(self, start_s: float, k_count: int, t0: float, delta: float) -> None:
+        """A stretch of `k_count` iterations from `start_s`, iteration k lasting t0 + k delta."""
+        self.durations.extend([t0 + delta * k for k in range(k_count)])
+        self.ends.extend([start_s + (k + 1) * t0 + delta * k * (k + 1) / 2 for k in range(k_count)])
 
     def needs_compaction(self) -> bool:
         return len(self.ends) > self._compact_at
@@ -58,30 +67,26 @@ class IterationLog:
         return max(self.durations[first - self.origin:stop - self.origin])
 
 
-@dataclass(slots=True)
-class Step:
-    """One scheduled iteration: clocked decodes in aggregate, the rest per request (or a whole exact batch)."""
-    num_clocked: int
-    clocked_context_sum: int
-    explicit: list[Request]
-    explicit_new: list[int]
-    exact: ScheduledBatch | None = None
-    transfer_tokens: int = 0
-
-
-class ClockedScheduler(Scheduler):
-    def __init__(self, config: SchedulerConfig, kv_manager: KVCacheManager) -> None:
-        if config.max_num_batched_tokens < config.max_num_seqs or not kv_manager.token_based:
+class ClockedScheduler:
+    def __init__(self, scheduler: Scheduler) -> None:
+        config, kv = scheduler.config, scheduler.kv
+        if config.max_num_batched_tokens < config.max_num_seqs or not kv.token_based:
             raise ValueError("the decode clock needs full-attention blocks and a token budget >= max_num_seqs")
-        super().__init__(config, kv_manager)
+        self.scheduler = scheduler
+        self.kv = kv
         self.iteration = 0                 # iterations run so far: the clock
         self.prefilling: list[Request] = []   # running requests off the clock, in running order
         self.log = IterationLog()
-        self._heap: list[tuple[int, int, Request]] = []   # (iteration count after its last token, run_seq, request)
+        self._heap: list[tuple[int, int, Request]] = []   # (iteration count after its last token, seq, request)
+        self._base: dict[int, int] = {}    # request id -> iteration its fields were last written at
+        self._seq: dict[int, int] = {}     # request id -> order of its latest admission to the running batch
+        self._next_seq = 0
         self.num_clocked = 0
-        self._offset_sum = 0               # sum of num_computed_tokens - clock_base over the clock
+        self._offset_sum = 0               # sum of num_computed_tokens - base over the clock
         self.phase = [0] * config.block_size
-        self._seq = 0
+
+    def has_work(self) -> bool:
+        return self.scheduler.has_work()
 
     # ----- the clock ----------------------------------------------------------------------
 
@@ -90,7 +95,7 @@ class ClockedScheduler(Scheduler):
 
     def next_completion(self) -> int:
         """Iteration count at which the first clocked request has emitted its last token."""
-        return self._heap[0][0] if self._heap else 1 << 62
+        return self._heap[0][0] if self._heap else NEVER
 
     def blocks_between(self, first: int, stop: int) -> int:
         """Blocks the clocked requests open in iterations first .. stop - 1."""
@@ -104,23 +109,26 @@ class ClockedScheduler(Scheduler):
             total += self.phase[residue % size]
         return total
 
+    def _sequence(self, request: Request) -> None:
+        self._seq[request.request_id] = self._next_seq
+        self._next_seq += 1
+
     def _clock(self, request: Request) -> None:
         d = self.iteration
-        request.clock_base = d
+        self._base[request.request_id] = d
         self.num_clocked += 1
         self._offset_sum += request.num_computed_tokens - d
         self.phase[(d - request.num_computed_tokens) % len(self.phase)] += 1
         heapq.heappush(self._heap, (d + request.max_output_tokens - request.num_output_tokens,
-                                    request.run_seq, request))
+                                    self._seq[request.request_id], request))
 
     def _unclock(self, request: Request) -> None:
-        """Write the request's counters, timestamps and block table for the current iteration."""
-        base, d = request.clock_base, self.iteration
+        """Write the request's counters and timestamps for the current iteration; the manager syncs its table."""
+        base, d = self._base.pop(request.request_id), self.iteration
         context = request.num_computed_tokens
         self.num_clocked -= 1
         self._offset_sum -= context - base
         self.phase[(base - context) % len(self.phase)] -= 1
-        request.clock_base = -1
         tokens = d - base
         if tokens:
             log = self.log
@@ -132,10 +140,7 @@ class ClockedScheduler(Scheduler):
             request.last_token_s = last_end
             request.num_computed_tokens = context + tokens
             request.num_output_tokens += tokens
-        kv = self.kv
-        blocks = -(-request.num_computed_tokens // kv.block_size)
-        kv.req_to_anonymous[request.request_id] = blocks - len(kv.req_to_blocks[request.request_id])
-        kv.capacity_tokens[request.request_id] = blocks * kv.block_size
+        self.kv.sync_table(request)
 
     def unclock_all(self) -> None:
         for _, _, request in self._heap:
@@ -143,17 +148,17 @@ class ClockedScheduler(Scheduler):
         self._heap = []
 
     def oldest_clock_base(self) -> int:
-        return min((entry[2].clock_base for entry in self._heap), default=self.iteration)
+        return min(self._base.values(), default=self.iteration)
 
     # ----- one step -----------------------------------------------------------------------
 
     def schedule_step(self) -> Step:
-        d = self.iteration
-        kv = self.kv
-        free = kv.pool.num_free_blocks
+        """Clocked decodes in aggregate plus prefill chunks and admissions; the exact path when blocks may run out."""
+        d, kv, scheduler = self.iteration, self.kv, self.scheduler
+        free = kv.num_free_blocks
         decode_blocks = self.phase[d % len(self.phase)] if self.num_clocked else 0
         need = decode_blocks
-        budget = self.config.max_num_batched_tokens - self.num_clocked
+        budget = scheduler.config.max_num_batched_tokens - self.num_clocked
         plan = []
         if need <= free:
             for request in self.prefilling:
@@ -167,38 +172,37 @@ class ClockedScheduler(Scheduler):
                 budget -= num_new
         if need > free:               # someone may be preempted: run this step request by request
             self.unclock_all()
-            return Step(0, 0, [], [], exact=Scheduler.schedule(self))
+            return scheduler.schedule()
         if decode_blocks:
-            kv.pool.take(decode_blocks)
+            kv.reserve_decode_blocks(decode_blocks)
         explicit, explicit_new = [], []
         for request, num_new in plan:
             kv.allocate_slots(request, num_new)
             explicit.append(request)
             explicit_new.append(num_new)
-        if not self.waiting:
-            return Step(self.num_clocked, self.clocked_context_sum(), explicit, explicit_new)
-        scheduled: dict[int, int] = {}
-        admitted: list[Request] = []
-        self._admit_waiting(budget, scheduled, admitted)
-        for request in admitted:
-            request.run_seq = self._seq
-            self._seq += 1
-            self.prefilling.append(request)
-            explicit.append(request)
-            explicit_new.append(scheduled[request.request_id])
-        transfer, self.transfer_tokens = self.transfer_tokens, 0
-        return Step(self.num_clocked, self.clocked_context_sum(), explicit, explicit_new, None, transfer)
+        transfer = 0
+        if scheduler.waiting:
+            scheduled: dict[int, int] = {}
+            admitted: list[Request] = []
+            scheduler.admit_waiting(budget, scheduled, admitted)
+            for request in admitted:
+                self._sequence(request)
+                self.prefilling.append(request)
+                explicit.append(request)
+                explicit_new.append(scheduled[request.request_id])
+            transfer, scheduler.transfer_tokens = scheduler.transfer_tokens, 0
+        return Step(explicit, explicit_new, transfer, self.num_clocked, self.clocked_context_sum(), per_request=False)
 
     def finish_step(self, step: Step, now_s: float, step_s: float) -> list[Request]:
         """Apply a finished iteration; returns the requests that finished in it, in the reference's order."""
         self.log.add(now_s, step_s)
         self.iteration += 1
-        if step.exact is not None:
-            finished = Scheduler.update(self, step.exact, now_s)
+        scheduler = self.scheduler
+        if step.per_request:
+            finished = scheduler.update(step, now_s)
             self.prefilling = []
-            for request in self.running:
-                request.run_seq = self._seq
-                self._seq += 1
+            for request in scheduler.running:
+                self._sequence(request)
                 if request.num_tokens - request.num_computed_tokens == 1:
                     self._clock(request)
                 else:
@@ -207,19 +211,21 @@ class ClockedScheduler(Scheduler):
         heap = self._heap
         finished = self._finish_clocked(now_s) if heap and heap[0][0] <= self.iteration else []
         clocked_any = False
-        for request, num_new in zip(step.explicit, step.explicit_new):
+        for request, num_new in zip(step.requests, step.num_new):
             request.num_computed_tokens += num_new
             if request.num_computed_tokens < request.num_tokens:
                 continue
-            if self._emit_token(request, now_s):
+            if scheduler.emit_token(request, now_s):
                 finished.append(request)
             else:
                 self._clock(request)
             clocked_any = True
         if clocked_any:
-            self.prefilling = [r for r in self.prefilling if r.clock_base < 0 and r.status is Status.RUNNING]
+            base = self._base
+            self.prefilling = [r for r in self.prefilling
+                               if r.request_id not in base and r.status is Status.RUNNING]
         if finished:
-            self.running = [r for r in self.running if r.status is Status.RUNNING]
+            scheduler.prune_running()
         return finished
 
     def _finish_clocked(self, now_s: float) -> list[Request]:
@@ -228,25 +234,22 @@ class ClockedScheduler(Scheduler):
         while heap and heap[0][0] <= self.iteration:
             request = heapq.heappop(heap)[2]
             self._unclock(request)
-            request.status = Status.FINISHED
-            request.finish_s = now_s
-            self.kv.free(request)
+            self.scheduler.finish(request, now_s)
             finished.append(request)
         return finished
 
     def advance(self, k_count: int, start_s: float, t0: float, delta: float) -> list[Request]:
         """Run a planned decode-only stretch of `k_count` iterations (iteration 0's blocks already taken)."""
         d = self.iteration
-        self.kv.pool.take(self.blocks_between(d + 1, d + k_count))
+        self.kv.reserve_decode_blocks(self.blocks_between(d + 1, d + k_count))
         log = self.log
         if log.needs_compaction():
             log.compact(self.oldest_clock_base())
-        log.durations.extend([t0 + delta * k for k in range(k_count)])
-        log.ends.extend([start_s + (k + 1) * t0 + delta * k * (k + 1) / 2 for k in range(k_count)])
+        log.extend(start_s, k_count, t0, delta)
         self.iteration = d + k_count
         finished = self._finish_clocked(log.ends[-1])
         if finished:
-            self.running = [r for r in self.running if r.status is Status.RUNNING]
+            self.scheduler.prune_running()
         return finished
 
     def usage_time_integral(self, k_count: int, used0: int, t0: float, delta: float) -> tuple[float, float]:
@@ -256,4 +259,5 @@ class ClockedScheduler(Scheduler):
         for k in range(1, k_count):
             used += phase[(d + k) % size]
             integral += used * (t0 + delta * k)
-        return integral / self.kv.pool.num_blocks, used / self.kv.pool.num_blocks
+        num_blocks = self.kv.num_blocks
+        return integral / num_blocks, used / num_blocks

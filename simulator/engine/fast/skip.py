@@ -1,6 +1,7 @@
-"""Skip-ahead: the engine loop jumping from event to event, with the step-by-step loop's results.
+"""Skip-ahead: a stepper that jumps from event to event, with the step-by-step stepper's results.
 
-The scheduler is a `ClockedScheduler` (simulator/engine/fast/clock.py): decoding requests advance on a shared
+It plugs into the one engine loop (simulator/engine/replica.py). The scheduler is a
+`ClockedScheduler` (simulator/engine/fast/clock.py): decoding requests advance on a shared
 clock, so a step costs O(1) Python for its decodes plus the work of its prefill chunks. When a
 step is decode-only (every running request decodes, nothing is admitted, nothing preempted), the
 next iterations are too until an event, and for a model whose layers are all global iteration k
@@ -19,8 +20,9 @@ s_k = now + k t_0 + delta k (k - 1) / 2. The stretch ends at the first of:
 
 The whole stretch is one SimPy timeout. Engine statistics are advanced per stretch: batch sizes
 and times in closed form, the KV usage integral by an O(K) loop over the stretch's iterations
-(`DecodeClock.usage_time_integral`); per-request timestamps are written when a request leaves the clock.
-The step-by-step loop (`exact=True`, simulator/engine/replica.py) stays the reference; tests compare the two.
+(`ClockedScheduler.usage_time_integral`); per-request timestamps are written when a request leaves
+the clock. The step-by-step stepper (`exact=True`) stays the reference; tests compare the two.
+Whether skip-ahead applies is decided in one place, `why_not_skip_ahead`, which says why not.
 """
 
 from __future__ import annotations
@@ -28,13 +30,28 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-import simpy
-
 from simulator.costs import costmodel
-from simulator.engine.fast.clock import ClockedScheduler, Step
 from simulator.costs.costmodel import IterationCostParams
-from simulator.engine.replica import ReplicaEngine, step_time_s
+from simulator.engine.fast.clock import ClockedScheduler
 from simulator.engine.request import Request
+from simulator.engine.scheduler import Scheduler
+from simulator.engine.setup import ReplicaSetup
+from simulator.engine.step import Step, global_only_layers
+
+
+def why_not_skip_ahead(setup: ReplicaSetup, *, exact: bool, disaggregated: bool, dependent_calls: bool) -> str | None:
+    """None when a deployment can run with skip-ahead, else why it runs step by step."""
+    if exact:
+        return "the step-by-step reference was asked for (--exact)"
+    if disaggregated:
+        return "disaggregated serving: handoffs reach the decode pool at times only the prefill pool knows"
+    if dependent_calls:
+        return "dependent calls (map-reduce, chat turns) arrive at times a stretch cannot foresee"
+    if setup.full_blocks_for_tokens is not None or not global_only_layers(setup.cost):
+        return "windowed layers: decode attention and block counts are not linear in the context"
+    if setup.scheduler.max_num_batched_tokens < setup.scheduler.max_num_seqs:
+        return "max_num_batched_tokens < max_num_seqs: a step cannot hold every clocked decode"
+    return None
 
 
 def start_times_below(now: float, t0: float, delta: float, limit: float, k_max: int) -> int:
@@ -55,102 +72,64 @@ def start_times_below(now: float, t0: float, delta: float, limit: float, k_max: 
     return k
 
 
-class SkipEngine(ReplicaEngine):
-    def __init__(self, env: simpy.Environment, index: int, scheduler: ClockedScheduler,
-                 cost: IterationCostParams, on_done: Callable[[Request], None],
+class SkipStepper:
+    """Clocked decodes, and decode-only stretches run as one timeout (see the module docstring)."""
+
+    def __init__(self, scheduler: Scheduler, cost: IterationCostParams, index: int,
                  next_arrival_s: Callable[[int], float], stop_s: float = math.inf) -> None:
-        super().__init__(env, index, scheduler, cost, on_done)
-        if not self._global_layers:
-            raise ValueError("skip-ahead needs a model whose layers are all global")
+        self.scheduler = scheduler
+        self.clock = ClockedScheduler(scheduler)
+        self.cost = cost
+        self.index = index
+        self.global_layers = global_only_layers(cost)
         self.next_arrival_s = next_arrival_s
         self.stop_s = stop_s
 
+    def has_work(self) -> bool:
+        return self.scheduler.has_work()
+
+    def schedule(self) -> Step:
+        return self.clock.schedule_step()
+
+    def finish(self, step: Step, now_s: float, step_s: float) -> list[Request]:
+        return self.clock.finish_step(step, now_s, step_s)
+
+    def advance(self, k_count: int, start_s: float, t0: float, delta: float) -> list[Request]:
+        return self.clock.advance(k_count, start_s, t0, delta)
+
+    def usage_time_integral(self, k_count: int, used0: int, t0: float, delta: float) -> tuple[float, float]:
+        return self.clock.usage_time_integral(k_count, used0, t0, delta)
+
     def finalize(self) -> None:
-        self.scheduler.unclock_all()
+        self.clock.unclock_all()
 
-    def run(self):
-        env, scheduler, stats = self.env, self.scheduler, self.stats
-        kv = scheduler.kv
-        while True:
-            if not scheduler.has_work():
-                self._wake = env.event()
-                yield self._wake
-                self._wake = None
-            step = scheduler.schedule_step()
-            if step.exact is not None:
-                batch = step.exact
-                size, started = len(batch.requests), batch.requests
-                step_s = step_time_s(self.cost, batch, self._global_layers)
-                stats.num_batched_tokens_sum += sum(batch.num_new_tokens.values())
-            else:
-                size, started = step.num_clocked + len(step.explicit), step.explicit
-                step_s = self._step_time_s(step) if size else 0.0
-                stats.num_batched_tokens_sum += step.num_clocked + (sum(step.explicit_new) if step.explicit_new else 0)
-            if not size:
-                raise RuntimeError(f"replica {self.index}: no request schedulable with "
-                                   f"{len(scheduler.waiting)} waiting and {len(scheduler.running)} running")
-            now = env.now
-            used = kv.pool.num_used_blocks
-            self._record_step(started, size, used / kv.pool.num_blocks, step_s)
-            if step.exact is None and not step.explicit and not scheduler.prefilling:
-                k_count, delta = self._plan(step, step_s, now)
-                if k_count > 1:
-                    integral, last_usage = scheduler.usage_time_integral(k_count, used, step_s, delta)
-                    elapsed = k_count * step_s + delta * k_count * (k_count - 1) / 2
-                    stats.num_iterations += k_count - 1
-                    stats.busy_s += elapsed - step_s
-                    stats.kv_usage_time_integral += integral
-                    stats.kv_usage_peak = max(stats.kv_usage_peak, last_usage)
-                    stats.batch_size_counts[size] += k_count - 1
-                    stats.num_batched_tokens_sum += size * (k_count - 1)
-                    yield env.timeout(elapsed)
-                    for request in scheduler.advance(k_count, now, step_s, delta):
-                        self.on_done(request)
-                    continue
-            yield env.timeout(step_s)
-            for request in scheduler.finish_step(step, env.now, step_s):
-                self.on_done(request)
-
-    def _step_time_s(self, step: Step) -> float:
-        """`engine.step_time_s` for a clocked step: decodes in aggregate, the rest per request."""
-        prefill_chunks = []
-        num_decodes = num_samples = step.num_clocked
-        decode_context_sum = step.clocked_context_sum
-        for request, num_new in zip(step.explicit, step.explicit_new):
-            context = request.num_computed_tokens
-            if context + num_new >= request.num_tokens:
-                num_samples += 1
-            if num_new == 1:
-                num_decodes += 1
-                decode_context_sum += context
-            else:
-                prefill_chunks.append((context, num_new))
-        attended = self._global_layers * (decode_context_sum + num_decodes)
-        step_s = costmodel.iteration_time_s(self.cost, prefill_chunks, num_decodes, attended, num_samples)
-        if step.transfer_tokens:
-            step_s += costmodel.transfer_time_s(self.cost, step.transfer_tokens, self.cost.host_link_bytes_per_s)
-        return step_s
+    def stretch(self, step: Step, t0: float, now: float) -> tuple[int, float] | None:
+        """(iterations, per-iteration growth) of a decode-only stretch starting with `step`, or None."""
+        if step.per_request or step.requests or self.clock.prefilling:
+            return None
+        k_count, delta = self._plan(step, t0, now)
+        return (k_count, delta) if k_count > 1 else None
 
     def _plan(self, step: Step, t0: float, now: float) -> tuple[int, float]:
         """Iterations the decode-only batch can run from now in one step, and the per-iteration growth delta."""
-        scheduler = self.scheduler
+        clock = self.clock
         next_arrival = self.next_arrival_s(self.index)
         if next_arrival <= now + t0:             # the next iteration must see an arrival: nothing to skip
             return 1, 0.0
         # each iteration adds one token of KV per sequence and layer; decode attention is linear in it
-        delta = costmodel.decode_attention_time_s(self.cost, self._global_layers * step.num_clocked)
-        d = scheduler.iteration
-        k = start_times_below(now, t0, delta, next_arrival, scheduler.next_completion() - d)
+        delta = costmodel.decode_attention_time_s(self.cost, self.global_layers * step.num_clocked)
+        d = clock.iteration
+        k = start_times_below(now, t0, delta, next_arrival, clock.next_completion() - d)
         if not math.isinf(self.stop_s):          # every iteration must also end before the hard stop
             k = min(k, max(0, start_times_below(now + t0, t0, delta, self.stop_s, k)))
         if k <= 1:
             return k, delta
-        free = scheduler.kv.pool.num_free_blocks
-        if scheduler.blocks_between(d + 1, d + k) > free:
+        free = clock.kv.num_free_blocks
+        if clock.blocks_between(d + 1, d + k) > free:
             low, high = 1, k - 1                  # most iterations whose block needs still fit
             while low < high:
                 middle = (low + high + 1) // 2
-                if scheduler.blocks_between(d + 1, d + middle) <= free:
+                if clock.blocks_between(d + 1, d + middle) <= free:
                     low = middle
                 else:
                     high = middle - 1
