@@ -11,7 +11,9 @@ from simulator.engine.fast.clock import ClockedScheduler
 from simulator.engine.kv.manager import KVCacheManager
 from simulator.engine.request import Request, Status
 from simulator.engine.scheduler import Scheduler, SchedulerConfig
-from simulator.engine.fast.skip import start_times_below
+from simulator.engine.cluster import RouterPolicy, simulate
+from simulator.engine.fast.skip import start_times_below, why_not_skip_ahead
+from conftest import replace, simple_setup
 
 EXACT_KEYS_SKIPPED = {"num_engine_steps"}
 
@@ -81,6 +83,26 @@ def test_skip_is_off_with_dependent_calls_and_windowed_models():
                    {"name": "a", "model": "mistral-7b", "hardware": "h100-sxm"})
     m = run(windowed).deployments[0].metrics
     assert m["num_engine_steps"] == m["num_iterations"]
+    setup = simple_setup(max_num_seqs=8)
+    child = Request(2, 0.0, 8, 4, num_pending_parents=1)
+    calls = [Request(1, 0.0, 8, 4, dependents=[child]), child]
+    dependent = simulate(calls, setup, 1, RouterPolicy.ROUND_ROBIN)
+    assert "dependent calls" in dependent.step_by_step_reason
+    assert all(r.status is Status.FINISHED for r in calls) and child.first_scheduled_s >= calls[0].finish_s
+    assert simulate([Request(1, 0.0, 8, 4)], setup, 1, RouterPolicy.ROUND_ROBIN).step_by_step_reason is None
+
+
+def test_one_place_says_why_skip_ahead_is_off():
+    setup = simple_setup(max_num_seqs=8)
+    assert why_not_skip_ahead(setup, exact=False, disaggregated=False, dependent_calls=False) is None
+    reasons = [why_not_skip_ahead(setup, exact=True, disaggregated=False, dependent_calls=False),
+               why_not_skip_ahead(setup, exact=False, disaggregated=True, dependent_calls=False),
+               why_not_skip_ahead(setup, exact=False, disaggregated=False, dependent_calls=True),
+               why_not_skip_ahead(replace(setup, full_blocks_for_tokens=lambda n: n // 4), exact=False,
+                                  disaggregated=False, dependent_calls=False),
+               why_not_skip_ahead(simple_setup(max_num_seqs=16), exact=False, disaggregated=False,
+                                  dependent_calls=False)]
+    assert [r.split()[0] for r in reasons] == ["the", "disaggregated", "dependent", "windowed", "max_num_batched_tokens"]
 
 
 def test_start_times_closed_form():
