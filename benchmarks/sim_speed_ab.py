@@ -3,11 +3,12 @@
     git worktree add /tmp/base <commit>
     .venv/bin/python benchmarks/sim_speed_ab.py --base /tmp/base [--repeats 3]
 
-Each configuration of `benchmarks/sim_speed.py` (its `--one` mode, run by each tree's own copy,
-in its own process) is timed alternately in the two trees, `--repeats` times each, so that load
-on the machine hits both alike; the table gives the median wall seconds of each and
-base / this (above 1: this tree is faster). Simulated results are compared too: a refactor must
-give the same iterations and latencies.
+Each configuration (the workloads of `benchmarks/sim_speed.py`) runs in its own process with each
+tree on the path (the driver below imports `run` from either layout), alternately, `--repeats`
+times each, so that load on the machine hits both alike. The table gives the median CPU seconds
+of the simulation itself (process time: less sensitive than wall time to other work on shared
+cores) and base / this (above 1: this tree is faster). Simulated results are compared too: a
+refactor must give the same iterations and latencies.
 """
 
 from __future__ import annotations
@@ -26,12 +27,37 @@ CONFIGS = [("chat", 10_000, 1, True), ("chat", 10_000, 1, False), ("chat", 10_00
            ("long", 2_000, 1, True), ("long", 10_000, 1, False)]
 
 
+DRIVER = """
+import json, sys, time
+sys.path.insert(0, sys.argv[1] + "/benchmarks")
+try:
+    from simulator.results.runner import run
+    from simulator.specs.scenario import ScenarioSpec
+except ImportError:                       # the flat layout before the package split
+    from simulator.runner import run
+    from simulator.scenario import ScenarioSpec
+from sim_speed import WORKLOADS
+workload, size, replicas, exact = sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5] == "1"
+w = WORKLOADS[workload]
+spec = ScenarioSpec.model_validate({
+    "name": f"speed-{workload}", "seed": 1,
+    "workload": {"num_requests": size, "arrival": {"process": "poisson", "rate_per_s": w["rate"] * replicas},
+                 "prompt_tokens": w["prompt"], "output_tokens": w["output"]},
+    "deployments": [{"name": "d", "model": "llama-3.1-8b", "hardware": "h100-sxm", "replicas": replicas,
+                     "router": "least_outstanding_tokens"}]})
+start = time.process_time()
+records = run(spec, exact=exact).deployments[0].records
+cpu = time.process_time() - start
+print(json.dumps({"cpu_s": cpu, "ttft_sum_s": float(records["ttft_s"].sum()), "e2e_sum_s": float(records["e2e_s"].sum()),
+                  "finished": int((records["status"] == "finished").sum())}))
+"""
+
+
 def once(tree: Path, config) -> dict:
     workload, size, replicas, exact = config
     env = dict(os.environ, PYTHONPATH=str(tree))
-    out = subprocess.run([sys.executable, str(tree / "benchmarks" / "sim_speed.py"), "--one", workload, str(size),
-                          str(replicas), "1" if exact else "0"], capture_output=True, text=True, check=True,
-                         cwd=tree, env=env)
+    out = subprocess.run([sys.executable, "-c", DRIVER, str(tree), workload, str(size), str(replicas),
+                          "1" if exact else "0"], capture_output=True, text=True, check=True, cwd=tree, env=env)
     return json.loads(out.stdout)
 
 
@@ -40,7 +66,7 @@ def main() -> None:
     parser.add_argument("--base", type=Path, required=True, help="the other checkout")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    print(f"{'workload':<6} {'requests':>9} {'replicas':>8} {'mode':>6} {'base_s':>8} {'this_s':>8} "
+    print(f"{'workload':<6} {'requests':>9} {'replicas':>8} {'mode':>6} {'base_cpu_s':>10} {'this_cpu_s':>10} "
           f"{'base/this':>9} {'same':>5}")
     for config in CONFIGS:
         walls = {"base": [], "this": []}
@@ -48,11 +74,11 @@ def main() -> None:
         for _ in range(args.repeats):
             for name, tree in (("base", args.base.resolve()), ("this", HERE)):
                 r = results[name] = once(tree, config)
-                walls[name].append(r["wall_s"])
+                walls[name].append(r["cpu_s"])
         base_s, this_s = statistics.median(walls["base"]), statistics.median(walls["this"])
-        same = all(results["base"][k] == results["this"][k] for k in ("iterations", "ttft_p99_s", "e2e_mean_s"))
+        same = all(results["base"][k] == results["this"][k] for k in ("finished", "ttft_sum_s", "e2e_sum_s"))
         workload, size, replicas, exact = config
-        print(f"{workload:<6} {size:>9} {replicas:>8} {'exact' if exact else 'skip':>6} {base_s:>8.2f} {this_s:>8.2f} "
+        print(f"{workload:<6} {size:>9} {replicas:>8} {'exact' if exact else 'skip':>6} {base_s:>10.2f} {this_s:>10.2f} "
               f"{base_s / this_s:>9.2f} {'yes' if same else 'NO':>5}", flush=True)
 
 

@@ -105,43 +105,45 @@ class Scheduler:
     def schedule(self) -> Step:
         """Tokens for every running request the budget reaches, preempting when blocks run out; then admissions."""
         budget = self.config.max_num_batched_tokens
-        scheduled: dict[int, int] = {}
         order: list[Request] = []
+        num_new_of: list[int] = []
         preempted = False
         kv = self.kv
+        tokens_held = kv.tokens_held
         for request in self.policy.running_order(self.running):
             if budget <= 0:
                 break
             if request.status is not Status.RUNNING:      # preempted earlier in this step
                 continue
             num_new = min(request.num_tokens - request.num_computed_tokens, budget)
-            if num_new == 1 and kv.has_slot_for_next_token(request):
-                scheduled[request.request_id] = 1         # room in its last block: nothing to allocate
-                order.append(request)
+            if num_new == 1 and request.num_computed_tokens < tokens_held(request.request_id, 0):
+                order.append(request)                     # room in its last block: nothing to allocate
+                num_new_of.append(1)
                 budget -= 1
                 continue
             while kv.allocate_slots(request, num_new) is None:
                 victim = self.policy.pick_victim(self.running)
                 slotted = 0
-                if victim.request_id in scheduled:        # already given tokens this step: take them back
-                    slotted = scheduled.pop(victim.request_id)
+                if victim in order:                       # already given tokens this step: take them back
+                    index = order.index(victim)
+                    del order[index]
+                    slotted = num_new_of.pop(index)
                     budget += slotted
-                    order.remove(victim)
                 self._preempt(victim, slotted)
                 preempted = True
                 if victim is request:
                     break
             else:
-                scheduled[request.request_id] = num_new
                 order.append(request)
+                num_new_of.append(num_new)
                 budget -= num_new
         if not preempted or self.policy.admits_after_preemption:
-            budget = self.admit_waiting(budget, scheduled, order)
+            self.admit_waiting(budget, order, num_new_of)
         transfer, self.transfer_tokens = self.transfer_tokens, 0
-        return Step(order, [scheduled[r.request_id] for r in order], transfer)
+        return Step(order, num_new_of, transfer)
 
-    def admit_waiting(self, budget: int, scheduled: dict[int, int], order: list[Request]) -> int:
-        """Admit waiting requests in queue order while budget, sequence slots and blocks last."""
+    def admit_waiting(self, budget: int, order: list[Request], num_new_of: list[int]) -> int:
+        """Admit waiting requests in queue order while budget, sequence slots and blocks last (appended to the step)."""
         kv = self.kv
         while self.waiting and budget > 0 and len(self.running) < self.config.max_num_seqs:
             request = self.waiting[0]
@@ -169,8 +171,8 @@ class Scheduler:
             request.num_computed_tokens = num_hit_tokens
             request.status = Status.RUNNING
             self.running.append(request)
-            scheduled[request.request_id] = num_new
             order.append(request)
+            num_new_of.append(num_new)
             budget -= num_new
         return budget
 

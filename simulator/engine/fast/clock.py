@@ -182,14 +182,11 @@ class ClockedScheduler:
             explicit_new.append(num_new)
         transfer = 0
         if scheduler.waiting:
-            scheduled: dict[int, int] = {}
-            admitted: list[Request] = []
-            scheduler.admit_waiting(budget, scheduled, admitted)
-            for request in admitted:
+            first_admitted = len(explicit)
+            scheduler.admit_waiting(budget, explicit, explicit_new)
+            for request in explicit[first_admitted:]:
                 self._sequence(request)
                 self.prefilling.append(request)
-                explicit.append(request)
-                explicit_new.append(scheduled[request.request_id])
             transfer, scheduler.transfer_tokens = scheduler.transfer_tokens, 0
         return Step(explicit, explicit_new, transfer, self.num_clocked, self.clocked_context_sum(), per_request=False)
 

@@ -63,6 +63,9 @@ class KVCacheManager:
         self.capacity_tokens: dict[int, int] = {}            # request id -> tokens its blocks hold (token-based only)
         self.preloaded_tokens: dict[int, int] = {}           # request id -> KV tokens sent by a prefill pool
         self.host_tier = host_tier
+        # tokens a request's blocks hold, `tokens_held(request_id, 0)` (token-based tables only): the
+        # decode fast path asks it for every request every step, so it is the dict's own bound `get`
+        self.tokens_held = self.capacity_tokens.get
         if host_tier is not None and host_tier.keep_evicted:
             self.pool.on_evict = host_tier.keep
 
@@ -89,7 +92,7 @@ class KVCacheManager:
 
     def has_slot_for_next_token(self, request: Request) -> bool:
         """Its last block has room for one more token (token-based tables only; False otherwise)."""
-        return request.num_computed_tokens < self.capacity_tokens.get(request.request_id, 0)
+        return request.num_computed_tokens < self.tokens_held(request.request_id, 0)
 
     def new_blocks_needed(self, request: Request, num_new_tokens: int) -> int:
         """Blocks `allocate_slots(request, num_new_tokens)` would take (no cache hits)."""
