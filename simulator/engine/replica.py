@@ -118,7 +118,7 @@ class ReplicaEngine:
                 yield self._wake
                 self._wake = None
             step = stepper.schedule()
-            size = step.size
+            size = step.num_clocked + len(step.requests)
             if not size:
                 raise RuntimeError(f"replica {self.index}: no request schedulable with "
                                    f"{len(self.scheduler.waiting)} waiting and {len(self.scheduler.running)} running")
@@ -147,7 +147,7 @@ class ReplicaEngine:
                 request.first_scheduled_s = now
         if self.timeline is not None:
             self.timeline.append((now, usage, len(self.scheduler.waiting), len(self.scheduler.running)))
-        self.stats.record_step(size, step.num_batched_tokens, usage, step_s)
+        self.stats.record_step(size, step.num_clocked + sum(step.num_new), usage, step_s)
 
     def finalize(self) -> None:
         """Write back any state a stepper keeps implicitly (the decode clock's)."""

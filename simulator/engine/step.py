@@ -24,14 +24,6 @@ class Step:
     clocked_context_sum: int = 0
     per_request: bool = True            # every running request is in `requests` (the exact path)
 
-    @property
-    def size(self) -> int:
-        return self.num_clocked + len(self.requests)
-
-    @property
-    def num_batched_tokens(self) -> int:
-        return self.num_clocked + sum(self.num_new)
-
 
 def global_only_layers(cost: IterationCostParams) -> int:
     """Layer count when every layer is global (decode attention then sums in closed form), else 0."""

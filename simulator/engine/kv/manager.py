@@ -54,6 +54,7 @@ class KVCacheManager:
         self.block_size = block_size
         self.enable_caching = enable_caching
         self.pool = BlockPool(num_blocks)
+        self.num_blocks = num_blocks               # constant: the pool's size
         self.blocks_for_tokens = blocks_for_tokens or (lambda n: -(-n // block_size))
         self.full_blocks_for_tokens = full_blocks_for_tokens or (lambda n: n // block_size)
         self.token_based = full_blocks_for_tokens is None
@@ -72,19 +73,15 @@ class KVCacheManager:
     # ----- what schedulers may read ----------------------------------------------------------
 
     @property
-    def num_blocks(self) -> int:
-        return self.pool.num_blocks
-
-    @property
     def num_free_blocks(self) -> int:
-        return self.pool.num_free_blocks
+        return self.pool.free_queue.num_free_blocks
 
     @property
     def num_used_blocks(self) -> int:
-        return self.pool.num_used_blocks
+        return self.num_blocks - self.pool.free_queue.num_free_blocks
 
     def usage(self) -> float:
-        return self.pool.num_used_blocks / self.pool.num_blocks
+        return self.num_used_blocks / self.num_blocks
 
     def num_blocks_of(self, request: Request) -> int:
         rid = request.request_id
