@@ -1,4 +1,5 @@
-"""ctxplan's simulator: catalogs, cost model, paged KV cache, scheduler and the SimPy engine.
+"""ctxplan's simulator: the SimPy engine (engine/), costs, specs, workloads, comparisons, planning and
+results; docs/architecture.md describes the packages and the rules between them.
 
 Imports only the standard library, simpy, numpy, pandas, pydantic and yaml (never fastapi or torch).
 """
