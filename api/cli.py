@@ -64,12 +64,12 @@ def run(scenario: Annotated[Path, typer.Argument(help="scenario YAML file")],
         for d in result.deployments:
             for note in d.resolved.notes:
                 stdout.print(f"[dim]{d.name}: {note}[/dim]")
-            reasons = d.metrics["reject_reasons"]
+            reasons = d.summary.reject_reasons
             if reasons:
                 stdout.print(f"[yellow]{d.name}: rejected {reasons}[/yellow] "
                              f"(first: {d.records.loc[d.records.status == 'rejected', 'reject_reason'].iloc[0]})")
-            if d.metrics["num_clipped"]:
-                stdout.print(f"[dim]{d.name}: {d.metrics['num_clipped']} requests clipped to the model's context[/dim]")
+            if d.summary.num_clipped:
+                stdout.print(f"[dim]{d.name}: {d.summary.num_clipped} requests clipped to the model's context[/dim]")
         if out is not None:
             stdout.print(f"wrote {out}/records.parquet, records.csv, summary.json, scenario.resolved.yaml")
 
@@ -101,7 +101,7 @@ def estimate(model: Annotated[str, typer.Option(help="catalog name, config.json 
                           context_parallel=context_parallel, pipeline_parallel=pipeline_parallel,
                           expert_parallel=expert_parallel, attention_impl=attention_impl.value)
     if format is OutputFormat.json:
-        _print_json(result)
+        _print_json(result.to_json_dict())
     else:
         stdout.print(estimate_table(result))
 

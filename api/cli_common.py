@@ -25,6 +25,7 @@ import typer
 import yaml
 from rich.console import Console
 
+from simulator.costs import costmodel
 from simulator.specs import scenario as scenario_schema
 from simulator.errors import CtxplanError, InputError
 
@@ -59,10 +60,17 @@ class OutputFormat(str, Enum):
     json = "json"
 
 
-# the dtype choices of scenario files (simulator.specs.scenario.KVDtype / WeightDtype), as enums typer can show
-AttentionImpl = Enum("AttentionImpl", {name: name for name in ("flash", "naive")}, type=str)
+# the choices of scenario files (simulator.specs.scenario.KVDtype / WeightDtype, costmodel.AttentionImpl),
+# as enums typer can show
+AttentionImpl = Enum("AttentionImpl", {name: name for name in costmodel.ATTENTION_IMPLS}, type=str)
 KVDtype = Enum("KVDtype", {name: name for name in get_args(scenario_schema.KVDtype)}, type=str)
 WeightDtype = Enum("WeightDtype", {name: name for name in get_args(scenario_schema.WeightDtype)}, type=str)
+
+
+def comma_list(values: list[str] | None) -> list[str]:
+    """A repeatable list option's values, each also split at commas: `--hardware a,b` and
+    `--hardware a --hardware b` give the same list (empty items dropped)."""
+    return [item.strip() for value in values or () for item in value.split(",") if item.strip()]
 
 
 def _fail(message: str) -> None:

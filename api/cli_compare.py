@@ -57,7 +57,7 @@ def compare_command(scenario: Annotated[Path, typer.Argument(help="scenario YAML
         _print_json(data)
         return
     stdout.print(compare_table(result))
-    for note in (f"{d['name']}: {n}" for d in result.deployments for n in d.get("notes", ())):
+    for note in (f"{d.name}: {n}" for d in result.deployments for n in d.notes):
         stdout.print(f"[dim]{note}[/dim]")
     stdout.print(f"winner on cost at the SLO: [bold]{result.winner_on_cost or 'none'}[/bold] ({result.cost_note})")
     stdout.print(f"cost metric: {result.cost_metric}", markup=False)

@@ -10,9 +10,12 @@ from typing import Annotated, Optional
 import typer
 
 from api import units
-from api.cli_common import (OutputFormat, _print_json, app, finite, output_dir, output_file, stderr, stdout,
-                            user_errors)
+from api.cli_common import (OutputFormat, _print_json, app, comma_list, finite, output_dir, output_file, stderr,
+                            stdout, user_errors)
 from simulator.errors import InputError
+from simulator.planning.options import MAX_SEEDS, PlanOptions
+
+_DEFAULT = {name: field.default for name, field in PlanOptions.model_fields.items()}   # defaults defined once
 
 
 class EmitKind(str, Enum):
@@ -45,16 +48,18 @@ class _Progress:
         self.progress.update(self.task, completed=done)
 
 
-def _ints(text: str | None, field: str) -> list[int] | None:
-    if not text:
+def _ints(values: list[str] | None, field: str) -> list[int] | None:
+    """A repeatable integer list option (`--tp 1,2 --tp 4`), or None when not given."""
+    items = comma_list(values)
+    if not items:
         return None
     try:
-        values = [int(v) for v in text.split(",") if v.strip()]
+        numbers = [int(v) for v in items]
     except ValueError:
-        raise InputError("expected integers separated by commas", field=field, value=text) from None
-    if not values or min(values) < 1:
-        raise InputError("values must be >= 1", field=field, value=text)
-    return values
+        raise InputError("expected integers separated by commas", field=field, value=",".join(values)) from None
+    if min(numbers) < 1:
+        raise InputError("values must be >= 1", field=field, value=",".join(values))
+    return numbers
 
 
 def _load(scenario: Path):
@@ -72,12 +77,14 @@ def plan(scenario: Annotated[Path, typer.Argument(help="serving scenario YAML (i
                                                                callback=finite(0, above=True))] = None,
          slo_tpot_p99: Annotated[Optional[float], typer.Option(help="p99 TPOT target, s (default: scenario slo.tpot_s)",
                                                                callback=finite(0, above=True))] = None,
-         hardware: Annotated[Optional[str], typer.Option(help="hardware to try, comma-separated")] = None,
-         tp: Annotated[Optional[str], typer.Option(help="tensor-parallel degrees, e.g. 1,2,4,8")] = None,
-         max_num_seqs: Annotated[Optional[str], typer.Option(help="engine max_num_seqs values to try")] = None,
-         chunk: Annotated[Optional[str], typer.Option(help="max_num_batched_tokens values to try")] = None,
-         max_gpus: Annotated[int, typer.Option(help="most GPUs a configuration may use")] = 64,
-         seeds: Annotated[int, typer.Option(help="runs averaged per point (seed, seed+1, ...)")] = 3,
+         hardware: Annotated[Optional[list[str]], typer.Option(help="hardware to try: a,b or repeated")] = None,
+         tp: Annotated[Optional[list[str]], typer.Option(help="tensor-parallel degrees, e.g. 1,2,4,8 or repeated")]
+         = None,
+         max_num_seqs: Annotated[Optional[list[str]], typer.Option(help="engine max_num_seqs values to try")] = None,
+         chunk: Annotated[Optional[list[str]], typer.Option(help="max_num_batched_tokens values to try")] = None,
+         max_gpus: Annotated[int, typer.Option(help="most GPUs a configuration may use")] = _DEFAULT["max_gpus"],
+         seeds: Annotated[int, typer.Option(help=f"runs averaged per point (seed, seed+1, ...), at most "
+                                                 f"{MAX_SEEDS}")] = _DEFAULT["seeds"],
          requests: Annotated[Optional[int], typer.Option(help="requests per run (default: the scenario's)", min=1)]
          = None,
          exhaustive: Annotated[bool, typer.Option("--exhaustive", help="try every replica count (reference)")] = False,
@@ -85,8 +92,9 @@ def plan(scenario: Annotated[Path, typer.Argument(help="serving scenario YAML (i
                                                 help="search each feasible configuration's highest rate")] = True,
          workers: Annotated[Optional[int], typer.Option(help="local worker processes")] = None,
          ray_address: Annotated[Optional[str], typer.Option(help="run on Ray: auto, local or ray://HOST:PORT")] = None,
-         price: Annotated[Optional[str], typer.Option(help="$ per GPU-hour by hardware, e.g. h100-sxm=2.1,h200=3.2 "
-                                                      "(default: each hardware's catalog or profile price)")] = None,
+         price: Annotated[Optional[list[str]], typer.Option(help="$ per GPU-hour by hardware, e.g. "
+                                                            "h100-sxm=2.1,h200=3.2 or repeated (default: each "
+                                                            "hardware's catalog or profile price)")] = None,
          headroom: Annotated[Optional[float], typer.Option(help="size for (1 + headroom) x --target-qps "
                                                            "(default 0.2)", callback=finite(0))] = None,
          min_arrival_s: Annotated[Optional[float], typer.Option(help="every run offers at least this many seconds "
@@ -98,69 +106,64 @@ def plan(scenario: Annotated[Path, typer.Argument(help="serving scenario YAML (i
          format: Annotated[OutputFormat, typer.Option("--format", help="table or json")] = OutputFormat.table):
     """Cheapest hardware x TP x replicas x engine knobs meeting the latency targets at --target-qps."""
     from simulator.catalog import resolve_hardware
-    from simulator.planning.planner import Targets, plan as run_plan, point_doc, Config
+    from simulator.planning.options import plan_options
+    from simulator.planning.planner import Config, plan_result, point_doc
     doc, spec, base_dir = _load(scenario)
     if "workload" not in doc:
         raise InputError("plan works on serving scenarios (workload:); for RAG vs long context use "
                          "ctxplan compare / crossover", file=str(scenario))
     if report is not None:
         output_file(report, "--report")
-    template = spec.deployments[0]
-    targets = Targets(slo_ttft_p99 if slo_ttft_p99 is not None else spec.slo.ttft_s,
-                      slo_tpot_p99 if slo_tpot_p99 is not None else spec.slo.tpot_s)
-    hardware_list = [h.strip() for h in hardware.split(",") if h.strip()] if hardware else [template.hardware]
+    hardware_list = comma_list(hardware) or [spec.deployments[0].hardware]
     for name in hardware_list:                 # an unknown name is a typo, not a configuration that fails
         resolve_hardware(name, field="--hardware", base_dir=base_dir)
     prices = _prices(price, hardware_list)     # a bad --price is refused before the progress bar starts
+    options = plan_options(target_qps=target_qps, slo_ttft_p99_s=slo_ttft_p99, slo_tpot_p99_s=slo_tpot_p99,
+                           hardware=hardware_list, tensor_parallel=_ints(tp, "tp"),
+                           max_num_seqs=_ints(max_num_seqs, "max_num_seqs"), chunk_tokens=_ints(chunk, "chunk"),
+                           max_gpus=max_gpus, seeds=seeds, requests=requests, capacity=capacity, prices=prices,
+                           headroom=headroom, min_arrival_s=min_arrival_s)
     with _Progress("planning") as progress:
-        result = run_plan(doc, base_dir, target_qps, targets, hardware_list,
-                          _ints(tp, "tp") or [template.tensor_parallel],
-                          _ints(max_num_seqs, "max_num_seqs") or [template.engine.max_num_seqs],
-                          _ints(chunk, "chunk") or [template.engine.max_num_batched_tokens],
-                          max_gpus=max_gpus, seeds=seeds, requests=requests, exhaustive=exhaustive,
-                          capacity=capacity, workers=workers, ray_address=ray_address, progress=progress,
-                          prices=prices, headroom=headroom, min_arrival_s=min_arrival_s)
-    best = result["best"]
+        result = plan_result(doc, base_dir, options, exhaustive=exhaustive, workers=workers,
+                             ray_address=ray_address, progress=progress)
+    best = result.best
     if report is not None:
         import pandas as pd
 
         from api.reports import plan_figures, write_report
         best_doc = None if best is None else point_doc(
-            doc, Config(best["hardware"], best["tensor_parallel"], best["max_num_seqs"], best["max_num_batched_tokens"]),
-            best["min_replicas"], result["design_qps"], result["seeds"][0], best["num_requests"],
-            tuple(sorted(prices.items())))
+            doc, Config(best.hardware, best.tensor_parallel, best.max_num_seqs, best.max_num_batched_tokens),
+            best.min_replicas, result.design_qps, result.seeds[0], best.num_requests, tuple(sorted(prices.items())))
         write_report(report, f"ctxplan plan: {spec.name} at {target_qps:g} req/s", _best_line(result),
-                     plan_figures(result, doc, base_dir, best_doc),
-                     [("Configurations", pd.DataFrame(result["configurations"])),
-                      ("Pareto front", pd.DataFrame(result["pareto_front"]))])
+                     plan_figures(result.to_json_dict(), doc, base_dir, best_doc),   # api.reports reads the JSON
+                     [("Configurations", pd.DataFrame([c.to_json_dict() for c in result.configurations])),
+                      ("Pareto front", pd.DataFrame([p.to_json_dict() for p in result.pareto_front]))])
     if format is OutputFormat.json:
-        _print_json(result)
+        _print_json(result.to_json_dict())
         return
     if emit is not None:
         if best is None:
             raise InputError("no configuration meets the targets: nothing to emit", field="--emit", value=emit.value)
-        stdout.print(best["emit"]["vllm_command" if emit is EmitKind.vllm else "kubernetes_manifest"], markup=False,
+        stdout.print(best.emit.vllm_command if emit is EmitKind.vllm else best.emit.kubernetes_manifest, markup=False,
                      highlight=False, soft_wrap=True)
         return
     stdout.print(_best_line(result))
     stdout.print(_configurations_table(result))
-    front = ", ".join(f"{p['hardware']} tp{p['tensor_parallel']} x{p['replicas']} ({units.usd(p['cost_per_hour_usd'])}/h, "
-                      f"{units.duration(p['ttft_p99_s'])})" for p in result["pareto_front"])
+    front = ", ".join(f"{p.hardware} tp{p.tensor_parallel} x{p.replicas} ({units.usd(p.cost_per_hour_usd)}/h, "
+                      f"{units.duration(p.ttft_p99_s)})" for p in result.pareto_front)
     stdout.print(f"Pareto front of the points meeting the targets (cost per hour vs p99 TTFT): {front or 'none'}")
-    prices = ", ".join(f"{hw} {units.usd(p['usd_per_gpu_hour'])}/GPU-h ({p['source']})"
-                       for hw, p in result["prices_used"].items())
+    prices = ", ".join(f"{hw} {units.usd(p.usd_per_gpu_hour)}/GPU-h ({p.source})"
+                       for hw, p in result.prices_used.items())
     stdout.print(f"prices: {prices}", markup=False)
-    stdout.print(f"capacity: {result['capacity_definition']}", markup=False)
-    stdout.print(f"{result['num_simulations']} simulations over seeds {result['seeds']}"
+    stdout.print(f"capacity: {result.capacity_definition}", markup=False)
+    stdout.print(f"{result.num_simulations} simulations over seeds {result.seeds}"
                  + (f"; report: {report}" if report else "") + "; --emit vllm|kubernetes prints the deployment")
 
 
-def _prices(text: str | None, hardware: list[str]) -> dict[str, float]:
-    """`h100-sxm=2.1,h200=3.2` -> {name: $ per GPU-hour}; every name must be a hardware of the plan."""
-    if not text:
-        return {}
+def _prices(values: list[str] | None, hardware: list[str]) -> dict[str, float]:
+    """`h100-sxm=2.1,h200=3.2` (or repeated) -> {name: $ per GPU-hour}; every name must be a hardware of the plan."""
     prices = {}
-    for item in (part.strip() for part in text.split(",") if part.strip()):
+    for item in comma_list(values):
         name, _, value = item.partition("=")
         try:
             number = float(value)
@@ -175,32 +178,32 @@ def _prices(text: str | None, hardware: list[str]) -> dict[str, float]:
     return prices
 
 
-def _best_line(result: dict) -> str:
-    best = result["best"]
+def _best_line(result) -> str:
+    best = result.best
     if best is None:
-        return f"no configuration meets the targets at {result['design_qps']:g} req/s (target x (1 + headroom))"
-    return (f"best: {best['min_replicas']} x {best['hardware']} tp{best['tensor_parallel']} "
-            f"(max_num_seqs {best['max_num_seqs']}, chunk {best['max_num_batched_tokens']}) = {best['num_gpus']} GPUs, "
-            f"{units.usd(best['cost_per_hour_usd'])}/h, {units.usd(best['cost_per_query_usd'] * 1000)} per 1k queries; "
-            f"at {result['design_qps']:g} req/s ({result['target_qps']:g} + {result['headroom']:.0%} headroom): "
-            f"p99 TTFT {units.duration(best['ttft_p99_s'])} (spread {units.duration(best['ttft_p99_spread_s'])}), "
-            f"p99 TPOT {units.duration(best['tpot_p99_s'])}; {best['why']}")
+        return f"no configuration meets the targets at {result.design_qps:g} req/s (target x (1 + headroom))"
+    return (f"best: {best.min_replicas} x {best.hardware} tp{best.tensor_parallel} "
+            f"(max_num_seqs {best.max_num_seqs}, chunk {best.max_num_batched_tokens}) = {best.num_gpus} GPUs, "
+            f"{units.usd(best.cost_per_hour_usd)}/h, {units.usd(best.cost_per_query_usd * 1000)} per 1k queries; "
+            f"at {result.design_qps:g} req/s ({result.target_qps:g} + {result.headroom:.0%} headroom): "
+            f"p99 TTFT {units.duration(best.ttft_p99_s)} (spread {units.duration(best.ttft_p99_spread_s)}), "
+            f"p99 TPOT {units.duration(best.tpot_p99_s)}; {best.why}")
 
 
-def _configurations_table(result: dict):
+def _configurations_table(result):
     from rich.table import Table
-    table = Table(title=f"configurations (fewest replicas within the targets at {result['design_qps']:g} req/s)")
+    table = Table(title=f"configurations (fewest replicas within the targets at {result.design_qps:g} req/s)")
     for column in ("hardware", "tp", "seqs", "chunk", "replicas", "GPUs", "$/h", "p99 TTFT (spread)",
                    "p99 TPOT", "max req/s in SLO"):
         table.add_column(column, justify="right")
-    for r in result["configurations"]:
-        knobs = (r["hardware"], str(r["tensor_parallel"]), str(r["max_num_seqs"]), str(r["max_num_batched_tokens"]))
-        if r["min_replicas"] is None:
-            table.add_row(*knobs, "-", "-", "-", r["reason"], "", "")
+    for r in result.configurations:
+        knobs = (r.hardware, str(r.tensor_parallel), str(r.max_num_seqs), str(r.max_num_batched_tokens))
+        if r.min_replicas is None:
+            table.add_row(*knobs, "-", "-", "-", r.reason, "", "")
             continue
-        table.add_row(*knobs, str(r["min_replicas"]), str(r["num_gpus"]), units.usd(r["cost_per_hour_usd"]),
-                      f"{units.duration(r['ttft_p99_s'])} ({units.duration(r['ttft_p99_spread_s'])})",
-                      units.duration(r["tpot_p99_s"]), units.rate(r.get("max_rate_per_s")))
+        table.add_row(*knobs, str(r.min_replicas), str(r.num_gpus), units.usd(r.cost_per_hour_usd),
+                      f"{units.duration(r.ttft_p99_s)} ({units.duration(r.ttft_p99_spread_s)})",
+                      units.duration(r.tpot_p99_s), units.rate(r.max_rate_per_s))
     return table
 
 

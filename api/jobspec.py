@@ -8,7 +8,6 @@ point, every plan candidate at the highest rate its capacity probe may try) befo
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 from dataclasses import dataclass
@@ -209,13 +208,10 @@ def _check_deployments_fit(spec: ScenarioSpec | ComparisonSpec, uploaded: frozen
 
 def _plan_requests(body, scenario: ScenarioSpec, limits: Limits) -> int:
     """Simulation runs of the plan, after checking every candidate at the highest rate it may be run at."""
-    template = scenario.deployments[0]
     doc = scenario.model_dump(mode="json")
-    hardware = body.hardware or [template.hardware]
-    tps = body.tensor_parallel or [template.tensor_parallel]
-    configs = [Config(h, t, s, c) for h in hardware for t in tps
-               for s in body.max_num_seqs or [template.engine.max_num_seqs]
-               for c in body.chunk_tokens or [template.engine.max_num_batched_tokens]]
+    grid = body.grid(scenario.deployments[0])          # PlanOptions: the planner's own defaults
+    hardware, tps = grid.hardware, grid.tensor_parallel
+    configs = [Config(h, t, s, c) for h in hardware for t in tps for s in grid.max_num_seqs for c in grid.chunk_tokens]
     runs = max_simulations(len(configs), body.max_gpus, min(tps), body.seeds, body.capacity)
     if runs > limits.max_simulations_per_job:
         raise Refusal(["body"], f"up to {runs:,} simulation runs exceed the cap max_simulations_per_job="
@@ -238,14 +234,13 @@ def _plan_requests(body, scenario: ScenarioSpec, limits: Limits) -> int:
 
 def _sweep_runs(body, limits: Limits, uploaded: frozenset[str]) -> int:
     """Runs of the sweep, after checking every point's bound and every swept text value's paths."""
-    from simulator.planning.sweep import parse_param, set_path, validate_point   # pandas: kept out of the server process
+    from simulator.planning.sweep import parse_param, validate_point   # pandas: kept out of the server process
+    from simulator.specs.edit import edit
     try:
         params = [parse_param(p) for p in body.params]
         for path, values in params:     # numbers never name files: only swept texts can
             for value in (v for v in values if isinstance(v, str)):
-                point = copy.deepcopy(body.scenario)
-                set_path(point, path, value)
-                check_service_paths(validate_point(point), extra_hardware=uploaded)
+                check_service_paths(validate_point(edit(body.scenario, path, value)), extra_hardware=uploaded)
         bound = bound_of_sweep(body.scenario, params)
     except InputError as exc:
         raise _input_refusal(exc, ["body", "params"]) from None

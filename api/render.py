@@ -31,40 +31,40 @@ def _pair(first, second, format=_time) -> str:
 
 
 ROWS = [
-    ("GPUs (replicas x GPUs each)", lambda d, m: f"{d['num_gpus']} ({d.get('layout') or d['replicas']})"),
-    ("model / hardware", lambda d, m: f"{d['model']} / {d['hardware']}"),
+    ("GPUs (replicas x GPUs each)", lambda d, m: f"{d.num_gpus} ({d.layout or d.replicas})"),
+    ("model / hardware", lambda d, m: f"{d.model} / {d.hardware}"),
     ("requests done / rejected / unfinished",
-     lambda d, m: " / ".join(units.count(m[k]) for k in ("num_completed", "num_rejected", "num_unfinished"))),
-    ("TTFT p50 / p99", lambda d, m: _pair(m["ttft_s"]["p50"], m["ttft_s"]["p99"])),
-    ("TPOT p50 / p99", lambda d, m: _pair(m["tpot_s"]["p50"], m["tpot_s"]["p99"])),
-    ("E2E p50 / p99", lambda d, m: _pair(m["e2e_s"]["p50"], m["e2e_s"]["p99"])),
-    ("queueing p99", lambda d, m: _time(m["queueing_delay_s"]["p99"])),
-    ("throughput (req/s)", lambda d, m: units.rate(m["throughput_requests_per_s"])),
-    ("output tokens/s", lambda d, m: units.count(m["throughput_output_tokens_per_s"])),
-    ("SLO attainment", lambda d, m: _pct(m["slo_attainment"])),
-    ("goodput (req/s)", lambda d, m: units.rate(m["goodput_requests_per_s"])),
-    ("KV cache mean / peak", lambda d, m: _pair(m["kv_cache_mean_utilization"], m["kv_cache_peak_utilization"],
+     lambda d, m: " / ".join(units.count(n) for n in (m.num_completed, m.num_rejected, m.num_unfinished))),
+    ("TTFT p50 / p99", lambda d, m: _pair(m.ttft_s.p50, m.ttft_s.p99)),
+    ("TPOT p50 / p99", lambda d, m: _pair(m.tpot_s.p50, m.tpot_s.p99)),
+    ("E2E p50 / p99", lambda d, m: _pair(m.e2e_s.p50, m.e2e_s.p99)),
+    ("queueing p99", lambda d, m: _time(m.queueing_delay_s.p99)),
+    ("throughput (req/s)", lambda d, m: units.rate(m.throughput_requests_per_s)),
+    ("output tokens/s", lambda d, m: units.count(m.throughput_output_tokens_per_s)),
+    ("SLO attainment", lambda d, m: _pct(m.slo_attainment)),
+    ("goodput (req/s)", lambda d, m: units.rate(m.goodput_requests_per_s)),
+    ("KV cache mean / peak", lambda d, m: _pair(m.kv_cache_mean_utilization, m.kv_cache_peak_utilization,
                                                 _pct)),
-    ("prefix-cache hit rate", lambda d, m: _pct(m["prefix_cache_hit_rate"])),
-    ("preemptions", lambda d, m: units.count(m["num_preemptions"])),
-    ("batch size mean / max", lambda d, m: f"{units.rate(m['batch_size']['mean'])} / "
-                                           f"{units.count(m['batch_size']['max'])}"),
-    ("stable", lambda d, m: units.yes_no(m["stable"])),
-    ("GPU-hours", lambda d, m: units.rate(m["gpu_hours"])),
-    ("cost", lambda d, m: _usd(m["cost_usd"])),
-    ("$ per query", lambda d, m: _usd(m["cost_per_query_usd"])),
-    ("$ per 1M output tokens", lambda d, m: _usd(m["cost_per_million_output_tokens_usd"])),
+    ("prefix-cache hit rate", lambda d, m: _pct(m.prefix_cache_hit_rate)),
+    ("preemptions", lambda d, m: units.count(m.num_preemptions)),
+    ("batch size mean / max", lambda d, m: f"{units.rate(m.batch_size.mean)} / "
+                                           f"{units.count(m.batch_size.max)}"),
+    ("stable", lambda d, m: units.yes_no(m.stable)),
+    ("GPU-hours", lambda d, m: units.rate(m.gpu_hours)),
+    ("cost", lambda d, m: _usd(m.cost_usd)),
+    ("$ per query", lambda d, m: _usd(m.cost_per_query_usd)),
+    ("$ per 1M output tokens", lambda d, m: _usd(m.cost_per_million_output_tokens_usd)),
 ]
 
 
 def run_table(result: Result) -> Table:
-    data = result.to_json_dict()
     table = Table(title=f"{result.scenario}  (seed {result.seed}, {units.count(result.num_requests)} requests)")
     table.add_column("metric", style="bold")
-    for deployment in data["deployments"]:
-        table.add_column(deployment["name"], justify="right")
+    deployments = result.to_model().deployments
+    for deployment in deployments:
+        table.add_column(deployment.name, justify="right")
     for label, cell in ROWS:
-        table.add_row(label, *[cell(d, d["metrics"]) for d in data["deployments"]])
+        table.add_row(label, *[cell(d, d.metrics) for d in deployments])
     return table
 
 
@@ -150,21 +150,22 @@ def compare_table(result) -> Table:
     columns = ["deployment", "kind", "answered", "$/query", "$/month", "GPUs (+nodes)", "TTFT p50/p99 s",
                "E2E p50/p99 s",
                "SLO", "max q/s", "KV peak", "prefix hit", "accuracy", "$/correct"]
-    with_api = any(r.get("api_cost_per_query_usd") is not None for r in result.deployments)
+    # a serving scenario's rows (ServingComparisonRow) have no API price
+    with_api = any(getattr(r, "api_cost_per_query_usd", None) is not None for r in result.deployments)
     if with_api:
         columns.insert(4, "API $/query")
     for column in columns:
         table.add_column(column, justify="left" if column in ("deployment", "kind") else "right")
     for r in result.deployments:
-        api = [_usd(r.get("api_cost_per_query_usd"))] if with_api else []
-        nodes = f" (+{r['num_retrieval_nodes']})" if r.get("num_retrieval_nodes") else ""
+        api = [_usd(getattr(r, "api_cost_per_query_usd", None))] if with_api else []
+        nodes = f" (+{r.num_retrieval_nodes})" if r.num_retrieval_nodes else ""
         table.add_row(
-            r["name"], r["kind"], f"{r['num_answered']}/{r['num_queries']}", _usd(r["cost_per_query_usd"]), *api, _usd(r["cost_per_month_usd"]),
-            f"{r['num_gpus']}{nodes}",
-            f"{_num(r['ttft_s']['p50'])}/{_num(r['ttft_s']['p99'])}",
-            f"{_num(r['e2e_s']['p50'])}/{_num(r['e2e_s']['p99'])}",
-            _pct(r["slo_attainment"]), _num(r["max_sustainable_qps"]), _pct(r["kv_cache_peak_utilization"]),
-            _pct(r["prefix_cache_hit_rate"]), _pct(r["expected_accuracy"]), _usd(r["cost_per_correct_answer_usd"]))
+            r.name, r.kind, f"{r.num_answered}/{r.num_queries}", _usd(r.cost_per_query_usd), *api,
+            _usd(r.cost_per_month_usd), f"{r.num_gpus}{nodes}",
+            f"{_num(r.ttft_s.p50)}/{_num(r.ttft_s.p99)}",
+            f"{_num(r.e2e_s.p50)}/{_num(r.e2e_s.p99)}",
+            _pct(r.slo_attainment), _num(r.max_sustainable_qps), _pct(r.kv_cache_peak_utilization),
+            _pct(r.prefix_cache_hit_rate), _pct(r.expected_accuracy), _usd(r.cost_per_correct_answer_usd))
     return table
 
 

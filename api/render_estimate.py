@@ -10,6 +10,7 @@ from __future__ import annotations
 from rich.table import Table
 
 from api import units
+from simulator.results.estimate_types import Estimate
 
 
 def estimate_cell(key: str, value) -> str:
@@ -34,8 +35,9 @@ def estimate_cell(key: str, value) -> str:
     return units.count(value) if isinstance(value, int) else units.rate(value)
 
 
-def _rows(result: dict):
-    for key, value in result.items():
+def _rows(data: dict):
+    """(row label, text) for every key of the estimate's JSON, nested attention fields flattened."""
+    for key, value in data.items():
         if key == "attention":
             for impl, fields in value.items():
                 for name, item in fields.items():
@@ -47,12 +49,12 @@ def _rows(result: dict):
             yield key, estimate_cell(key, value)
 
 
-def estimate_table(result: dict) -> Table:
+def estimate_table(result: Estimate) -> Table:
     """`simulator.results.estimate.estimate`'s result as a two-column table (field, value)."""
-    verdict = "fits" if result["fits"] else f"does not fit: {result['limited_by']}"
-    table = Table(title=f"estimate: {result['model']} on {result['hardware']} x{result['num_gpus']} ({verdict})")
+    verdict = "fits" if result.fits else f"does not fit: {result.limited_by}"
+    table = Table(title=f"estimate: {result.model} on {result.hardware} x{result.num_gpus} ({verdict})")
     table.add_column("field", style="bold")
     table.add_column("value", justify="right")
-    for key, text in _rows(result):
+    for key, text in _rows(result.to_json_dict()):     # labelled by JSON key, so a row maps to --format json
         table.add_row(key, text)
     return table

@@ -9,6 +9,8 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from api.response_models import ResolvedProfile
 from api.result_models import JobResult
+from simulator.costs.costmodel import AttentionImpl
+from simulator.planning.options import PlanOptions
 from simulator.specs.scenario import KVDtype, WeightDtype
 
 
@@ -26,7 +28,7 @@ class EstimateRequest(BaseModel):
     context_parallel: int = Field(default=1, ge=1, le=256)
     pipeline_parallel: int = Field(default=1, ge=1, le=256)
     expert_parallel: int = Field(default=1, ge=1, le=1024)
-    attention_impl: Literal["flash", "naive"] = "flash"
+    attention_impl: AttentionImpl = "flash"
 
     @model_validator(mode="before")
     @classmethod
@@ -50,36 +52,13 @@ class EstimateRequest(BaseModel):
 # (`api.openapi_docs` replaces the `x-ctxplan-scenario` mark with references to those schemas).
 ServingScenario = Annotated[dict, Field(json_schema_extra={"x-ctxplan-scenario": ["ScenarioSpec"]})]
 AnyScenario = Annotated[dict, Field(json_schema_extra={"x-ctxplan-scenario": ["ScenarioSpec", "ComparisonSpec"]})]
-PositiveSmall = Annotated[int, Field(ge=1, le=1024)]
-PositiveCount = Annotated[int, Field(ge=1, le=10_000_000)]
-CatalogName = Annotated[str, Field(min_length=1, max_length=200)]
 
 
-class PlanRequest(BaseModel):
-    """The options of `ctxplan plan`, with the serving scenario inline."""
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+class PlanRequest(PlanOptions):
+    """The options of `ctxplan plan` (`simulator.planning.options.PlanOptions`: the one definition of their
+    defaults and limits), with the serving scenario inline."""
     scenario: ServingScenario = Field(description="a serving scenario (workload: ...); its first deployment is "
                                       "the template")
-    target_qps: float = Field(gt=0, le=1e6)
-    slo_ttft_p99_s: float | None = Field(default=None, gt=0, le=86_400)
-    slo_tpot_p99_s: float | None = Field(default=None, gt=0, le=86_400)
-    hardware: list[CatalogName] | None = Field(default=None, min_length=1, max_length=16,
-                                               description="catalog names or uploaded profiles")
-    tensor_parallel: list[PositiveSmall] | None = Field(default=None, min_length=1, max_length=8)
-    max_num_seqs: list[Annotated[int, Field(ge=1, le=65536)]] | None = Field(default=None, min_length=1, max_length=8)
-    chunk_tokens: list[PositiveCount] | None = Field(default=None, min_length=1, max_length=8)
-    max_gpus: int = Field(default=64, ge=1, le=4096)
-    seeds: int = Field(default=3, ge=1, le=20)
-    requests: PositiveCount | None = Field(default=None, description="at least this many requests per run (default: "
-                                           "the scenario's); runs also offer at least min_arrival_s of arrivals")
-    capacity: bool = True
-    prices: dict[CatalogName, Annotated[float, Field(ge=0, le=1e6)]] | None = Field(
-        default=None, max_length=16, description="$ per GPU-hour by hardware name (default: each hardware's catalog or "
-                                                 "profile price; a template's price applies to its own hardware only)")
-    headroom: float | None = Field(default=None, ge=0, le=10, description="size for (1 + headroom) x target_qps "
-                                   "(default 0.2)")
-    min_arrival_s: float | None = Field(default=None, gt=0, le=86_400, description="seconds of arrivals every run "
-                                        "offers at least (default 60)")
 
 
 class SweepRequest(BaseModel):

@@ -14,6 +14,7 @@ import traceback
 from pathlib import Path
 
 from api.job_status import JobStatus
+from api.schemas import PlanRequest, SweepRequest
 from api.store import Store
 
 
@@ -60,7 +61,8 @@ def _plan_or_sweep(kind: str, body: dict, seed: int | None, profiles: dict[str, 
     if seed is not None:
         scenario["seed"] = seed
 
-    phases = 2 if kind == "plan" and body.get("capacity", True) else 1
+    options = None if kind == "sweep" else PlanRequest.model_validate(body)   # the body as validated when queued
+    phases = 2 if options is not None and options.capacity else 1
     state = {"phase": 0, "done": 0}
 
     def report(done: int, total: int) -> None:   # a plan reports its searches, then its capacity probes
@@ -70,25 +72,17 @@ def _plan_or_sweep(kind: str, body: dict, seed: int | None, profiles: dict[str, 
         progress((state["phase"] + done / max(total, 1)) / phases)
     if kind == "sweep":
         from simulator.planning.sweep import parse_param, sweep
-        table = sweep(scenario, None, [parse_param(p) for p in body["params"]], workers=1, progress=report)
+        params = SweepRequest.model_validate(body).params
+        table = sweep(scenario, None, [parse_param(p) for p in params], workers=1, progress=report)
         return {"rows": json.loads(table.to_json(orient="records"))}
     from api.settings import Settings
-    from simulator.planning.planner import Targets, plan
-    from simulator.specs.scenario import ScenarioSpec
-    template = ScenarioSpec.model_validate(scenario)
-    first = template.deployments[0]
-    hardware = [_profile_path(h, profiles, folder) for h in body.get("hardware") or [first.hardware]]
-    targets = Targets(body.get("slo_ttft_p99_s") or template.slo.ttft_s, body.get("slo_tpot_p99_s") or template.slo.tpot_s)
-    result = plan(scenario, None, body["target_qps"], targets, hardware,
-                  body.get("tensor_parallel") or [first.tensor_parallel],
-                  body.get("max_num_seqs") or [first.engine.max_num_seqs],
-                  body.get("chunk_tokens") or [first.engine.max_num_batched_tokens],
-                  max_gpus=body.get("max_gpus", 64), seeds=body.get("seeds", 3), requests=body.get("requests"),
-                  capacity=body.get("capacity", True), workers=1, progress=report,
-                  prices={_profile_path(h, profiles, folder): v for h, v in (body.get("prices") or {}).items()},
-                  headroom=body.get("headroom"), min_arrival_s=body.get("min_arrival_s"),
-                  max_run_requests=Settings().max_requests_per_job)
-    return _profile_names(result, folder)
+    from simulator.planning.planner import plan_result
+    profile_options = options.model_copy(update={     # uploaded profiles by their files here
+        "hardware": options.hardware and [_profile_path(h, profiles, folder) for h in options.hardware],
+        "prices": options.prices and {_profile_path(h, profiles, folder): v for h, v in options.prices.items()}})
+    result = plan_result(scenario, None, profile_options, workers=1, progress=report,
+                         max_run_requests=Settings().max_requests_per_job)
+    return _profile_names(result.to_json_dict(), folder)
 
 
 def execute(kind: str, spec: dict, seed: int | None, profiles: dict[str, str], progress) -> dict:

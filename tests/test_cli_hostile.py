@@ -137,7 +137,7 @@ CASES = [
      "--slo-ttft-p99"),
     ("plan-requests-0", ["plan", "{dir}/good.yaml", "--target-qps", "1", "--requests", "0"], "--requests"),
     ("plan-requests-huge", ["plan", "{dir}/good.yaml", "--target-qps", "1", "--requests", "10" * 6],
-     "num_requests"),
+     "requests: Input should be less than or equal to 10000000"),
     ("plan-unknown-hardware", ["plan", "{dir}/good.yaml", "--target-qps", "1", "--hardware", "h1000"],
      "--hardware"),
     ("plan-tp-not-integers", ["plan", "{dir}/good.yaml", "--target-qps", "1", "--tp", "a,b"], "tp"),

@@ -12,6 +12,7 @@ import importlib.metadata
 import io
 import subprocess
 from pathlib import Path
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
@@ -180,8 +181,9 @@ def test_service_url_brackets_ipv6():
 
 def test_run_table_latencies_are_durations():
     cells = dict(render.ROWS)
-    metrics = {"ttft_s": {"p50": 451.832, "p99": 1084.9791}, "e2e_s": {"p50": 539.0, "p99": 1130.0},
-               "stable": False, "num_completed": 12000, "num_rejected": 0, "num_unfinished": None}
+    metrics = SimpleNamespace(ttft_s=SimpleNamespace(p50=451.832, p99=1084.9791),
+                              e2e_s=SimpleNamespace(p50=539.0, p99=1130.0), stable=False, num_completed=12000,
+                              num_rejected=0, num_unfinished=None)
     assert cells["TTFT p50 / p99"]({}, metrics) == "7.53 min / 18.1 min"
     assert cells["E2E p50 / p99"]({}, metrics) == "8.98 min / 18.8 min"
     assert cells["stable"]({}, metrics) == "no"

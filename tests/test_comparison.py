@@ -39,7 +39,7 @@ def spec(doc_tokens=30000, num_documents=100000, n=20, rate=0.01, deployments=No
 
 
 def busy_cost(s, index=0):
-    return run_comparison_deployment(s, index)["busy_cost_per_query_usd"]
+    return run_comparison_deployment(s, index).busy_cost_per_query_usd
 
 
 def test_long_context_cost_grows_faster_than_linear_without_reuse():
@@ -66,12 +66,12 @@ def test_rag_cost_is_nearly_flat_in_document_length():
 
 def test_document_past_the_context_is_refused_with_the_reason():
     result = run_comparison_deployment(spec(doc_tokens=200000), 0)
-    assert result["num_refused"] == result["num_queries"] == 20 and result["num_answered"] == 0
-    assert result["cost_per_query_usd"] is None and result["expected_accuracy"] == 0
+    assert result.num_refused == result.num_queries == 20 and result.num_answered == 0
+    assert result.cost_per_query_usd is None and result.expected_accuracy == 0
     mr = spec(doc_tokens=200000, deployments=[{"name": "mr", "kind": "long_context", "on_overflow": "map_reduce",
                                                "llm": NO_CACHE}])
     answered = run_comparison_deployment(mr, 0)
-    assert answered["num_answered"] == 20 and answered["num_refused"] == 0
+    assert answered.num_answered == 20 and answered.num_refused == 0
 
 
 def test_refusal_reason_names_the_sizes_and_refused_calls_never_reach_the_engine(tmp_path):
@@ -97,9 +97,9 @@ def test_hybrid_falls_back_after_the_rag_call():
     rag_only = [{"name": "r", "kind": "rag", "llm": NO_CACHE, "retrieval": FREE_RETRIEVAL}]
     h = run_comparison_deployment(s, 0)
     r = run_comparison_deployment(spec(doc_tokens=20000, n=40, deployments=rag_only), 0)
-    assert h["fallback_fraction"] == 0.5
-    assert h["e2e_s"]["p90"] > r["e2e_s"]["p90"]            # fallback queries wait for both calls
-    assert h["busy_cost_per_query_usd"] > r["busy_cost_per_query_usd"]
+    assert h.fallback_fraction == 0.5
+    assert h.e2e_s.p90 > r.e2e_s.p90            # fallback queries wait for both calls
+    assert h.busy_cost_per_query_usd > r.busy_cost_per_query_usd
 
 
 def test_crossover_matches_the_hand_computed_point():
@@ -131,9 +131,9 @@ def test_conversations_reuse_history_and_wait_for_think_time():
         "deployments": [{"name": "cached", "kind": "llm", "llm": LLM},
                         {"name": "plain", "kind": "llm", "llm": NO_CACHE}]})
     cached, plain = (run_comparison_deployment(s, i) for i in range(2))
-    assert cached["num_queries"] == 80 and cached["num_answered"] == 80
-    assert cached["prefix_cache_hit_rate"] > 0.5 and plain["prefix_cache_hit_rate"] == 0
-    assert cached["ttft_s"]["mean"] < plain["ttft_s"]["mean"]
+    assert cached.num_queries == 80 and cached.num_answered == 80
+    assert cached.prefix_cache_hit_rate > 0.5 and plain.prefix_cache_hit_rate == 0
+    assert cached.ttft_s.mean < plain.ttft_s.mean
 
 
 def test_dependent_call_waits_for_parents_plus_delay_and_inherits_rejection():

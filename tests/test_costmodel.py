@@ -39,8 +39,8 @@ def test_attended_pairs_closed_forms_match_brute_force():
 
 def test_prefill_of_64k_costs_more_than_8x_an_8k_prompt(h100):
     model = resolve_model("llama-3.1-8b")
-    t8 = estimate(model, h100, 8192, 1)["prefill_time_s"]
-    t64 = estimate(model, h100, 65536, 1)["prefill_time_s"]
+    t8 = estimate(model, h100, 8192, 1).prefill_time_s
+    t64 = estimate(model, h100, 65536, 1).prefill_time_s
     assert t64 > 8 * t8
     cost = costmodel.iteration_cost_params(model, h100)
     single8 = costmodel.prefill_attention_time_s(cost, 0, 8192)

@@ -36,40 +36,40 @@ def h100():
 
 def test_past_the_context_does_not_fit_though_memory_holds_it(llama70, h100):
     result = estimate(llama70, h100, 131072, 1, tp=4)
-    assert result["exceeds_context"] is True and result["fits_in_memory"] is True
-    assert result["fits"] is False and result["limited_by"] == "context"
-    assert result["fit_reason"] == "prompt + output = 131,073 tokens exceed llama-3.1-70b's context of 131,072 tokens"
-    assert result["min_num_gpus"] == 4 and result["needs"] is None          # memory alone: this layout holds it
-    assert result["max_context_tokens"] == 131072
+    assert result.exceeds_context is True and result.fits_in_memory is True
+    assert result.fits is False and result.limited_by == "context"
+    assert result.fit_reason == "prompt + output = 131,073 tokens exceed llama-3.1-70b's context of 131,072 tokens"
+    assert result.min_num_gpus == 4 and result.needs is None          # memory alone: this layout holds it
+    assert result.max_context_tokens == 131072
     inside = estimate(llama70, h100, 131071, 1, tp=4)
-    assert inside["fits"] is True and inside["limited_by"] is None and inside["fit_reason"] == "fits"
+    assert inside.fits is True and inside.limited_by is None and inside.fit_reason == "fits"
 
 
 def test_past_the_context_and_out_of_memory_names_both_and_the_memory_layout(llama70, h100):
     result = estimate(llama70, h100, 131072, 1, tp=1)
-    assert result["fits"] is False and result["fits_in_memory"] is False and result["limited_by"] == "context"
-    context, memory = result["fit_reason"].split("; ", 1)
+    assert result.fits is False and result.fits_in_memory is False and result.limited_by == "context"
+    context, memory = result.fit_reason.split("; ", 1)
     assert "context of 131,072 tokens" in context and memory.startswith("weights need 141.1 GB per GPU")
-    assert result["min_num_gpus"] == 4 and result["needs"]["num_gpus"] == 4
+    assert result.min_num_gpus == 4 and result.needs.num_gpus == 4
 
 
 def test_every_kv_field_has_one_scope(llama70, h100):
     one = estimate(llama70, h100, 131072, 1)
-    assert one["kv_cache_bytes"] == PROMPT_KV_70B == one["kv_cache_bytes_per_gpu"]     # prompt, one GPU = all
-    assert one["sequence_kv_cache_bytes"] == one["sequence_kv_cache_bytes_per_gpu"] == PROMPT_KV_70B + 327680
+    assert one.kv_cache_bytes == PROMPT_KV_70B == one.kv_cache_bytes_per_gpu     # prompt, one GPU = all
+    assert one.sequence_kv_cache_bytes == one.sequence_kv_cache_bytes_per_gpu == PROMPT_KV_70B + 327680
     four = estimate(llama70, h100, 131072, 1, tp=4)
-    assert four["kv_cache_bytes"] == PROMPT_KV_70B and four["kv_cache_bytes_per_gpu"] == PROMPT_KV_70B // 4
-    assert four["sequence_kv_cache_bytes_per_gpu"] == (PROMPT_KV_70B + 327680) // 4
+    assert four.kv_cache_bytes == PROMPT_KV_70B and four.kv_cache_bytes_per_gpu == PROMPT_KV_70B // 4
+    assert four.sequence_kv_cache_bytes_per_gpu == (PROMPT_KV_70B + 327680) // 4
     split = estimate(resolve_model("llama-3.1-8b"), h100, 100_000, 5000, tp=2, context_parallel=2,
                      pipeline_parallel=2)
-    assert split["kv_cache_bytes_per_gpu"] * split["num_gpus"] == pytest.approx(split["kv_cache_bytes"], abs=8)
-    assert split["sequence_kv_cache_bytes_per_gpu"] * 8 == pytest.approx(split["sequence_kv_cache_bytes"], abs=8)
-    assert split["kv_cache_bytes"] < split["sequence_kv_cache_bytes"] <= split["kv_cache_bytes_peak"]
+    assert split.kv_cache_bytes_per_gpu * split.num_gpus == pytest.approx(split.kv_cache_bytes, abs=8)
+    assert split.sequence_kv_cache_bytes_per_gpu * 8 == pytest.approx(split.sequence_kv_cache_bytes, abs=8)
+    assert split.kv_cache_bytes < split.sequence_kv_cache_bytes <= split.kv_cache_bytes_peak
 
 
 def test_each_memory_field_states_its_scope(llama70, h100):
     result = estimate(llama70, h100, 131072, 1, tp=4)
-    memory_keys = [key for key in result if "bytes" in key]
+    memory_keys = [key for key in type(result).model_fields if "bytes" in key]
     assert {"kv_cache_bytes", "sequence_kv_cache_bytes", "sequence_kv_cache_bytes_per_gpu"} <= set(memory_keys)
     for key in memory_keys:
         assert key in simulator.results.estimate.__doc__, key
@@ -82,23 +82,23 @@ def test_each_memory_field_states_its_scope(llama70, h100):
 def test_the_reason_names_the_limit_that_binds(llama70, h100):
     weights = estimate(llama70, h100, 8000, 100)
     for impl in ("flash", "naive"):
-        entry = weights["attention"][impl]
-        assert entry["fits"] is False and entry["limited_by"] == "weights", impl
-        assert entry["reason"].startswith("weights need 141.1 GB per GPU"), impl
-    assert weights["limited_by"] == "weights" and "score matrix" not in weights["fit_reason"]
+        entry = getattr(weights.attention, impl)
+        assert entry.fits is False and entry.limited_by == "weights", impl
+        assert entry.reason.startswith("weights need 141.1 GB per GPU"), impl
+    assert weights.limited_by == "weights" and "score matrix" not in weights.fit_reason
 
     kv = estimate(resolve_model("llama-3.1-8b"), resolve_hardware("l4"), 100_000, 10)
-    assert kv["limited_by"] == "kv_cache" and kv["fit_reason"].startswith("KV cache holds")
-    assert kv["attention"]["flash"]["limited_by"] == "kv_cache"
+    assert kv.limited_by == "kv_cache" and kv.fit_reason.startswith("KV cache holds")
+    assert kv.attention.flash.limited_by == "kv_cache"
 
 
 def test_a_score_matrix_limit_counts_in_the_gpus_it_needs(h100):
     unchunked = EngineSpec(enable_chunked_prefill=False, max_num_batched_tokens=32768)
     result = estimate(resolve_model("llama-3.1-8b"), h100, 32768, 16, attention_impl="naive", engine=unchunked)
-    assert result["fits"] is False and result["limited_by"] == "score_matrix"
-    assert result["fit_reason"].startswith("naive attention: score matrix needs 64.0 GiB per GPU")
-    assert result["attention"]["flash"]["fits"] is True
-    assert result["needs"] is not None and result["min_num_gpus"] == result["needs"]["num_gpus"] > 1
+    assert result.fits is False and result.limited_by == "score_matrix"
+    assert result.fit_reason.startswith("naive attention: score matrix needs 64.0 GiB per GPU")
+    assert result.attention.flash.fits is True
+    assert result.needs is not None and result.min_num_gpus == result.needs.num_gpus > 1
 
 
 @pytest.fixture(scope="module")

@@ -49,36 +49,36 @@ def test_ring_attention_divides_kv_and_attention_per_gpu_and_exposes_a_slow_ring
     slow_link = dataclasses.replace(h100, internode_bytes_per_s=1e9)
     for d in (2, 4, 8):
         plan = estimate(scout, h100, 1_000_000, 256, tp=4, context_parallel=d)
-        assert plan["kv_cache_bytes_per_gpu"] == pytest.approx(base["kv_cache_bytes_per_gpu"] / d, rel=1e-9)
+        assert plan.kv_cache_bytes_per_gpu == pytest.approx(base.kv_cache_bytes_per_gpu / d, rel=1e-9)
         fast = costmodel.iteration_cost_params(scout, fast_link, 4, cp=d)
         one = costmodel.iteration_cost_params(scout, fast_link, 4)
         assert costmodel.prefill_attention_time_s(fast, 500_000, 8192 * d) == pytest.approx(
             costmodel.prefill_attention_time_s(one, 500_000, 8192 * d) / d, rel=1e-9)   # compute split d ways
     fast_plan = estimate(scout, fast_link, 1_000_000, 256, tp=4, context_parallel=8)
     slow_plan = estimate(scout, slow_link, 1_000_000, 256, tp=4, context_parallel=8)
-    assert slow_plan["ring_communication_s"] > slow_plan["prefill_time_s"] * 0.9     # the ring dominates
-    assert slow_plan["prefill_time_s"] > 3 * fast_plan["prefill_time_s"]
-    assert fast_plan["prefill_time_s"] < base["prefill_time_s"] / 6                  # ~8x from 8 ranks
+    assert slow_plan.ring_communication_s > slow_plan.prefill_time_s * 0.9     # the ring dominates
+    assert slow_plan.prefill_time_s > 3 * fast_plan.prefill_time_s
+    assert fast_plan.prefill_time_s < base.prefill_time_s / 6                  # ~8x from 8 ranks
 
 
 def test_naive_attention_materialises_the_score_matrix(h100):
     llama70 = resolve_model("llama-3.1-70b")
     plan = estimate(llama70, h100, 131072, 16, tp=8)
-    naive, flash = plan["attention"]["naive"], plan["attention"]["flash"]
-    assert naive["score_matrix_bytes_per_gpu"] == 64 / 8 * 8192 * 131072 * 2     # one 8K chunk, one layer
-    assert flash["score_matrix_bytes_per_gpu"] == 0 and flash["fits"]
-    assert naive["prefill_time_s"] > flash["prefill_time_s"]
+    naive, flash = plan.attention.naive, plan.attention.flash
+    assert naive.score_matrix_bytes_per_gpu == 64 / 8 * 8192 * 131072 * 2     # one 8K chunk, one layer
+    assert flash.score_matrix_bytes_per_gpu == 0 and flash.fits
+    assert naive.prefill_time_s > flash.prefill_time_s
     whole = estimate(llama70, h100, 131072, 16, tp=8, engine=None, attention_impl="naive")
-    assert whole["attention_impl"] == "naive" and whole["prefill_time_s"] == naive["prefill_time_s"]
+    assert whole.attention_impl == "naive" and whole.prefill_time_s == naive.prefill_time_s
     unchunked = estimate(llama70, h100, 131072, 16, tp=8, attention_impl="naive",
                          engine=__import__("simulator.specs.scenario", fromlist=["EngineSpec"]).EngineSpec(
                              enable_chunked_prefill=False, max_num_batched_tokens=131072))
-    assert unchunked["fits"] is False and "score matrix" in unchunked["fit_reason"]
+    assert unchunked.fits is False and "score matrix" in unchunked.fit_reason
 
 
 def test_kv_dtypes_scale_memory_and_int4_carries_a_quality_penalty(h100):
     llama8 = resolve_model("llama-3.1-8b")
-    sizes = {d: estimate(llama8, h100, 32768, 16, kv_dtype=d)["kv_cache_bytes"] for d in ("bf16", "fp8", "int4")}
+    sizes = {d: estimate(llama8, h100, 32768, 16, kv_dtype=d).kv_cache_bytes for d in ("bf16", "fp8", "int4")}
     assert sizes["fp8"] == sizes["bf16"] / 2 and sizes["int4"] == sizes["bf16"] / 4
     from simulator.comparisons.quality import kv_quality_penalty
     assert kv_quality_penalty("fp8") == 0.0 and kv_quality_penalty("int4") > 0

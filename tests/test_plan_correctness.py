@@ -6,6 +6,7 @@ import copy
 import math
 import shlex
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import yaml
@@ -79,10 +80,10 @@ def test_runs_offer_the_minimum_arrival_time_at_every_rate():
 
 def test_fewest_replicas_is_never_below_a_failing_larger_count():
     verdicts = {1: False, 2: True, 3: False, 4: True, 5: True, 6: True}     # noisy: 2 passes, 3 fails
-    at = lambda r: {"meets_slo": verdicts[r]}                              # noqa: E731
+    at = lambda r: SimpleNamespace(meets_slo=verdicts[r])                  # noqa: E731
     assert fewest_replicas(at, 6, exhaustive=True) == 4
     assert fewest_replicas(at, 6, exhaustive=False) in (4, 5, 6)
-    assert fewest_replicas(lambda r: {"meets_slo": False}, 6, exhaustive=True) is None
+    assert fewest_replicas(lambda r: SimpleNamespace(meets_slo=False), 6, exhaustive=True) is None
 
 
 def test_an_unreachable_ttft_target_names_the_prefill_floor():
@@ -144,16 +145,16 @@ def test_compare_capacity_is_confirmed_by_a_run_at_that_rate(name):
     target = spec.slo.target_attainment
     checked = 0
     for index, row in enumerate(result.deployments):
-        if not row["max_sustainable_qps"]:
+        if not row.max_sustainable_qps:
             continue
         checked += 1
         data = spec.model_dump(mode="json")
-        data[block]["arrival"]["rate_per_s"] = row["max_sustainable_qps"]
-        data[block][counter] = row["capacity_num_queries"]
+        data[block]["arrival"]["rate_per_s"] = row.max_sustainable_qps
+        data[block][counter] = row.capacity_num_queries
         data[block].pop("horizon_s", None)
         data["deployments"] = [data["deployments"][index]]
         again = compare(type(spec).model_validate(data), base_dir, search_capacity=False).deployments[0]
-        assert again["stable"] and again["slo_attainment"] >= target, (row["name"], again["slo_attainment"])
+        assert again.stable and again.slo_attainment >= target, (row.name, again.slo_attainment)
     assert checked >= 2
 
 
@@ -217,10 +218,10 @@ def test_emit_pipeline_parallel_and_a_kv_limited_context():
     doc = copy.deepcopy(SMALL)
     doc["deployments"][0].update(model="llama-3.1-70b", hardware="l40s", pipeline_parallel=2)
     emitted = emit_for(doc, None, Config("l40s", 2, 64, 8192), 1)
-    words = shlex.split(emitted["vllm_command"].split("  #")[0])
+    words = shlex.split(emitted.vllm_command.split("  #")[0])
     assert words[words.index("--pipeline-parallel-size") + 1] == "2"
     assert int(words[words.index("--max-model-len") + 1]) < 131072     # the KV cache of 4 L40S holds less
-    manifest = yaml.safe_load(emitted["kubernetes_manifest"])
+    manifest = yaml.safe_load(emitted.kubernetes_manifest)
     assert manifest["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == 4
     assert not manifest["metadata"]["name"].endswith("-") and len(manifest["metadata"]["name"]) <= 63
 

@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import httpx
 import pandas as pd
@@ -54,10 +55,10 @@ def test_plan_reports_capacity_and_seed_spread():
 
 
 def test_pareto_front_keeps_only_undominated_points():
-    points = [{"cost_per_hour_usd": c, "ttft_p99_s": t, "stable": True, "meets_slo": m} for c, t, m in
+    points = [SimpleNamespace(cost_per_hour_usd=c, ttft_p99_s=t, stable=True, meets_slo=m) for c, t, m in
               ((3, 1.0, True), (3, 0.8, True), (6, 0.5, True), (6, 0.9, True), (9, 0.5, True), (12, 0.2, True),
                (2, 0.1, False), (5, 0.05, False))]   # points missing the targets are never on the front
-    assert [(p["cost_per_hour_usd"], p["ttft_p99_s"]) for p in pareto_front(points)] == [(3, 0.8), (6, 0.5), (12, 0.2)]
+    assert [(p.cost_per_hour_usd, p.ttft_p99_s) for p in pareto_front(points)] == [(3, 0.8), (6, 0.5), (12, 0.2)]
 
 
 def test_sweep_values_paths_and_errors():

@@ -172,7 +172,7 @@ def test_estimates_of_every_option_family(case):
     options = dict(ESTIMATES[case])
     model, hardware = resolve_model(options.pop("model")), resolve_hardware(options.pop("hardware"))
     prompt, output = options.pop("prompt_tokens"), options.pop("output_tokens")
-    result = conforms(responses.EstimateResponse, estimate(model, hardware, prompt, output, **options))
+    result = conforms(responses.EstimateResponse, estimate(model, hardware, prompt, output, **options).to_json_dict())
     expected = {"tp and a layout it needs": lambda r: not r.fits and r.needs is not None,
                 "naive attention that does not fit": lambda r: not r.fits and not r.attention.naive.fits,
                 "past the context": lambda r: r.exceeds_context}
@@ -229,5 +229,5 @@ def test_every_model_works_as_a_response_model_in_openapi():
     for index, annotation in enumerate(RESPONSES):
         app.get(f"/r{index}", response_model=annotation)(lambda: None)
     schemas = app.openapi()["components"]["schemas"]
-    assert {"SimulationResult", "ComparisonResult", "PlanResult", "SweepRow", "EstimateResponse"} <= \
+    assert {"SimulationResult", "ComparisonResult", "PlanResult", "SweepRow", "Estimate"} <= \
         {name.removesuffix("-Output") for name in schemas}

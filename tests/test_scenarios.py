@@ -39,7 +39,7 @@ def check_disaggregated(result):
 
 
 def by_name(comparison):
-    return {r["name"]: r for r in comparison.deployments}
+    return {r.name: r.to_json_dict() for r in comparison.deployments}     # rows as their JSON
 
 
 def check_legal(c):
@@ -60,7 +60,7 @@ def check_codebase(c):
 def check_support(c):
     rows = by_name(c)
     assert rows["rag-8b"]["num_retrieval_nodes"] == 2 and rows["rag-8b"]["api_cost_per_query_usd"] > 0
-    assert all(r["slo_attainment"] >= 0.95 for r in c.deployments)
+    assert all(r.slo_attainment >= 0.95 for r in c.deployments)
 
 
 def check_meetings(c):
@@ -103,8 +103,8 @@ def test_compare_runs_every_scenario(name):
     """Every scenario compares, capacity search included (wall time, goal < 1 min: benchmarks/suite_timings.py)."""
     spec, base_dir = load_any_scenario(SCENARIOS / name)
     result = compare(spec, base_dir)
-    assert all(r["max_sustainable_qps"] is not None for r in result.deployments)
+    assert all(r.max_sustainable_qps is not None for r in result.deployments)
     if name not in SERVING:
         CHECKS[name](result)
         again = compare(spec, base_dir, search_capacity=False)
-        assert [r["cost_per_query_usd"] for r in again.deployments] == [r["cost_per_query_usd"] for r in result.deployments]
+        assert [r.cost_per_query_usd for r in again.deployments] == [r.cost_per_query_usd for r in result.deployments]

@@ -8,12 +8,14 @@ double (or halve) the scenario's rate until the verdict flips, then bisect.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
-from simulator.comparisons.deployment_run import SECONDS_PER_MONTH, run_comparison_deployment
-from simulator.planning.capacity import RunPolicy, default_policy, describe, search_max_factor
+from simulator.comparisons.deployment_run import run_comparison_deployment
+from simulator.comparisons.rows import Answered, comparison_row
+from simulator.results.types import ComparisonResult, ComparisonRow, ServingComparisonRow
+from simulator.planning.capacity import RunPolicy, default_policy, describe, meets_attainment, search_max_factor
 from simulator.specs.comparison import ComparisonSpec
+from simulator.specs.edit import edit_many
 from simulator.results.runner import run as run_serving
 from simulator.specs.scenario import ScenarioSpec, TraceArrivals
 
@@ -27,22 +29,7 @@ COST_METRIC = ("cost_per_query_usd", "all-in $ per answered query: every GPU (an
                                      "run, idle time included, plus indexing and API charges")
 
 
-@dataclass(slots=True)
-class Comparison:
-    scenario: str
-    seed: int
-    deployments: list[dict]
-    winner_on_cost: str | None
-    winner_on_quality: str | None
-    cost_note: str
-    capacity_definition: str | None = None
-    cost_metric: str = COST_METRIC[1]
-
-    def to_json_dict(self) -> dict:
-        return {"scenario": self.scenario, "seed": self.seed, "deployments": self.deployments,
-                "winner_on_cost": self.winner_on_cost, "winner_on_quality": self.winner_on_quality,
-                "cost_note": self.cost_note, "capacity_definition": self.capacity_definition,
-                "cost_metric": self.cost_metric}
+Row = ComparisonRow | ServingComparisonRow
 
 
 def _arrival_path(spec) -> tuple[str, object]:
@@ -52,17 +39,14 @@ def _arrival_path(spec) -> tuple[str, object]:
 
 
 def _with_rate(spec, factor: float, count: int):
+    """The scenario at `factor` x its rate (a trace: its time scale) with `count` queries (sessions)."""
     key, block = _arrival_path(spec)
-    arrival = block.arrival
-    if isinstance(arrival, TraceArrivals):
-        arrival = arrival.model_copy(update={"time_scale": arrival.time_scale * factor})
-    else:
-        arrival = arrival.model_copy(update={"rate_per_s": arrival.rate_per_s * factor})
-    counter = "num_sessions" if key == "conversations" else "num_requests"
-    update = {"arrival": arrival, counter: count}
+    field = "time_scale" if isinstance(block.arrival, TraceArrivals) else "rate_per_s"
+    changes = {f"{key}.arrival.{field}": getattr(block.arrival, field) * factor,
+               f"{key}.{'num_sessions' if key == 'conversations' else 'num_requests'}": count}
     if getattr(block, "horizon_s", None) is not None:
-        update["horizon_s"] = None
-    return spec.model_copy(update={key: block.model_copy(update=update)})
+        changes[f"{key}.horizon_s"] = None
+    return edit_many(spec, changes)
 
 
 def base_rate(spec) -> float | None:
@@ -70,32 +54,27 @@ def base_rate(spec) -> float | None:
     return None if isinstance(arrival, TraceArrivals) else arrival.rate_per_s
 
 
-def _run_one(spec, index: int, base_dir: Path | None) -> dict:
+def _run_one(spec, index: int, base_dir: Path | None) -> Row:
     if isinstance(spec, ComparisonSpec):
         return run_comparison_deployment(spec, index, base_dir)
     one = spec.model_copy(update={"deployments": [spec.deployments[index]]})
     result = run_serving(one, base_dir).deployments[0]
-    m = result.metrics
-    return {"name": result.name, "kind": "llm", "model": result.resolved.model.name,
-            "hardware": result.resolved.hardware.name, "num_queries": m["num_requests"],
-            "num_answered": m["num_completed"], "num_refused": m["num_rejected"], "num_gpus": result.resolved.num_gpus,
-            "num_retrieval_nodes": 0, "cost_usd": m["cost_usd"], "cost_per_query_usd": m["cost_per_query_usd"],
-            "busy_cost_per_query_usd": (m["gpu_busy_fraction"] * m["cost_usd"] / m["num_completed"]
-                                        if m["num_completed"] else None),
-            "cost_per_month_usd": m["cost_usd"] / m["duration_s"] * SECONDS_PER_MONTH if m["duration_s"] else 0.0,
-            "ttft_s": m["ttft_s"], "e2e_s": m["e2e_s"], "tpot_s": m["tpot_s"], "slo_attainment": m["slo_attainment"],
-            "stable": m["stable"], "kv_cache_peak_utilization": m["kv_cache_peak_utilization"],
-            "prefix_cache_hit_rate": m["prefix_cache_hit_rate"], "num_preemptions": m["num_preemptions"],
-            "expected_accuracy": None, "accuracy_source": None, "cost_per_correct_answer_usd": None,
-            "duration_s": m["duration_s"], "notes": list(result.resolved.notes)}
+    m = result.summary
+    counts = Answered(num_queries=m.num_requests, num_answered=m.num_completed, num_refused=m.num_rejected,
+                      ttft_s=m.ttft_s, e2e_s=m.e2e_s, tpot_s=m.tpot_s, slo_attainment=m.slo_attainment)
+    return comparison_row(
+        name=result.name, kind="llm", model=result.resolved.model.name, hardware=result.resolved.hardware.name,
+        answered=counts, num_gpus=result.resolved.num_gpus, num_retrieval_nodes=0, cost_usd=m.cost_usd,
+        busy_cost_usd=m.gpu_busy_fraction * m.cost_usd, duration_s=m.duration_s, llm=m, expected_accuracy=None,
+        accuracy_source=None, notes=list(result.resolved.notes))
 
 
 def _target(spec) -> float:
     return getattr(spec.slo, "target_attainment", 0.95)
 
 
-def _passes(summary: dict, target: float) -> bool:
-    return bool(summary["stable"]) and (summary["slo_attainment"] or 0.0) >= target
+def _passes(row: Row, target: float) -> bool:
+    return meets_attainment(row.stable, row.slo_attainment, target)
 
 
 def base_count(spec) -> int:
@@ -117,7 +96,7 @@ def probe_count(spec, factor: float, policy: RunPolicy | None = None) -> int:
     return policy.requests_at(base, base_rate(spec) * factor, cap=max(base, PROBE_CAP))
 
 
-def max_sustainable_qps(spec, index: int, base_dir: Path | None = None, base_result: dict | None = None,
+def max_sustainable_qps(spec, index: int, base_dir: Path | None = None, base_result: Row | None = None,
                         progress: Callable[[float, str], None] | None = None) -> tuple[float | None, int | None]:
     """Highest passing rate and the probe length it was found with (`simulator.planning.capacity`): the
     scenario's own run is the first probe when it has the probe's length; probes are deterministic
@@ -135,9 +114,9 @@ def max_sustainable_qps(spec, index: int, base_dir: Path | None = None, base_res
         if progress:
             progress(len(lengths) / MAX_PROBES, f"{spec.deployments[index].name}: capacity probe at "
                                                 f"{rate * factor:.3g} q/s, {count} queries")
-        summary = _run_one(_with_rate(spec, factor, count), index, base_dir)
+        probe = _run_one(_with_rate(spec, factor, count), index, base_dir)
         lengths[factor] = count
-        return _passes(summary, target)
+        return _passes(probe, target)
 
     reuse = base_result is not None and probe_count(spec, 1.0, policy) == base_count(spec) and \
         getattr(_arrival_path(spec)[1], "horizon_s", None) is None
@@ -157,16 +136,17 @@ def capacity_definition(spec) -> str:
 
 
 def deployment_row(spec, index: int, base_dir: Path | None, search_capacity: bool,
-                   progress: Callable[[float, str], None] | None = None) -> dict:
+                   progress: Callable[[float, str], None] | None = None) -> Row:
     """One deployment's row and, with `search_capacity`, its capacity (a task: module level, picklable)."""
     row = _run_one(spec, index, base_dir)
-    row["max_sustainable_qps"], row["capacity_num_queries"] = \
-        max_sustainable_qps(spec, index, base_dir, row, progress) if search_capacity else (None, None)
-    return row
+    if not search_capacity:
+        return row
+    rate, count = max_sustainable_qps(spec, index, base_dir, row, progress)
+    return row.model_copy(update={"max_sustainable_qps": rate, "capacity_num_queries": count})
 
 
 def compare(spec: ComparisonSpec | ScenarioSpec, base_dir: Path | None = None, search_capacity: bool = True,
-            progress: Callable[[float, str], None] | None = None, workers: int = 1) -> Comparison:
+            progress: Callable[[float, str], None] | None = None, workers: int = 1) -> ComparisonResult:
     """Every deployment's row, its capacity (with `search_capacity`) and the winners. `progress(fraction, message)`
     hears of each deployment and, with one worker, of each capacity probe (fraction of the whole, 0..1).
     With `workers` > 1 the deployments run in parallel processes (`simulator.planning.executor`); results are the same."""
@@ -185,15 +165,16 @@ def compare(spec: ComparisonSpec | ScenarioSpec, base_dir: Path | None = None, s
                 progress(index / count, f"simulating {deployment.name}")
             rows.append(deployment_row(spec, index, base_dir, search_capacity, report))
     target = _target(spec)
-    metric = COST_METRIC[0]
-    meeting = [r for r in rows if (r["slo_attainment"] or 0) >= target and r[metric] is not None]
+    meeting = [r for r in rows if (r.slo_attainment or 0) >= target and r.cost_per_query_usd is not None]
     if meeting:
-        winner_cost = min(meeting, key=lambda r: r[metric])["name"]
+        winner_cost = min(meeting, key=lambda r: r.cost_per_query_usd).name
         note = f"cheapest all-in $ per answered query among deployments meeting the SLO for {target:.0%} of queries"
     else:
         winner_cost = None
         note = f"no deployment meets the SLO for {target:.0%} of queries"
-    rated = [r for r in rows if r["expected_accuracy"] is not None]
-    winner_quality = max(rated, key=lambda r: r["expected_accuracy"])["name"] if rated else None
+    rated = [r for r in rows if r.expected_accuracy is not None]
+    winner_quality = max(rated, key=lambda r: r.expected_accuracy).name if rated else None
     definition = capacity_definition(spec) if search_capacity and base_rate(spec) is not None else None
-    return Comparison(spec.name, spec.seed, rows, winner_cost, winner_quality, note, definition)
+    return ComparisonResult(scenario=spec.name, seed=spec.seed, deployments=rows, winner_on_cost=winner_cost,
+                            winner_on_quality=winner_quality, cost_note=note, capacity_definition=definition,
+                            cost_metric=COST_METRIC[1])

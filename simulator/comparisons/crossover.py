@@ -19,6 +19,7 @@ import numpy as np
 
 from simulator.comparisons.compare import COST_METRIC, compare
 from simulator.specs.comparison import ComparisonSpec
+from simulator.specs.edit import edit
 from simulator.errors import InputError
 from simulator.specs.scenario import ConstantLength, TraceArrivals
 
@@ -46,26 +47,24 @@ def parse_vary(text: str) -> tuple[str, float, float]:
 
 
 def with_value(spec, name: str, value: float):
+    """The scenario with crossover variable `name` (one of VARIABLES) at `value`."""
     if name == "rate_per_s":
         block_key = "queries" if isinstance(spec, ComparisonSpec) and spec.queries else (
             "conversations" if isinstance(spec, ComparisonSpec) else "workload")
-        block = getattr(spec, block_key)
-        if isinstance(block.arrival, TraceArrivals):
+        if isinstance(getattr(spec, block_key).arrival, TraceArrivals):
             raise InputError("cannot vary the rate of a trace; use time_scale in the file", field="--vary")
-        return spec.model_copy(update={block_key: block.model_copy(
-            update={"arrival": block.arrival.model_copy(update={"rate_per_s": value})})})
+        return edit(spec, f"{block_key}.arrival.rate_per_s", value)
     if not isinstance(spec, ComparisonSpec) or spec.corpus is None:
         raise InputError(f"{name} needs a scenario with a corpus", field="--vary", value=name)
     if name == "document_tokens":
-        corpus = spec.corpus.model_copy(update={"document_tokens": ConstantLength(dist="constant", value=int(value))})
-    else:
-        corpus = spec.corpus.model_copy(update={"num_documents": max(1, int(round(value)))})
-    return spec.model_copy(update={"corpus": corpus})
+        return edit(spec, "corpus.document_tokens", ConstantLength(dist="constant", value=int(value)))
+    return edit(spec, "corpus.num_documents", max(1, int(round(value))))
 
 
 def _costs(spec, base_dir, metric: str) -> dict[str, float]:
     result = compare(spec, base_dir, search_capacity=False)
-    return {r["name"]: (r[metric] if r[metric] is not None else math.inf) for r in result.deployments}
+    costs = {r.name: getattr(r, metric) for r in result.deployments}     # metric: a column of METRICS
+    return {name: math.inf if cost is None else cost for name, cost in costs.items()}
 
 
 def _cheapest(costs: dict[str, float]) -> str:

@@ -16,6 +16,7 @@ answering call's first token (TTFT) and to the end of their last call (end-to-en
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -30,9 +31,10 @@ from simulator.comparisons.queries import (Calls, QuerySet, id_counter, chat_cal
                                long_context_calls, rag_calls)
 from simulator.comparisons.quality import kv_quality_penalty, quality_model, quality_priors
 from simulator.workloads.rag import encoder_time_s, pipeline_ready_times, retrieval_defaults, search_time_s
+from simulator.comparisons.rows import Answered, QueryCosts, comparison_row
+from simulator.results.types import ComparisonRow, LatencyStats, ServingMetrics
 from simulator.specs.scenario import engine_defaults
 
-SECONDS_PER_MONTH = 2_628_000
 API_ROUND_TRIP_S = 0.05      # embedding API latency per query (assumption: one network round trip)
 
 
@@ -156,8 +158,30 @@ def query_table(requests, num_queries: int) -> pd.DataFrame:
 
 
 def run_comparison_deployment(spec: ComparisonSpec, index: int, base_dir: Path | None = None,
-                              data=None, trace: bool = False) -> dict:
-    """One deployment's row; with `trace`, also `_timeline` (engine steps) and `_ttft_s` (per answered query)."""
+                              data=None, trace: bool = False):
+    """One deployment's row (`ComparisonRow`). With `trace`, the mapping `api.reports.traced_run` reads:
+    the row's JSON plus `_timeline` (engine steps) and `_ttft_s` (per answered query); see `trace_deployment`."""
+    if trace:
+        traced = trace_deployment(spec, index, base_dir, data)
+        return {**traced.row.to_json_dict(), "_timeline": traced.timeline, "_ttft_s": traced.answered_ttft_s}
+    return _run(spec, index, base_dir, data, False)[0]
+
+
+@dataclass(frozen=True, slots=True)
+class TracedDeployment:
+    row: ComparisonRow
+    timeline: pd.DataFrame           # engine steps of every replica (runner.timeline_frame)
+    answered_ttft_s: np.ndarray      # TTFT of each answered query
+
+
+def trace_deployment(spec: ComparisonSpec, index: int, base_dir: Path | None = None, data=None) -> TracedDeployment:
+    from simulator.results.runner import timeline_frame
+    row, output, queries = _run(spec, index, base_dir, data, True)
+    return TracedDeployment(row, timeline_frame(output.timeline),
+                            queries.loc[queries["outcome"] == "answered", "ttft_s"].to_numpy())
+
+
+def _run(spec: ComparisonSpec, index: int, base_dir: Path | None, data, trace: bool):
     dep = spec.deployments[index]
     resolved = resolve_deployment(dep.llm, f"deployments[{index}].llm", base_dir)
     if data is None:
@@ -173,59 +197,36 @@ def run_comparison_deployment(spec: ComparisonSpec, index: int, base_dir: Path |
                             price_usd_per_gpu_hour=resolved.price_usd_per_gpu_hour, slo_ttft_s=spec.slo.ttft_s,
                             slo_tpot_s=spec.slo.tpot_s, num_clipped=calls.num_clipped_turns,
                             stability=engine_defaults()["stability"])
-    row = _summary(spec, dep, resolved, calls, extra, output, queries, llm)
-    if trace:
-        from simulator.results.runner import timeline_frame
-        row["_timeline"] = timeline_frame(output.timeline)
-        row["_ttft_s"] = queries.loc[queries["outcome"] == "answered", "ttft_s"].to_numpy()
-    return row
+    return _summary(spec, dep, resolved, calls, extra, output, queries, llm), output, queries
 
 
-def _summary(spec, dep, resolved, calls, extra, output, queries, llm) -> dict:
+def _summary(spec, dep, resolved, calls, extra, output, queries, llm: ServingMetrics) -> ComparisonRow:
     duration = output.end_time_s
     answered = queries["outcome"] == "answered"
-    num_answered = int(answered.sum())
-    meets = answered.copy()
-    if spec.slo.ttft_s is not None:
-        meets &= queries["ttft_s"] <= spec.slo.ttft_s
-    if spec.slo.tpot_s is not None:
-        meets &= queries["tpot_s"].isna() | (queries["tpot_s"] <= spec.slo.tpot_s)
-    llm_cost = llm["cost_usd"]
-    cost = llm_cost + extra["rate_usd_per_s"] * duration + extra["api_usd"]
+    meets = answered & metrics.meets_slo(queries, spec.slo.ttft_s, spec.slo.tpot_s)
+    cost = llm.cost_usd + extra["rate_usd_per_s"] * duration + extra["api_usd"]
     gpus_per_engine = resolved.num_gpus / len(output.engine_stats)
     busy_llm = sum(s.busy_s for s in output.engine_stats) * gpus_per_engine * resolved.price_usd_per_gpu_hour / 3600
-    per_query = cost / num_answered if num_answered else None
     accuracy = float(np.mean(calls.accuracy)) if calls.accuracy is not None and len(calls.accuracy) else None
-    api = _api_cost(dep, calls) if dep.api_pricing else None
 
-    def ls(column: str) -> dict:
+    def stats(column: str) -> LatencyStats:
         return metrics.percentile_stats(queries.loc[answered, column])
-    return {
-        "name": dep.name, "kind": dep.kind, "model": resolved.model.name, "hardware": resolved.hardware.name,
-        "num_queries": calls.num_queries, "num_answered": num_answered,
-        "num_refused": int((queries["outcome"] == "refused").sum()),
-        "num_gpus": resolved.num_gpus + extra["gpus"], "num_retrieval_nodes": extra["nodes"],
-        "cost_usd": cost,
-        "cost_per_query_usd": per_query,
-        "busy_cost_per_query_usd": ((busy_llm + extra["busy_usd"]) / num_answered) if num_answered else None,
-        "cost_per_month_usd": (cost / duration * SECONDS_PER_MONTH if duration > 0 else 0.0)
-        + extra["indexing_usd"] * (spec.corpus.updates_per_month_fraction if spec.corpus else 0.0),
-        "indexing_one_off_usd": extra["indexing_usd"],
-        "api_cost_per_query_usd": api,
-        "ttft_s": ls("ttft_s"), "e2e_s": ls("e2e_s"), "tpot_s": ls("tpot_s"),
-        "slo_attainment": float(meets.sum() / len(queries)) if len(queries) else None,
-        "stable": llm["stable"],
-        "kv_cache_peak_utilization": llm["kv_cache_peak_utilization"],
-        "prefix_cache_hit_rate": llm["prefix_cache_hit_rate"],
-        "num_preemptions": llm["num_preemptions"],
-        "expected_accuracy": accuracy,
-        "accuracy_source": (f"prior: {extra['quality_source']}, Lost-in-the-Middle position curve, recall@k "
-                            "(catalog/quality.yaml)") if accuracy is not None else None,
-        "cost_per_correct_answer_usd": (per_query / accuracy) if per_query and accuracy else None,
-        "fallback_fraction": extra.get("fallback_fraction"),
-        "duration_s": duration,
-        "notes": list(resolved.notes),
-    }
+    counts = Answered(num_queries=calls.num_queries, num_answered=int(answered.sum()),
+                      num_refused=int((queries["outcome"] == "refused").sum()), ttft_s=stats("ttft_s"),
+                      e2e_s=stats("e2e_s"), tpot_s=stats("tpot_s"),
+                      slo_attainment=float(meets.sum() / len(queries)) if len(queries) else None)
+    costs = QueryCosts(indexing_one_off_usd=extra["indexing_usd"],
+                       indexing_per_month_usd=extra["indexing_usd"] * (spec.corpus.updates_per_month_fraction
+                                                                       if spec.corpus else 0.0),
+                       api_cost_per_query_usd=_api_cost(dep, calls) if dep.api_pricing else None,
+                       fallback_fraction=extra.get("fallback_fraction"))
+    return comparison_row(
+        name=dep.name, kind=dep.kind, model=resolved.model.name, hardware=resolved.hardware.name, answered=counts,
+        num_gpus=resolved.num_gpus + extra["gpus"], num_retrieval_nodes=extra["nodes"], cost_usd=cost,
+        busy_cost_usd=busy_llm + extra["busy_usd"], duration_s=duration, llm=llm, expected_accuracy=accuracy,
+        accuracy_source=(f"prior: {extra['quality_source']}, Lost-in-the-Middle position curve, recall@k "
+                         "(catalog/quality.yaml)") if accuracy is not None else None,
+        notes=list(resolved.notes), query_costs=costs)
 
 
 def _api_cost(dep, calls: Calls) -> float | None:

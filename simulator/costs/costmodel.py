@@ -42,13 +42,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 from simulator.costs.hardware import HardwareProfile
 from simulator.costs.model import LayerGroup, ModelSpec, WindowKind
 
 BYTES_PER_ELEMENT = {"fp32": 4.0, "bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int8": 1.0, "int4": 0.5}
 ACTIVATION_BYTES = 2.0   # 16-bit activations on the wire for all-reduce
-ATTENTION_IMPLS = ("flash", "naive")
+AttentionImpl = Literal["flash", "naive"]   # the one list of attention implementations (specs, CLI, API)
+ATTENTION_IMPLS: tuple[str, ...] = get_args(AttentionImpl)
 # Naive attention writes the score matrix S = QK^T, reads it for the softmax, writes P and reads it
 # for PV: four passes of 16-bit scores through HBM per (query, key) pair and head (assumption:
 # fp16 scores, no fusion; FlashAttention keeps them in on-chip memory).

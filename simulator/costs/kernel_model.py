@@ -18,9 +18,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from simulator.costs.costmodel import BYTES_PER_ELEMENT as DTYPE_BYTES   # the one dtype byte table
 from simulator.costs.hardware import HardwareProfile
-
-DTYPE_BYTES = {"fp32": 4, "bf16": 2, "fp16": 2, "fp8": 1}
 
 
 def _peak(profile: HardwareProfile, dtype: str) -> float:

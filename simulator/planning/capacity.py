@@ -10,9 +10,11 @@ at a higher rate is never a shorter run; a run whose arrivals last less than `e2
 p99 end-to-end latency is repeated once with more requests (`extended_requests`). `plan` also
 excludes the first `warmup_fraction` of the arrival span from its percentiles (`steady_records`).
 
-The SLO criterion is the caller's: `compare` counts queries meeting every SLO (>= the scenario's
-`target_attainment`), `plan` compares mean p99 TTFT / TPOT over its seeds with the targets and
-also requires nothing rejected or unfinished. `describe` words the definition for every output.
+Two SLO criteria, both written here: `compare` counts queries meeting every SLO (`meets_attainment`:
+>= the scenario's `target_attainment`), `plan` compares mean p99 TTFT / TPOT over its seeds with its
+targets and also requires nothing rejected or unfinished (`meets_p99_targets`). They answer two
+questions (a share of queries vs a percentile target) and stay two; one search (`search_max_factor`)
+uses either. `describe` words the definition for every output.
 """
 
 from __future__ import annotations
@@ -76,6 +78,18 @@ def p99(values) -> float | None:
     data = np.asarray(values, dtype=float)
     data = data[np.isfinite(data)]
     return float(np.percentile(data, 99)) if data.size else None
+
+
+def meets_attainment(stable: bool, slo_attainment: float | None, target: float) -> bool:
+    """`compare`'s criterion: the run is stable and at least `target` of its queries meet every SLO."""
+    return stable and (slo_attainment or 0.0) >= target
+
+
+def meets_p99_targets(clean: bool, ttft_p99_s: float, tpot_p99_s: float, targets) -> bool:
+    """`plan`'s criterion: every seed's run is clean (stable, nothing rejected or unfinished) and the mean
+    steady-state p99s are within `targets` (a target of None is not checked)."""
+    return clean and (targets.ttft_p99_s is None or ttft_p99_s <= targets.ttft_p99_s) \
+        and (targets.tpot_p99_s is None or tpot_p99_s <= targets.tpot_p99_s)
 
 
 def search_max_factor(passes: Callable[[float], bool], start_passes: bool, max_steps: int, bisections: int,

@@ -16,6 +16,8 @@ import re
 import shlex
 from dataclasses import dataclass
 
+from simulator.results.plan_types import PlanEmit
+
 IMAGE = "vllm/vllm-openai:latest"     # pin a tag in production
 _KV_DTYPE = {"bf16": "auto", "fp16": "auto", "fp8": "fp8"}
 _WEIGHT_DTYPE = {"bf16": ["--dtype", "bfloat16"], "fp16": ["--dtype", "float16"], "fp8": ["--quantization", "fp8"]}
@@ -111,7 +113,7 @@ spec:
 """
 
 
-def emit_for(doc: dict, base_dir, config, replicas: int) -> dict:
+def emit_for(doc: dict, base_dir, config, replicas: int) -> PlanEmit:
     """`vllm serve` and a Kubernetes Deployment for a plan's `config` (a `planner.Config`) at `replicas`."""
     from simulator.catalog import model_rows
     from simulator.specs.deployment import resolve_deployment
@@ -127,5 +129,5 @@ def emit_for(doc: dict, base_dir, config, replicas: int) -> dict:
                             spec.engine.gpu_memory_utilization, spec.kv_cache_dtype, spec.weight_dtype,
                             spec.engine.enable_prefix_caching, min(resolved.model.max_context_tokens, kv_tokens),
                             spec.pipeline_parallel, spec.context_parallel)
-    return {"vllm_command": vllm_command(deployable),
-            "kubernetes_manifest": kubernetes_manifest(deployable, f"{resolved.model.name}-{resolved.hardware.name}")}
+    return PlanEmit(vllm_command=vllm_command(deployable), kubernetes_manifest=kubernetes_manifest(
+        deployable, f"{resolved.model.name}-{resolved.hardware.name}"))

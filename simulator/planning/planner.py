@@ -22,19 +22,22 @@ best is its cheapest point. Configuration searches are tasks for `simulator.plan
 
 from __future__ import annotations
 
-import copy
+import dataclasses
 import itertools
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
-from simulator.planning.capacity import RunPolicy, bisections_for, default_policy, describe, p99, search_max_factor, \
-    steady_records
+from simulator.planning.capacity import RunPolicy, bisections_for, default_policy, describe, meets_p99_targets, p99, \
+    search_max_factor, steady_records
 from simulator.errors import InputError
 from simulator.planning.executor import run_tasks
+from simulator.planning.options import PlanOptions, Targets, plan_options
 from simulator.planning.plan_results import best_of, criterion, pareto_front, prices_used, row_of, run_length_text, \
     unreachable_reason
+from simulator.results.plan_types import PlanPoint, PlanResult, PlanTargets
+from simulator.specs.edit import REMOVE, edit_many
 
 RATE_TOLERANCE = 1.1
 RATE_DOUBLINGS = 6        # max_rate tries the design rate x2, x4, ... x64 before bisecting
@@ -50,11 +53,9 @@ class Config:
     max_num_seqs: int
     max_num_batched_tokens: int
 
-
-@dataclass(frozen=True, slots=True)
-class Targets:
-    ttft_p99_s: float | None
-    tpot_p99_s: float | None
+    def as_fields(self) -> dict:
+        """The knobs as the fields of `PlanConfig` (every point and row of the plan starts with them)."""
+        return asdict(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,26 +74,23 @@ class RunSetup:
 
 def point_doc(doc: dict, config: Config, replicas: int, rate: float, seed: int, requests: int | None,
               prices: tuple[tuple[str, float], ...] = ()) -> dict:
-    """The serving scenario of one point: the template on `config`, priced for its own hardware."""
-    point = copy.deepcopy(doc)
-    template = point["deployments"][0]
-    engine = dict(template.get("engine") or {})
-    engine.update(max_num_seqs=config.max_num_seqs, max_num_batched_tokens=config.max_num_batched_tokens)
+    """The serving scenario of one point: the template on `config`, priced for its own hardware
+    (`doc` is not changed: `simulator.specs.edit` copies what it sets)."""
+    template = dict(doc["deployments"][0])
     if config.hardware.lower() != str(template.get("hardware", "")).lower():
         template.pop("price_per_gpu_hour_usd", None)          # the template's price is its own hardware's
     price = {name.lower(): value for name, value in prices}.get(config.hardware.lower())
     if price is not None:
         template["price_per_gpu_hour_usd"] = price
+    engine = {**(template.get("engine") or {}), "max_num_seqs": config.max_num_seqs,
+              "max_num_batched_tokens": config.max_num_batched_tokens}
     template.update(name=f"{config.hardware}-tp{config.tensor_parallel}-x{replicas}", hardware=config.hardware,
                     tensor_parallel=config.tensor_parallel, replicas=replicas, engine=engine)
     template.setdefault("router", "least_outstanding_tokens")
-    point["deployments"] = [template]
-    point["seed"] = seed
-    point["workload"]["arrival"]["rate_per_s"] = rate
+    changes = {"deployments": [template], "seed": seed, "workload.arrival.rate_per_s": rate}
     if requests is not None:
-        point["workload"]["num_requests"] = requests
-        point["workload"].pop("horizon_s", None)
-    return point
+        changes.update({"workload.num_requests": requests, "workload.horizon_s": REMOVE})
+    return edit_many(doc, changes)
 
 
 def _run(doc: dict, base_dir: str | None, config: Config, replicas: int, rate: float, seed: int, requests: int,
@@ -112,7 +110,7 @@ def _steady(result, policy: RunPolicy) -> tuple[float, float, float | None]:
 
 
 def evaluate(doc: dict, base_dir: str | None, config: Config, replicas: int, rate: float, setup: RunSetup,
-             targets: Targets) -> dict:
+             targets: Targets) -> PlanPoint:
     """One configuration at one replica count and rate, over every seed (steady-state p99s)."""
     requests = setup.requests_at(rate)
     first = _run(doc, base_dir, config, replicas, rate, setup.seeds[0], requests, setup)
@@ -126,19 +124,17 @@ def evaluate(doc: dict, base_dir: str | None, config: Config, replicas: int, rat
                          for seed in setup.seeds[1:]]
     steady = np.array([_steady(r, setup.policy)[:2] for r in results])
     ttft, tpot = steady[:, 0], steady[:, 1]
-    clean = all(r.metrics["stable"] and not r.metrics["num_rejected"] and not r.metrics["num_unfinished"]
+    clean = all(r.summary.stable and not r.summary.num_rejected and not r.summary.num_unfinished
                 for r in results)
-    meets = clean and (targets.ttft_p99_s is None or ttft.mean() <= targets.ttft_p99_s) \
-        and (targets.tpot_p99_s is None or tpot.mean() <= targets.tpot_p99_s)
+    meets = meets_p99_targets(clean, ttft.mean(), tpot.mean(), targets)
     resolved = results[0].resolved
-    return {"replicas": replicas, "rate_per_s": rate, "num_requests": requests, "num_runs": runs,
-            "num_gpus": resolved.num_gpus,
-            "price_per_gpu_hour_usd": resolved.price_usd_per_gpu_hour,
-            "cost_per_hour_usd": resolved.num_gpus * resolved.price_usd_per_gpu_hour,
-            "ttft_p99_s": _finite(ttft.mean()),
-            "ttft_p99_spread_s": _finite(ttft.max() - ttft.min()) if np.isfinite(ttft).all() else None,
-            "tpot_p99_s": float(tpot.mean()), "tpot_p99_spread_s": float(tpot.max() - tpot.min()),
-            "stable": clean, "meets_slo": bool(meets)}
+    return PlanPoint(**config.as_fields(), replicas=replicas, rate_per_s=rate, num_requests=requests, num_runs=runs,
+                     num_gpus=resolved.num_gpus, price_per_gpu_hour_usd=resolved.price_usd_per_gpu_hour,
+                     cost_per_hour_usd=resolved.num_gpus * resolved.price_usd_per_gpu_hour,
+                     ttft_p99_s=_finite(ttft.mean()),
+                     ttft_p99_spread_s=_finite(ttft.max() - ttft.min()) if np.isfinite(ttft).all() else None,
+                     tpot_p99_s=float(tpot.mean()), tpot_p99_spread_s=float(tpot.max() - tpot.min()),
+                     stable=clean, meets_slo=bool(meets))
 
 
 def _finite(value: float) -> float | None:
@@ -149,51 +145,59 @@ def _finite(value: float) -> float | None:
 def fewest_replicas(at, max_replicas: int, exhaustive: bool) -> int | None:
     """Fewest replicas meeting the targets, never fewer than a larger count that fails."""
     if exhaustive:
-        verdicts = [at(r)["meets_slo"] for r in range(1, max_replicas + 1)]
+        verdicts = [at(r).meets_slo for r in range(1, max_replicas + 1)]
         failing = [r for r, ok in enumerate(verdicts, start=1) if not ok]
         fewest = (failing[-1] + 1) if failing else 1
         return fewest if fewest <= max_replicas else None
-    if not at(max_replicas)["meets_slo"]:
+    if not at(max_replicas).meets_slo:
         return None
     low, high = 1, max_replicas                  # high always passes; every failing count tried is below it
     while low < high:
         middle = (low + high) // 2
-        if at(middle)["meets_slo"]:
+        if at(middle).meets_slo:
             high = middle
         else:
             low = middle + 1
     return high
 
 
+@dataclass(frozen=True, slots=True)
+class ConfigSearch:
+    """One configuration's search (a task's result): its fewest replicas meeting the targets (None: none
+    does, `reason` says why), the points it tried, its price, and with capacity search its highest rate."""
+    config: Config
+    min_replicas: int | None
+    reason: str
+    points: tuple[PlanPoint, ...] = ()
+    price_per_gpu_hour_usd: float | None = None      # None when the configuration does not fit
+    max_rate_per_s: float | None = None
+    capacity_runs: int = 0
+
+
 def search_config(doc: dict, base_dir: str | None, config: Config, design_qps: float, setup: RunSetup,
-                  targets: Targets, max_replicas: int, exhaustive: bool) -> dict:
+                  targets: Targets, max_replicas: int, exhaustive: bool) -> ConfigSearch:
     """Fewest replicas of `config` meeting the targets at `design_qps` (a task: module level, picklable)."""
     from simulator.specs.deployment import resolve_deployment
-    out = {"config": asdict(config), "min_replicas": None, "reason": "", "points": []}
     try:
         spec = _check_point(point_doc(doc, config, 1, design_qps, setup.seeds[0], setup.requests_at(design_qps),
                                       setup.prices))
         resolved = resolve_deployment(spec.deployments[0], "deployment", Path(base_dir) if base_dir else None)
     except InputError as exc:
-        out["reason"] = f"does not fit: {exc}"
-        return out
-    out["price_per_gpu_hour_usd"] = resolved.price_usd_per_gpu_hour
+        return ConfigSearch(config, None, f"does not fit: {exc}")
+    price = resolved.price_usd_per_gpu_hour
     if max_replicas < 1:
-        out["reason"] = "tensor parallel degree exceeds --max-gpus"
-        return out
-    cache: dict[int, dict] = {}
+        return ConfigSearch(config, None, "tensor parallel degree exceeds --max-gpus", price_per_gpu_hour_usd=price)
+    cache: dict[int, PlanPoint] = {}   # replicas -> the point at that count
 
-    def at(replicas: int) -> dict:
+    def at(replicas: int) -> PlanPoint:
         if replicas not in cache:
             cache[replicas] = evaluate(doc, base_dir, config, replicas, design_qps, setup, targets)
         return cache[replicas]
 
-    out["min_replicas"] = fewest_replicas(at, max_replicas, exhaustive)
-    if out["min_replicas"] is None:
-        out["reason"] = unreachable_reason(doc, base_dir, config, resolved, cache[max_replicas], targets,
-                                           design_qps, max_replicas)
-    out["points"] = [cache[r] for r in sorted(cache)]
-    return out
+    fewest = fewest_replicas(at, max_replicas, exhaustive)
+    reason = "" if fewest is not None else unreachable_reason(doc, base_dir, config, resolved, cache[max_replicas],
+                                                              targets, design_qps, max_replicas)
+    return ConfigSearch(config, fewest, reason, tuple(cache[r] for r in sorted(cache)), price)
 
 
 def max_rate(doc: dict, base_dir: str | None, config: Config, replicas: int, design_qps: float, setup: RunSetup,
@@ -207,8 +211,8 @@ def max_rate(doc: dict, base_dir: str | None, config: Config, replicas: int, des
         if setup.requests_at(rate) > setup.max_run_requests:
             return False
         point = evaluate(doc, base_dir, config, replicas, rate, setup, targets)
-        runs[0] += point["num_runs"]
-        return point["meets_slo"]
+        runs[0] += point.num_runs
+        return point.meets_slo
 
     factor = search_max_factor(passes, True, RATE_DOUBLINGS, bisections_for(RATE_TOLERANCE), down=False)
     return design_qps * factor, runs[0]
@@ -278,77 +282,73 @@ def _check_point(point: dict):
         raise validation_error_to_input_error(exc, None) from None
 
 
-def _check_grid(target_qps, targets, seeds, max_gpus, headroom, grid: dict) -> None:
-    if target_qps <= 0:
-        raise InputError("must be > 0", field="target_qps", value=target_qps)
-    if targets.ttft_p99_s is None and targets.tpot_p99_s is None:
-        raise InputError("give --slo-ttft-p99 and/or --slo-tpot-p99 (or slo: in the scenario)", field="slo")
-    if not 1 <= seeds <= 100:
-        raise InputError("out of range", field="seeds", value=seeds, allowed="1..100")
-    if max_gpus < 1:
-        raise InputError("must be >= 1", field="max_gpus", value=max_gpus)
-    if headroom is not None and not 0 <= headroom <= 10:
-        raise InputError("out of range", field="headroom", value=headroom, allowed="0..10 (0.2 = 20%)")
-    for name, (values, high) in grid.items():
-        if not values:
-            raise InputError("needs at least one value", field=name)
-        for value in values if high is not None else ():
-            if not isinstance(value, int) or not 1 <= value <= high:
-                raise InputError("out of range", field=name, value=value, allowed=f"1..{high}")
-
-
 def plan(doc: dict, base_dir: Path | None, target_qps: float, targets: Targets, hardware: list[str],
          tensor_parallel: list[int], max_num_seqs: list[int], chunk_tokens: list[int], max_gpus: int = 64,
          seeds: int = 3, requests: int | None = None, exhaustive: bool = False, capacity: bool = True,
          workers: int | None = None, ray_address: str | None = None, progress=None,
          prices: dict[str, float] | None = None, headroom: float | None = None,
          min_arrival_s: float | None = None, max_run_requests: int | None = None) -> dict:
-    _check_grid(target_qps, targets, seeds, max_gpus, headroom,
-                {"hardware": (hardware, None), "tensor_parallel": (tensor_parallel, 1024),
-                 "max_num_seqs": (max_num_seqs, 65536), "chunk_tokens": (chunk_tokens, 10_000_000)})
+    """`plan_result` with every option spelled out, as the JSON mapping `ctxplan plan --format json` prints
+    (the targets are exactly `targets`: None is no target, not the scenario's)."""
+    options = plan_options(target_qps=target_qps, hardware=hardware, tensor_parallel=tensor_parallel,
+                           max_num_seqs=max_num_seqs, chunk_tokens=chunk_tokens, max_gpus=max_gpus, seeds=seeds,
+                           requests=requests, capacity=capacity, prices=prices, headroom=headroom,
+                           min_arrival_s=min_arrival_s)
+    return plan_result(doc, base_dir, options, targets=targets, exhaustive=exhaustive, workers=workers,
+                       ray_address=ray_address, progress=progress, max_run_requests=max_run_requests).to_json_dict()
+
+
+def plan_result(doc: dict, base_dir: Path | None, options: PlanOptions, *, targets: Targets | None = None,
+                exhaustive: bool = False, workers: int | None = None, ray_address: str | None = None, progress=None,
+                max_run_requests: int | None = None) -> PlanResult:
+    """The plan of `options` on the serving scenario `doc` (its first deployment is the template). `targets`
+    overrides the options' and the scenario's p99 targets; `exhaustive` tries every replica count (the
+    reference for the binary search); `max_run_requests` bounds one run (the service's per-job limit)."""
     arrival = doc.get("workload", {}).get("arrival", {})
     if "rate_per_s" not in arrival:
         raise InputError("planning needs a rate-based arrival process (poisson, gamma or constant)",
                          field="workload.arrival.process", value=arrival.get("process"))
+    template_spec = _check_point(doc)
+    targets = targets or options.targets(template_spec.slo)
+    if targets.ttft_p99_s is None and targets.tpot_p99_s is None:
+        raise InputError("give --slo-ttft-p99 and/or --slo-tpot-p99 (or slo: in the scenario)", field="slo")
+    grid = options.grid(template_spec.deployments[0])
+    target_qps = options.target_qps
     seed0 = int(doc.get("seed", 0))
-    setup = run_setup(doc, tuple(seed0 + i for i in range(seeds)), requests, prices, min_arrival_s, max_run_requests)
-    headroom = setup.policy.headroom if headroom is None else headroom
+    setup = run_setup(doc, tuple(seed0 + i for i in range(options.seeds)), options.requests, options.prices,
+                      options.min_arrival_s, max_run_requests)
+    headroom = setup.policy.headroom if options.headroom is None else options.headroom
     design_qps = design_rate(target_qps, headroom)
     base = str(base_dir) if base_dir else None
-    configs = [Config(h, t, s, c) for h, t, s, c in itertools.product(hardware, tensor_parallel, max_num_seqs,
-                                                                      chunk_tokens)]
+    configs = [Config(h, t, s, c) for h, t, s, c in itertools.product(grid.hardware, grid.tensor_parallel,
+                                                                      grid.max_num_seqs, grid.chunk_tokens)]
     _check_point(point_doc(doc, configs[0], 1, design_qps, setup.seeds[-1], setup.requests_at(design_qps)))
     template = doc["deployments"][0]
     per_tp = int(template.get("context_parallel", 1)) * int(template.get("pipeline_parallel", 1))
-    tasks = [(doc, base, c, design_qps, setup, targets, max_gpus // (c.tensor_parallel * per_tp), exhaustive)
+    tasks = [(doc, base, c, design_qps, setup, targets, options.max_gpus // (c.tensor_parallel * per_tp), exhaustive)
              for c in configs]
     searches = run_tasks(search_config, tasks, workers=workers, ray_address=ray_address, progress=progress)
-    feasible = [s for s in searches if s["min_replicas"] is not None]
-    if capacity and feasible:
-        rate_tasks = [(doc, base, Config(**s["config"]), s["min_replicas"], design_qps, setup, targets)
-                      for s in feasible]
+    feasible = [i for i, s in enumerate(searches) if s.min_replicas is not None]
+    if options.capacity and feasible:
+        rate_tasks = [(doc, base, searches[i].config, searches[i].min_replicas, design_qps, setup, targets)
+                      for i in feasible]
         rates = run_tasks(max_rate, rate_tasks, workers=workers, ray_address=ray_address, progress=progress)
-        for s, (rate, runs) in zip(feasible, rates):
-            s["max_rate_per_s"], s["capacity_runs"] = rate, runs
+        for i, (rate, runs) in zip(feasible, rates):
+            searches[i] = dataclasses.replace(searches[i], max_rate_per_s=rate, capacity_runs=runs)
     rows = [row_of(s) for s in searches]
-    every_point = [{**s["config"], **p} for s in searches for p in s["points"]]
-    front = pareto_front([{**s["config"], **p} for s in searches if s["min_replicas"] is not None
-                          for p in s["points"] if p["replicas"] >= s["min_replicas"]])   # below it a larger count failed
-    best = best_of(rows, front, target_qps)
-    if best is not None:
-        from simulator.planning.emit import emit_for
-        best["emit"] = emit_for(doc, base_dir, Config(best["hardware"], best["tensor_parallel"], best["max_num_seqs"],
-                                                      best["max_num_batched_tokens"]), best["min_replicas"])
-    return {"target_qps": target_qps, "headroom": headroom, "design_qps": design_qps, "targets": asdict(targets),
-            "seeds": list(setup.seeds), "exhaustive": exhaustive, "best": best, "configurations": rows,
-            "pareto_front": front, "points": every_point,
-            "num_simulations": sum(p["num_runs"] for p in every_point) + sum(s.get("capacity_runs", 0)
-                                                                              for s in searches),
-            "prices_used": prices_used(searches, doc, dict(setup.prices)),
-            "capacity_definition": describe(criterion(targets), run_length_text(setup), len(setup.seeds))
-            + f"; percentiles skip the first {setup.policy.warmup_fraction:.0%} of arrivals; rates whose runs could "
-              f"exceed {setup.max_run_requests:,} requests are not tried",
-            "cost_metric": "GPU cost per hour of the replicas (price per GPU-hour x GPUs); $ per query at the "
-                           "target rate"}
-
-
+    every_point = [p for s in searches for p in s.points]
+    front = pareto_front([p for s in searches if s.min_replicas is not None
+                          for p in s.points if p.replicas >= s.min_replicas])   # below it a larger count failed
+    from simulator.planning.emit import emit_for
+    best = best_of(rows, front, target_qps, lambda row: emit_for(doc, base_dir, Config(
+        row.hardware, row.tensor_parallel, row.max_num_seqs, row.max_num_batched_tokens), row.min_replicas))
+    return PlanResult(
+        target_qps=target_qps, headroom=headroom, design_qps=design_qps, targets=PlanTargets(**asdict(targets)),
+        seeds=list(setup.seeds), exhaustive=exhaustive, best=best, configurations=rows, pareto_front=front,
+        points=every_point,
+        num_simulations=sum(p.num_runs for p in every_point) + sum(s.capacity_runs for s in searches),
+        prices_used=prices_used(searches, doc, dict(setup.prices)),
+        capacity_definition=describe(criterion(targets), run_length_text(setup), len(setup.seeds))
+        + f"; percentiles skip the first {setup.policy.warmup_fraction:.0%} of arrivals; rates whose runs could "
+          f"exceed {setup.max_run_requests:,} requests are not tried",
+        cost_metric="GPU cost per hour of the replicas (price per GPU-hour x GPUs); $ per query at the target rate")

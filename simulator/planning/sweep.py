@@ -5,7 +5,7 @@
     --param deployments.rag.retrieval.top_k=4..32:4     a range with a step
     --param corpus.document_tokens=log:8000..1000000:6  log-spaced (integers when the ends are)
 
-A path walks the scenario mapping; a list is indexed by position or by an item's `name`. Several
+A path walks the scenario mapping (`simulator.specs.edit`); a list is indexed by position or by an item's `name`. Several
 params make a grid (their cartesian product). Each point is validated before any simulation runs,
 then simulated with the scenario's own seed (common random numbers across points) by
 `simulator.planning.executor`; the result is a tidy table, one row per point and deployment.
@@ -13,7 +13,6 @@ then simulated with the scenario's own seed (common random numbers across points
 
 from __future__ import annotations
 
-import copy
 import itertools
 import math
 from collections.abc import Sequence
@@ -26,14 +25,13 @@ from simulator.specs.comparison import ComparisonSpec
 from simulator.catalog import validation_error_to_input_error
 from simulator.errors import InputError
 from simulator.planning.executor import run_tasks
+from simulator.results.types import ComparisonRow, ServingComparisonRow, SweepRow
+from simulator.specs.edit import edit_many
 from simulator.specs.scenario import ScenarioSpec
 from simulator.specs.files import is_comparison
 from simulator.specs.yamlio import load_yaml_text
 
 MAX_POINTS = 10_000
-METRIC_COLUMNS = ("cost_per_query_usd", "ttft_p50_s", "ttft_p99_s", "tpot_p50_s", "tpot_p99_s", "e2e_p50_s",
-                  "e2e_p99_s", "slo_attainment", "stable", "expected_accuracy", "num_gpus", "cost_per_month_usd",
-                  "kv_cache_peak_utilization", "num_refused")
 
 
 class NumberRange(Sequence):
@@ -140,33 +138,6 @@ def parse_param(text: str) -> tuple[str, Sequence]:
     return path.strip(), parse_values(values, path.strip())
 
 
-def set_path(doc: dict, path: str, value) -> None:
-    parts = path.split(".")
-    node = doc
-    for depth, part in enumerate(parts):
-        last = depth == len(parts) - 1
-        where = ".".join(parts[:depth + 1])
-        if isinstance(node, list):
-            if part.isdigit() and int(part) < len(node):
-                key = int(part)
-            else:
-                names = [item.get("name") for item in node if isinstance(item, dict)]
-                if part not in names:
-                    raise InputError(f"no item {part!r} in this list", field=where,
-                                     allowed=f"0..{len(node) - 1} or one of {names}")
-                key = names.index(part)
-        elif isinstance(node, dict):
-            key = part
-            if not last and key not in node:
-                node[key] = {}                       # an optional block left out of the file
-        else:
-            raise InputError("not a mapping or list", field=".".join(parts[:depth]))
-        if last:
-            node[key] = value
-        else:
-            node = node[key]
-
-
 def validate_point(doc: dict) -> ScenarioSpec | ComparisonSpec:
     model = ComparisonSpec if is_comparison(doc) else ScenarioSpec
     try:
@@ -192,11 +163,8 @@ def iter_points(doc: dict, params: list[tuple[str, Sequence]]):
     after the point count is checked."""
     check_points(params)
     for combo in itertools.product(*(values for _, values in params)):
-        point = copy.deepcopy(doc)
-        assignments = {}
-        for (path, _), value in zip(params, combo):
-            set_path(point, path, value)
-            assignments[path] = value
+        assignments = dict(zip((path for path, _ in params), combo))
+        point = edit_many(doc, assignments)          # a copy along each path; `doc` is never changed
         try:
             spec = validate_point(point)
         except InputError as exc:
@@ -209,31 +177,35 @@ def expand(doc: dict, params: list[tuple[str, Sequence]]) -> list[tuple[dict, di
     return [(assignments, point) for assignments, point, _ in iter_points(doc, params)]
 
 
-def evaluate_point(doc: dict, base_dir: str | None) -> list[dict]:
-    """Simulate one point; one row of metrics per deployment (module level: runs in worker processes)."""
+def evaluate_point(doc: dict, base_dir: str | None) -> list[ComparisonRow | ServingComparisonRow]:
+    """Simulate one point: one comparison row per deployment (module level: runs in worker processes)."""
     from simulator.comparisons.compare import compare
     spec = validate_point(doc)
-    comparison = compare(spec, Path(base_dir) if base_dir else None, search_capacity=False)
-    rows = []
-    for d in comparison.deployments:
-        row = {"deployment": d["name"], "kind": d["kind"], "model": d["model"], "hardware": d["hardware"]}
-        for metric in ("ttft", "tpot", "e2e"):
-            for q in ("p50", "p99"):
-                row[f"{metric}_{q}_s"] = (d[f"{metric}_s"] or {}).get(q)
-        for column in METRIC_COLUMNS:
-            if column in d:
-                row[column] = d[column]
-        rows.append(row)
-    return rows
+    return compare(spec, Path(base_dir) if base_dir else None, search_capacity=False).deployments
+
+
+def sweep_row(point: int, assignments: dict, d: ComparisonRow | ServingComparisonRow) -> SweepRow:
+    """One row of the sweep table: the point, its swept values (extra columns), the deployment's metrics."""
+    return SweepRow(point=point, **assignments, deployment=d.name, kind=d.kind, model=d.model, hardware=d.hardware,
+                    ttft_p50_s=d.ttft_s.p50, ttft_p99_s=d.ttft_s.p99, tpot_p50_s=d.tpot_s.p50,
+                    tpot_p99_s=d.tpot_s.p99, e2e_p50_s=d.e2e_s.p50, e2e_p99_s=d.e2e_s.p99,
+                    cost_per_query_usd=d.cost_per_query_usd, slo_attainment=d.slo_attainment, stable=d.stable,
+                    expected_accuracy=d.expected_accuracy, num_gpus=d.num_gpus,
+                    cost_per_month_usd=d.cost_per_month_usd, kv_cache_peak_utilization=d.kv_cache_peak_utilization,
+                    num_refused=d.num_refused)
+
+
+def sweep_rows(doc: dict, base_dir: Path | None, params: list[tuple[str, list]], workers: int | None = None,
+               ray_address: str | None = None, progress=None) -> list[SweepRow]:
+    points = expand(doc, params)
+    tasks = [(point, str(base_dir) if base_dir else None) for _, point in points]
+    results = run_tasks(evaluate_point, tasks, workers=workers, ray_address=ray_address, progress=progress)
+    return [sweep_row(index, assignments, d)
+            for index, ((assignments, _), deployments) in enumerate(zip(points, results)) for d in deployments]
 
 
 def sweep(doc: dict, base_dir: Path | None, params: list[tuple[str, list]], workers: int | None = None,
           ray_address: str | None = None, progress=None) -> pd.DataFrame:
-    points = expand(doc, params)
-    tasks = [(point, str(base_dir) if base_dir else None) for _, point in points]
-    results = run_tasks(evaluate_point, tasks, workers=workers, ray_address=ray_address, progress=progress)
-    rows = []
-    for index, ((assignments, _), point_rows) in enumerate(zip(points, results)):
-        for row in point_rows:
-            rows.append({"point": index, **assignments, **row})
-    return pd.DataFrame(rows)
+    """The sweep as a table (Parquet, CSV, plots): `sweep_rows`, one column per key of a row's JSON."""
+    rows = sweep_rows(doc, base_dir, params, workers, ray_address, progress)
+    return pd.DataFrame([row.model_dump() for row in rows])

@@ -55,6 +55,8 @@ from simulator.specs.deployment import (MAX_TENSOR_PARALLEL, MemoryPlan, blocks_
 from simulator.errors import InputError
 from simulator.costs.hardware import HardwareProfile, PricingTier
 from simulator.costs.model import ModelSpec
+from simulator.results.estimate_types import AttentionImplEstimate, AttentionImpls, Estimate, GpuLayout
+from simulator.specs.parallel import Degree, check_degrees
 from simulator.specs.scenario import EngineSpec
 
 MAX_CONTEXT_PARALLEL = 256
@@ -83,16 +85,9 @@ def _check(model: ModelSpec, prompt_tokens: int, output_tokens: int, tp: int, cp
     if prompt_tokens > model.max_context_tokens:
         raise InputError(f"past {model.name}'s context", field="prompt_tokens", value=prompt_tokens,
                          allowed=f"1..{model.max_context_tokens}")
-    if not valid_tp(model, tp) or tp < 1:
-        raise InputError(f"must be >= 1 and divide the model's {model.num_attention_heads} attention heads",
-                         field="tp", value=tp)
-    if not 1 <= cp <= MAX_CONTEXT_PARALLEL:
+    if not 1 <= cp <= MAX_CONTEXT_PARALLEL:     # the estimate's own search bound (minimum_gpus)
         raise InputError("out of range", field="context_parallel", value=cp, allowed=f"1..{MAX_CONTEXT_PARALLEL}")
-    if not 1 <= pp <= model.num_layers:
-        raise InputError("out of range", field="pipeline_parallel", value=pp, allowed=f"1..{model.num_layers}")
-    if ep not in (1, tp) or (ep > 1 and not model.is_moe):
-        raise InputError("must be 1, or equal tp for a mixture-of-experts model", field="expert_parallel",
-                         value=ep, allowed="1" if not model.is_moe else f"1 or {tp}")
+    check_degrees(model, tp, pp, ep, lambda degree: "tp" if degree is Degree.TENSOR else degree.value)
 
 
 def prefill_time_s(cost: costmodel.IterationCostParams, prompt_tokens: int, chunk: int) -> float:
@@ -185,15 +180,16 @@ def minimum_gpus(model: ModelSpec, hardware: HardwareProfile, weight_dtype: str,
 
 
 def _attention_impls(model: ModelSpec, hardware: HardwareProfile, engine: EngineSpec, plan: MemoryPlan,
-                     costs: dict, prompt_tokens: int, blocks_needed: int, sequence_kv_per_gpu: float) -> dict:
-    out = {}
+                     costs: dict, prompt_tokens: int, blocks_needed: int,
+                     sequence_kv_per_gpu: float) -> dict[str, AttentionImplEstimate]:
+    out = {}   # attention implementation -> its prefill and memory fit
     for impl, cost in costs.items():
         scores = score_bytes_per_gpu(model, engine, impl, cost.tp, cost.cp, prompt_tokens)
         fit = memory_fit(model, hardware, engine, plan, blocks_needed, sequence_kv_per_gpu, scores)
         chunk = chunk_tokens(engine, cost.cp, prompt_tokens)
-        out[impl] = {"prefill_time_s": prefill_time_s(cost, prompt_tokens, chunk),
-                     "score_matrix_bytes_per_gpu": round(scores), "fits": fit.limit is None,
-                     "limited_by": fit.limit.value if fit.limit else None, "reason": fit.reason}
+        out[impl] = AttentionImplEstimate(prefill_time_s=prefill_time_s(cost, prompt_tokens, chunk),
+                                          score_matrix_bytes_per_gpu=round(scores), fits=fit.limit is None,
+                                          limited_by=fit.limit.value if fit.limit else None, reason=fit.reason)
     return out
 
 
@@ -201,7 +197,7 @@ def estimate(model: ModelSpec, hardware: HardwareProfile, prompt_tokens: int, ou
              weight_dtype: str = "bf16", kv_dtype: str = "bf16", engine: EngineSpec | None = None,
              pricing: PricingTier = PricingTier.ON_DEMAND, price_usd_per_gpu_hour: float | None = None,
              context_parallel: int = 1, pipeline_parallel: int = 1, expert_parallel: int = 1,
-             attention_impl: str = "flash") -> dict:
+             attention_impl: str = "flash") -> Estimate:
     """The estimate of one request shape on one replica, as the JSON of `ctxplan estimate` (see the module
     docstring for what each field counts)."""
     engine = engine or EngineSpec()
@@ -223,20 +219,20 @@ def estimate(model: ModelSpec, hardware: HardwareProfile, prompt_tokens: int, ou
              for impl in costmodel.ATTENTION_IMPLS}
     impls = _attention_impls(model, hardware, engine, plan, costs, prompt_tokens, blocks_needed, sequence_kv_per_gpu)
     memory = impls[attention_impl]
-    fits_in_memory = memory["fits"]
+    fits_in_memory = memory.fits
     exceeds_context = total_tokens > model.max_context_tokens
     reasons = []
     if exceeds_context:
         reasons.append(f"prompt + output = {total_tokens:,} tokens exceed {model.name}'s context of "
                        f"{model.max_context_tokens:,} tokens")
     if not fits_in_memory:
-        scores = memory["limited_by"] == FitLimit.SCORE_MATRIX.value
-        reasons.append(f"{attention_impl} attention: {memory['reason']}" if scores else memory["reason"])
+        scores = memory.limited_by == FitLimit.SCORE_MATRIX.value
+        reasons.append(f"{attention_impl} attention: {memory.reason}" if scores else memory.reason)
     fits = fits_in_memory and not exceeds_context
     max_concurrent = plan.num_kv_blocks // blocks_needed if fits_in_memory else 0
 
     cost = costs[attention_impl]
-    prefill_s = memory["prefill_time_s"]
+    prefill_s = memory.prefill_time_s
     mean_context = prompt_tokens + output_tokens // 2
     attended = costmodel.decode_attended_tokens(cost, mean_context)
     decode_s = costmodel.iteration_time_s(cost, [], 1, attended, 1)
@@ -248,50 +244,50 @@ def estimate(model: ModelSpec, hardware: HardwareProfile, prompt_tokens: int, ou
     ring_s = ring_communication_s(cost, prompt_tokens, chunk)
     needs = None if fits_in_memory else minimum_gpus(model, hardware, weight_dtype, kv_dtype, engine, prompt_tokens,
                                                      output_tokens, pp, attention_impl)
-    return {
-        "model": model.name,
-        "hardware": hardware.name,
-        "tensor_parallel": tp,
-        "context_parallel": cp,
-        "pipeline_parallel": pp,
-        "expert_parallel": ep,
-        "num_gpus": num_gpus,
-        "attention_impl": attention_impl,
-        "weight_dtype": weight_dtype,
-        "kv_cache_dtype": kv_dtype,
-        "prompt_tokens": prompt_tokens,
-        "output_tokens": output_tokens,
-        "max_context_tokens": model.max_context_tokens,
-        "weights_bytes": round(costmodel.weight_bytes(model, weight_dtype)),
-        "weights_bytes_per_gpu": round(plan.weights_bytes_per_gpu),
-        "kv_cache_bytes_per_token": round(costmodel.kv_bytes_per_token(model, kv_dtype, tp) * tp),
-        "kv_cache_bytes": round(prompt_kv_per_rank * tp),
-        "kv_cache_bytes_per_gpu": round(prompt_kv_per_rank / (cp * pp)),
-        "sequence_kv_cache_bytes": round(sequence_kv_per_rank * tp),
-        "sequence_kv_cache_bytes_per_gpu": round(sequence_kv_per_gpu),
-        "kv_cache_bytes_peak": round(blocks_needed * plan.block_bytes_per_gpu * num_gpus),
-        "memory_bytes_per_gpu": round(plan.weights_bytes_per_gpu + plan.reserve_bytes_per_gpu + sequence_kv_per_gpu),
-        "kv_cache_capacity_bytes": round(max(0.0, plan.kv_capacity_bytes_per_gpu) * num_gpus),
-        "kv_cache_capacity_tokens": plan.num_kv_blocks * engine.block_size,
-        "max_concurrent_sequences": max_concurrent,
-        "exceeds_context": exceeds_context,
-        "fits_in_memory": fits_in_memory,
-        "fits": fits,
-        "limited_by": FitLimit.CONTEXT.value if exceeds_context else memory["limited_by"],
-        "fit_reason": "; ".join(reasons) or "fits",
-        "min_num_gpus": num_gpus if fits_in_memory else (needs["num_gpus"] if needs else None),
-        "needs": needs,
-        "prefill_time_s": prefill_s,
-        "ring_communication_s": ring_s,
-        "attention": impls,
-        "decode_time_per_token_s": decode_s,
-        "e2e_latency_s": prefill_s + (output_tokens - 1) * decode_s,
-        "decode_batch_size": batch,
-        "decode_step_time_at_batch_s": batched_step_s,
-        "throughput_output_tokens_per_s": batch / batched_step_s,
-        "price_usd_per_gpu_hour": price,
-        "cost_per_query_usd": cost_per_query,
-        "cost_per_million_output_tokens_usd": cost_per_query / output_tokens * 1e6,
-        "model_notes": list(model.notes),
-        "hardware_notes": list(device_notes(hardware)),     # a CPU profile is a test device (simulator/specs/deployment.py)
-    }
+    return Estimate(
+        model=model.name,
+        hardware=hardware.name,
+        tensor_parallel=tp,
+        context_parallel=cp,
+        pipeline_parallel=pp,
+        expert_parallel=ep,
+        num_gpus=num_gpus,
+        attention_impl=attention_impl,
+        weight_dtype=weight_dtype,
+        kv_cache_dtype=kv_dtype,
+        prompt_tokens=prompt_tokens,
+        output_tokens=output_tokens,
+        max_context_tokens=model.max_context_tokens,
+        weights_bytes=round(costmodel.weight_bytes(model, weight_dtype)),
+        weights_bytes_per_gpu=round(plan.weights_bytes_per_gpu),
+        kv_cache_bytes_per_token=round(costmodel.kv_bytes_per_token(model, kv_dtype, tp) * tp),
+        kv_cache_bytes=round(prompt_kv_per_rank * tp),
+        kv_cache_bytes_per_gpu=round(prompt_kv_per_rank / (cp * pp)),
+        sequence_kv_cache_bytes=round(sequence_kv_per_rank * tp),
+        sequence_kv_cache_bytes_per_gpu=round(sequence_kv_per_gpu),
+        kv_cache_bytes_peak=round(blocks_needed * plan.block_bytes_per_gpu * num_gpus),
+        memory_bytes_per_gpu=round(plan.weights_bytes_per_gpu + plan.reserve_bytes_per_gpu + sequence_kv_per_gpu),
+        kv_cache_capacity_bytes=round(max(0.0, plan.kv_capacity_bytes_per_gpu) * num_gpus),
+        kv_cache_capacity_tokens=plan.num_kv_blocks * engine.block_size,
+        max_concurrent_sequences=max_concurrent,
+        exceeds_context=exceeds_context,
+        fits_in_memory=fits_in_memory,
+        fits=fits,
+        limited_by=FitLimit.CONTEXT.value if exceeds_context else memory.limited_by,
+        fit_reason="; ".join(reasons) or "fits",
+        min_num_gpus=num_gpus if fits_in_memory else (needs["num_gpus"] if needs else None),
+        needs=GpuLayout(**needs) if needs else None,
+        prefill_time_s=prefill_s,
+        ring_communication_s=ring_s,
+        attention=AttentionImpls(**impls),
+        decode_time_per_token_s=decode_s,
+        e2e_latency_s=prefill_s + (output_tokens - 1) * decode_s,
+        decode_batch_size=batch,
+        decode_step_time_at_batch_s=batched_step_s,
+        throughput_output_tokens_per_s=batch / batched_step_s,
+        price_usd_per_gpu_hour=price,
+        cost_per_query_usd=cost_per_query,
+        cost_per_million_output_tokens_usd=cost_per_query / output_tokens * 1e6,
+        model_notes=list(model.notes),
+        hardware_notes=list(device_notes(hardware)),     # a CPU profile is a test device (simulator/specs/deployment.py)
+    )

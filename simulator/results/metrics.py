@@ -20,6 +20,7 @@ import pandas as pd
 
 from simulator.engine.cluster import SimulationOutput
 from simulator.engine.request import Status
+from simulator.results.types import BatchSizeStats, LatencyStats, ServingMetrics
 
 STATUS_NAMES = {Status.WAITING: "unfinished", Status.RUNNING: "unfinished",
                 Status.FINISHED: "completed", Status.REJECTED: "rejected"}
@@ -68,25 +69,37 @@ def records_frame(output: SimulationOutput) -> pd.DataFrame:
     })
 
 
-def percentile_stats(values: pd.Series | np.ndarray) -> dict[str, float | None]:
+def percentile_stats(values: pd.Series | np.ndarray) -> LatencyStats:
     data = np.asarray(values, dtype=float)
     data = data[~np.isnan(data)]
     if data.size == 0:
-        return {"p50": None, "p90": None, "p99": None, "mean": None}
+        return LatencyStats(p50=None, p90=None, p99=None, mean=None)
     p50, p90, p99 = np.percentile(data, [50, 90, 99])
-    return {"p50": float(p50), "p90": float(p90), "p99": float(p99), "mean": float(data.mean())}
+    return LatencyStats(p50=float(p50), p90=float(p90), p99=float(p99), mean=float(data.mean()))
 
 
-def _batch_stats(counts: Counter) -> dict[str, float | None]:
+def _batch_stats(counts: Counter) -> BatchSizeStats:
     if not counts:
-        return {"mean": None, "p50": None, "p99": None, "max": None}
+        return BatchSizeStats(mean=None, p50=None, p99=None, max=None)
     sizes = np.array(sorted(counts), dtype=float)
     weights = np.array([counts[int(s)] for s in sizes], dtype=float)
     cumulative = np.cumsum(weights) / weights.sum()
-    return {"mean": float((sizes * weights).sum() / weights.sum()),
-            "p50": float(sizes[np.searchsorted(cumulative, 0.5)]),
-            "p99": float(sizes[np.searchsorted(cumulative, 0.99)]),
-            "max": float(sizes[-1])}
+    return BatchSizeStats(mean=float((sizes * weights).sum() / weights.sum()),
+                          p50=float(sizes[np.searchsorted(cumulative, 0.5)]),
+                          p99=float(sizes[np.searchsorted(cumulative, 0.99)]),
+                          max=float(sizes[-1]))
+
+
+def meets_slo(frame: pd.DataFrame, slo_ttft_s: float | None, slo_tpot_s: float | None) -> pd.Series:
+    """The SLO check, the one place it is written: per row (request or query) of `frame`, TTFT within
+    `slo_ttft_s` and TPOT within `slo_tpot_s` (a row with one output token has no TPOT and passes it);
+    a target of None is not checked. Callers choose the rows that count (completed, answered)."""
+    meets = pd.Series(True, index=frame.index)
+    if slo_ttft_s is not None:
+        meets &= frame["ttft_s"] <= slo_ttft_s
+    if slo_tpot_s is not None:
+        meets &= frame["tpot_s"].isna() | (frame["tpot_s"] <= slo_tpot_s)
+    return meets
 
 
 def is_stable(records: pd.DataFrame, stability: dict) -> bool:
@@ -104,17 +117,13 @@ def is_stable(records: pd.DataFrame, stability: dict) -> bool:
 
 
 def summarize(records: pd.DataFrame, output: SimulationOutput, *, num_gpus: int, price_usd_per_gpu_hour: float,
-              slo_ttft_s: float | None, slo_tpot_s: float | None, num_clipped: int, stability: dict) -> dict:
+              slo_ttft_s: float | None, slo_tpot_s: float | None, num_clipped: int,
+              stability: dict) -> ServingMetrics:
     completed = records[records["status"] == "completed"]
     num_requests = len(records)
     duration_s = output.end_time_s
     per_s = (lambda x: x / duration_s) if duration_s > 0 else (lambda x: 0.0)
-    meets = pd.Series(True, index=completed.index)
-    if slo_ttft_s is not None:
-        meets &= completed["ttft_s"] <= slo_ttft_s
-    if slo_tpot_s is not None:
-        meets &= completed["tpot_s"].isna() | (completed["tpot_s"] <= slo_tpot_s)
-    num_good = int(meets.sum())
+    num_good = int(meets_slo(completed, slo_ttft_s, slo_tpot_s).sum())
     input_tokens = int(completed["prompt_tokens"].sum())
     output_tokens = int(completed["output_tokens"].sum())
     gpu_hours = num_gpus * duration_s / 3600.0
@@ -124,43 +133,43 @@ def summarize(records: pd.DataFrame, output: SimulationOutput, *, num_gpus: int,
     batch_counts = sum((s.batch_size_counts for s in stats), Counter())
     num_iterations = sum(s.num_iterations for s in stats)
     reasons = Counter(r.split(":", 1)[0] for r in records.loc[records["status"] == "rejected", "reject_reason"])
-    return {
-        "num_requests": num_requests,
-        "num_completed": len(completed),
-        "num_rejected": int((records["status"] == "rejected").sum()),
-        "num_unfinished": int((records["status"] == "unfinished").sum()),
-        "num_clipped": num_clipped,
-        "reject_reasons": dict(sorted(reasons.items())),
-        "ttft_s": percentile_stats(completed["ttft_s"]),
-        "tpot_s": percentile_stats(completed["tpot_s"]),
-        "itl_s": percentile_stats(completed["itl_mean_s"]),
-        "itl_max_s": percentile_stats(completed["itl_max_s"]),
-        "e2e_s": percentile_stats(completed["e2e_s"]),
-        "queueing_delay_s": percentile_stats(completed["queueing_delay_s"]),
-        "duration_s": duration_s,
-        "throughput_requests_per_s": per_s(len(completed)),
-        "throughput_input_tokens_per_s": per_s(input_tokens),
-        "throughput_output_tokens_per_s": per_s(output_tokens),
-        "slo_attainment": num_good / num_requests if num_requests else None,
-        "goodput_requests_per_s": per_s(num_good),
-        "kv_cache_mean_utilization": (sum(s.kv_usage_time_integral for s in stats) / busy) if busy else 0.0,
-        "kv_cache_peak_utilization": max((s.kv_usage_peak for s in stats), default=0.0),
-        "prefix_cache_hit_rate": (output.num_prefix_hit_tokens / output.num_prefix_query_tokens
-                                  if output.prefix_caching_enabled and output.num_prefix_query_tokens else 0.0),
-        "num_preemptions": output.num_preemptions,
-        "num_iterations": num_iterations,
-        "num_engine_steps": sum(s.num_engine_steps for s in stats),
-        "batch_size": _batch_stats(batch_counts),
-        "mean_batched_tokens": (sum(s.num_batched_tokens_sum for s in stats) / num_iterations
-                                if num_iterations else 0.0),
-        "gpu_busy_fraction": busy / (len(stats) * duration_s) if duration_s > 0 else 0.0,
-        "mean_requests_in_system": (output.requests_in_system_time_integral / duration_s
-                                    if duration_s > 0 else 0.0),
-        "stable": is_stable(records, stability),
-        "gpu_hours": gpu_hours,
-        "price_usd_per_gpu_hour": price_usd_per_gpu_hour,
-        "cost_usd": cost_usd,
-        "cost_per_query_usd": cost_usd / len(completed) if len(completed) else None,
-        "cost_per_million_input_tokens_usd": cost_usd / input_tokens * 1e6 if input_tokens else None,
-        "cost_per_million_output_tokens_usd": cost_usd / output_tokens * 1e6 if output_tokens else None,
-    }
+    return ServingMetrics(
+        num_requests=num_requests,
+        num_completed=len(completed),
+        num_rejected=int((records["status"] == "rejected").sum()),
+        num_unfinished=int((records["status"] == "unfinished").sum()),
+        num_clipped=num_clipped,
+        reject_reasons=dict(sorted(reasons.items())),
+        ttft_s=percentile_stats(completed["ttft_s"]),
+        tpot_s=percentile_stats(completed["tpot_s"]),
+        itl_s=percentile_stats(completed["itl_mean_s"]),
+        itl_max_s=percentile_stats(completed["itl_max_s"]),
+        e2e_s=percentile_stats(completed["e2e_s"]),
+        queueing_delay_s=percentile_stats(completed["queueing_delay_s"]),
+        duration_s=duration_s,
+        throughput_requests_per_s=per_s(len(completed)),
+        throughput_input_tokens_per_s=per_s(input_tokens),
+        throughput_output_tokens_per_s=per_s(output_tokens),
+        slo_attainment=num_good / num_requests if num_requests else None,
+        goodput_requests_per_s=per_s(num_good),
+        kv_cache_mean_utilization=(sum(s.kv_usage_time_integral for s in stats) / busy) if busy else 0.0,
+        kv_cache_peak_utilization=max((s.kv_usage_peak for s in stats), default=0.0),
+        prefix_cache_hit_rate=(output.num_prefix_hit_tokens / output.num_prefix_query_tokens
+                               if output.prefix_caching_enabled and output.num_prefix_query_tokens else 0.0),
+        num_preemptions=output.num_preemptions,
+        num_iterations=num_iterations,
+        num_engine_steps=sum(s.num_engine_steps for s in stats),
+        batch_size=_batch_stats(batch_counts),
+        mean_batched_tokens=(sum(s.num_batched_tokens_sum for s in stats) / num_iterations
+                             if num_iterations else 0.0),
+        gpu_busy_fraction=busy / (len(stats) * duration_s) if duration_s > 0 else 0.0,
+        mean_requests_in_system=(output.requests_in_system_time_integral / duration_s
+                                 if duration_s > 0 else 0.0),
+        stable=is_stable(records, stability),
+        gpu_hours=gpu_hours,
+        price_usd_per_gpu_hour=price_usd_per_gpu_hour,
+        cost_usd=cost_usd,
+        cost_per_query_usd=cost_usd / len(completed) if len(completed) else None,
+        cost_per_million_input_tokens_usd=cost_usd / input_tokens * 1e6 if input_tokens else None,
+        cost_per_million_output_tokens_usd=cost_usd / output_tokens * 1e6 if output_tokens else None,
+    )

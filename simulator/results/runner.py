@@ -19,26 +19,37 @@ from simulator.workloads import generate as workload
 from simulator.engine.cluster import simulate
 from simulator.specs.deployment import ResolvedDeployment, resolve_deployment
 from simulator.errors import InputError
+from simulator.results.types import ServingMetrics, SimulatedDeployment, SimulationResult
 from simulator.specs.scenario import ConstantLength, ScenarioSpec, engine_defaults
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class DeploymentResult:
+    """One deployment's run: its typed summary, and the frames behind it (records, timeline)."""
     name: str
     resolved: ResolvedDeployment
-    metrics: dict
+    summary: ServingMetrics
     records: pd.DataFrame
     timeline: pd.DataFrame | None = None     # engine steps over time (run(..., trace=True))
 
-    def to_json_dict(self) -> dict:
+    @property
+    def metrics(self) -> dict:
+        """The summary as a mapping, for readers outside `simulator`/`api` that still index by key
+        (tests/test_skip.py, tests/test_simulation.py, benchmarks/sim_speed.py); read `summary` instead."""
+        return self.summary.to_json_dict()
+
+    def to_model(self) -> SimulatedDeployment:
         r = self.resolved
-        return {"name": self.name, "model": r.model.name, "hardware": r.hardware.name,
-                "replicas": r.spec.replicas, "tensor_parallel": r.spec.tensor_parallel,
-                "context_parallel": r.spec.context_parallel, "pipeline_parallel": r.spec.pipeline_parallel,
-                "layout": layout(r.spec),
-                "num_gpus": r.num_gpus, "num_kv_blocks_per_replica": r.plan.num_kv_blocks,
-                "kv_cache_capacity_tokens_per_replica": r.plan.num_kv_blocks * r.spec.engine.block_size,
-                "notes": list(r.notes), "metrics": self.metrics}
+        return SimulatedDeployment(
+            name=self.name, model=r.model.name, hardware=r.hardware.name, replicas=r.spec.replicas,
+            tensor_parallel=r.spec.tensor_parallel, context_parallel=r.spec.context_parallel,
+            pipeline_parallel=r.spec.pipeline_parallel, layout=layout(r.spec), num_gpus=r.num_gpus,
+            num_kv_blocks_per_replica=r.plan.num_kv_blocks,
+            kv_cache_capacity_tokens_per_replica=r.plan.num_kv_blocks * r.spec.engine.block_size,
+            notes=list(r.notes), metrics=self.summary)
+
+    def to_json_dict(self) -> dict:
+        return self.to_model().to_json_dict()
 
 
 def timeline_frame(timeline) -> pd.DataFrame:
@@ -61,16 +72,20 @@ def layout(spec) -> str:
     return text
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Result:
     scenario: str
     seed: int
     num_requests: int
     deployments: list[DeploymentResult]
 
+    def to_model(self) -> SimulationResult:
+        """What `ctxplan run --format json` prints and a simulation job returns."""
+        return SimulationResult(ctxplan_version=__version__, scenario=self.scenario, seed=self.seed,
+                                deployments=[d.to_model() for d in self.deployments])
+
     def to_json_dict(self) -> dict:
-        return {"ctxplan_version": __version__, "scenario": self.scenario, "seed": self.seed,
-                "deployments": [d.to_json_dict() for d in self.deployments]}
+        return self.to_model().to_json_dict()
 
 
 def _check_fixed_lengths(spec: ScenarioSpec, resolved: ResolvedDeployment, field: str) -> None:

@@ -22,6 +22,7 @@ from simulator.errors import InputError
 from simulator.costs.hardware import HardwareProfile
 from simulator.costs.model import ModelSpec
 from simulator.specs.scenario import DeploymentSpec, EngineSpec, engine_defaults
+from simulator.specs.parallel import check_degrees, valid_tp  # noqa: F401  (valid_tp: re-exported)
 from simulator.engine.scheduler import SchedulerConfig
 
 MAX_TENSOR_PARALLEL = 64
@@ -85,10 +86,6 @@ def fit_check(model: ModelSpec, plan: MemoryPlan, blocks_needed: int, hardware: 
     return None
 
 
-def valid_tp(model: ModelSpec, tp: int) -> bool:
-    return model.num_attention_heads % tp == 0
-
-
 def min_tensor_parallel(model: ModelSpec, hardware: HardwareProfile, weight_dtype: str, kv_dtype: str,
                         engine: EngineSpec, num_tokens: int) -> int | None:
     """Smallest power-of-two TP degree (dividing the head count) at which one sequence fits."""
@@ -122,15 +119,7 @@ def resolve_deployment(spec: DeploymentSpec, field: str, base_dir: Path | None =
     hardware = resolve_hardware(hardware_override or spec.hardware, field=f"{field}.hardware", base_dir=base_dir)
     tp, engine = spec.tensor_parallel, spec.engine
     cp, pp = spec.context_parallel, spec.pipeline_parallel
-    if not valid_tp(model, tp):
-        raise InputError(f"must divide the model's {model.num_attention_heads} attention heads",
-                         field=f"{field}.tensor_parallel", value=tp)
-    if pp > model.num_layers:
-        raise InputError(f"more stages than the model's {model.num_layers} layers",
-                         field=f"{field}.pipeline_parallel", value=pp, allowed=f"1..{model.num_layers}")
-    if spec.expert_parallel > 1 and not model.is_moe:
-        raise InputError(f"{model.name} has no experts", field=f"{field}.expert_parallel",
-                         value=spec.expert_parallel, allowed="1")
+    check_degrees(model, tp, pp, spec.expert_parallel, lambda degree: f"{field}.{degree.value}")
     plan = memory_plan(model, hardware, tp, spec.weight_dtype, spec.kv_cache_dtype, engine, cp, pp)
     reason = fit_check(model, plan, 1, hardware, engine)
     if reason is not None:

@@ -21,8 +21,13 @@ from pydantic import BaseModel
 from simulator.errors import InputError
 
 
+REMOVE = object()
+"""The value that removes a key from a document (`edit(doc, "workload.horizon_s", REMOVE)`); a validated
+spec's fields cannot be removed, only set (to None where the field allows it)."""
+
+
 def edit(target: Any, path: str, value: Any) -> Any:
-    """A copy of `target` with the field at dotted `path` set to `value`."""
+    """A copy of `target` with the field at dotted `path` set to `value` (or removed: `REMOVE`)."""
     parts = path.split(".")
     if not path or any(not part for part in parts):
         raise InputError("empty part in a field path", field="path", value=path, allowed="names joined by dots")
@@ -43,18 +48,24 @@ def _edit(node: Any, parts: list[str], depth: int, value: Any) -> Any:
         fields = type(node).model_fields
         if part not in fields:
             raise InputError("no such field", field=where, allowed=", ".join(sorted(fields)))
+        if value is REMOVE and last:
+            raise InputError("a field of a validated scenario cannot be removed; set it", field=where)
         child = getattr(node, part)
         if not last and child is None:
             raise InputError("this block is not set in the scenario", field=where)
         return node.model_copy(update={part: value if last else _edit(child, parts, depth + 1, value)})
     if isinstance(node, (list, tuple)):
+        if value is REMOVE and last:
+            raise InputError("list items cannot be removed", field=where)
         key = _item_index(node, part, where)
         items = list(node)
         items[key] = value if last else _edit(items[key], parts, depth + 1, value)
         return items if isinstance(node, list) else tuple(items)
     if isinstance(node, dict):
         copied = dict(node)
-        if last:
+        if last and value is REMOVE:
+            copied.pop(part, None)
+        elif last:
             copied[part] = value
         else:
             child = node.get(part)

@@ -17,7 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from simulator.catalog import CATALOG_DIR, validation_error_to_input_error
 from simulator.engine.cluster import RouterPolicy
 from simulator.errors import InputError
+from simulator.costs.costmodel import AttentionImpl
 from simulator.costs.hardware import PricingTier
+from simulator.specs.parallel import expert_parallel_allowed
 from simulator.specs.paths import FileRef, HardwareRef, ModelRef, OptionalHardwareRef, path_state, read_text_file
 from simulator.specs.yamlio import load_yaml_text
 
@@ -200,7 +202,7 @@ class DeploymentSpec(_Strict):
     pipeline_parallel: int = Field(default=1, ge=1, le=256)
     expert_parallel: int = Field(default=1, ge=1, le=1024, description="1, or tensor_parallel: MoE experts "
                                  "placed whole across the tensor-parallel group, with all-to-all")
-    attention_impl: Literal["flash", "naive"] = "flash"
+    attention_impl: AttentionImpl = "flash"
     preemption_mode: Literal["recompute", "swap"] = Field(default="recompute", description="swap: preempted "
                                                           "requests move their KV to host memory")
     kv_offload: bool = Field(default=False, description="evicted prefix-cache blocks stay in host memory and "
@@ -211,7 +213,7 @@ class DeploymentSpec(_Strict):
 
     @model_validator(mode="after")
     def _expert_parallel(self):
-        if self.expert_parallel not in (1, self.tensor_parallel):
+        if not expert_parallel_allowed(self.tensor_parallel, self.expert_parallel):
             raise ValueError(f"expert_parallel must be 1 or tensor_parallel ({self.tensor_parallel}), "
                              f"got {self.expert_parallel}")
         return self
