@@ -135,7 +135,7 @@ def plan(scenario: Annotated[Path, typer.Argument(help="serving scenario YAML (i
             doc, Config(best.hardware, best.tensor_parallel, best.max_num_seqs, best.max_num_batched_tokens),
             best.min_replicas, result.design_qps, result.seeds[0], best.num_requests, tuple(sorted(prices.items())))
         write_report(report, f"ctxplan plan: {spec.name} at {target_qps:g} req/s", _best_line(result),
-                     plan_figures(result.to_json_dict(), doc, base_dir, best_doc),   # api.reports reads the JSON
+                     plan_figures(result, doc, base_dir, best_doc),
                      [("Configurations", pd.DataFrame([c.to_json_dict() for c in result.configurations])),
                       ("Pareto front", pd.DataFrame([p.to_json_dict() for p in result.pareto_front]))])
     if format is OutputFormat.json:

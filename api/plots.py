@@ -138,17 +138,18 @@ def ttft_cdf(samples: dict[str, np.ndarray], slo_ttft_s: float | None):
     return fig
 
 
-def pareto(points: list[dict], front: list[dict], best: dict | None, slo_ttft_s: float | None):
+def pareto(points: list, front: list, best, slo_ttft_s: float | None):
+    """Cost against p99 TTFT of a plan's points (`PlanPoint`s), its Pareto front and its best configuration."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
-    for index, hardware in enumerate(sorted({p["hardware"] for p in points})):
-        mine = [p for p in points if p["hardware"] == hardware and p["ttft_p99_s"] is not None]
-        ax.scatter([p["cost_per_hour_usd"] for p in mine], [p["ttft_p99_s"] for p in mine], color=f"C{index}",
+    for index, hardware in enumerate(sorted({p.hardware for p in points})):
+        mine = [p for p in points if p.hardware == hardware and p.ttft_p99_s is not None]
+        ax.scatter([p.cost_per_hour_usd for p in mine], [p.ttft_p99_s for p in mine], color=f"C{index}",
                    alpha=0.6, label=hardware)
     if front:
-        ax.plot([p["cost_per_hour_usd"] for p in front], [p["ttft_p99_s"] for p in front], "k--", label="Pareto front")
+        ax.plot([p.cost_per_hour_usd for p in front], [p.ttft_p99_s for p in front], "k--", label="Pareto front")
     if best:
-        ax.scatter([best["cost_per_hour_usd"]], [best["ttft_p99_s"]], marker="*", s=250, color="gold",
+        ax.scatter([best.cost_per_hour_usd], [best.ttft_p99_s], marker="*", s=250, color="gold",
                    edgecolor="black", zorder=5, label="cheapest within SLO")
     if slo_ttft_s is not None:
         ax.axhline(slo_ttft_s, color="red", linewidth=1, label="TTFT SLO")

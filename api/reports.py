@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from api import plots
 from simulator.planning.sweep import validate_point
-from simulator.specs.edit import edit
+from simulator.results.plan_types import PlanResult
 
 
 def traced_run(doc: dict, base_dir: Path | None) -> dict[str, dict]:
@@ -19,11 +18,11 @@ def traced_run(doc: dict, base_dir: Path | None) -> dict[str, dict]:
         from simulator.results.runner import run
         result = run(spec, base_dir=base_dir, trace=True)
         return {d.name: {"timeline": d.timeline, "ttft_s": d.records["ttft_s"].to_numpy()} for d in result.deployments}
-    from simulator.comparisons.deployment_run import run_comparison_deployment
+    from simulator.comparisons.deployment_run import trace_deployment
     out = {}
     for index, deployment in enumerate(spec.deployments):
-        row = run_comparison_deployment(spec, index, base_dir, trace=True)
-        out[deployment.name] = {"timeline": row["_timeline"], "ttft_s": row["_ttft_s"]}
+        traced = trace_deployment(spec, index, base_dir)
+        out[deployment.name] = {"timeline": traced.timeline, "ttft_s": traced.answered_ttft_s}
     return out
 
 
@@ -76,11 +75,11 @@ def sweep_figures(table: pd.DataFrame, params: list[tuple[str, list]], doc: dict
     return figures
 
 
-def plan_figures(result: dict, doc: dict, base_dir: Path | None, best_doc: dict | None) -> list:
+def plan_figures(result: PlanResult, doc: dict, base_dir: Path | None, best_doc: dict | None) -> list:
     figures = [("Cost against p99 TTFT", "Every configuration and replica count tried at the target load; the "
                 "dashed line is the Pareto front, the star the cheapest configuration within the SLOs.",
-                plots.png(plots.pareto(result["points"], result["pareto_front"], result["best"],
-                                       result["targets"]["ttft_p99_s"])))]
+                plots.png(plots.pareto(result.points, result.pareto_front, result.best,
+                                       result.targets.ttft_p99_s)))]
     if best_doc is not None:
         figures.extend(run_figures(best_doc, base_dir, "the best configuration at the target load"))
     return figures
@@ -93,7 +92,3 @@ def write_report(path: Path, title: str, summary: str, figures, tables) -> None:
     tmp.write_text(plots.report_html(title, summary, figures, tables))
     tmp.replace(path)
 
-
-def with_rate(doc: dict, rate: float) -> dict:
-    """The scenario document at another arrival rate (rounded to 6 decimals, as sweeps write rates)."""
-    return edit(doc, "workload.arrival.rate_per_s", float(np.round(rate, 6)))

@@ -40,12 +40,12 @@ def one(workload: str, size: int, replicas: int, exact: bool) -> dict:
         "deployments": [{"name": "d", "model": "llama-3.1-8b", "hardware": "h100-sxm", "replicas": replicas,
                          "router": "least_outstanding_tokens"}]})
     start = time.perf_counter()
-    metrics = run(spec, exact=exact).deployments[0].metrics
+    summary = run(spec, exact=exact).deployments[0].summary
     wall = time.perf_counter() - start
-    return {"wall_s": wall, "requests_per_s": size / wall, "steps_per_s": metrics["num_engine_steps"] / wall,
-            "iterations": metrics["num_iterations"], "steps": metrics["num_engine_steps"],
+    return {"wall_s": wall, "requests_per_s": size / wall, "steps_per_s": summary.num_engine_steps / wall,
+            "iterations": summary.num_iterations, "steps": summary.num_engine_steps,
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            "ttft_p99_s": metrics["ttft_s"]["p99"], "e2e_mean_s": metrics["e2e_s"]["mean"]}
+            "ttft_p99_s": summary.ttft_s.p99, "e2e_mean_s": summary.e2e_s.mean}
 
 
 def simpy_ceiling(n: int = 1_000_000) -> float:

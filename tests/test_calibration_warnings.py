@@ -208,5 +208,5 @@ def test_an_estimate_on_a_cpu_profile_carries_the_note(tmp_path):
     path = tmp_path / "cpu.yaml"
     path.write_text(CPU_PROFILE + "device_kind: cpu\n")
     cpu = estimate(resolve_model("llama-3.1-8b"), resolve_hardware(str(path)), 1000, 100)
-    assert len(cpu["hardware_notes"]) == 1 and "not a serving target" in cpu["hardware_notes"][0]
-    assert estimate(resolve_model("llama-3.1-8b"), resolve_hardware("h100-sxm"), 1000, 100)["hardware_notes"] == []
+    assert len(cpu.hardware_notes) == 1 and "not a serving target" in cpu.hardware_notes[0]
+    assert estimate(resolve_model("llama-3.1-8b"), resolve_hardware("h100-sxm"), 1000, 100).hardware_notes == []

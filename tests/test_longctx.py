@@ -93,7 +93,7 @@ def _preempting(mode: str, hardware: str) -> dict:
                      "output_tokens": {"dist": "lognormal", "median": 800, "sigma": 0.5, "max": 4000}},
         "deployments": [{"name": mode, "model": "llama-3.1-8b", "hardware": hardware, "preemption_mode": mode,
                          "engine": {"gpu_memory_utilization": 0.95, "enable_prefix_caching": False}}]})
-    return run(spec).deployments[0].metrics
+    return run(spec).deployments[0].summary
 
 
 def test_swap_preemption_wins_on_a_fast_tier_and_loses_on_a_slow_one(tmp_path):
@@ -102,8 +102,8 @@ def test_swap_preemption_wins_on_a_fast_tier_and_loses_on_a_slow_one(tmp_path):
     for tier, better in (("fast.yaml", True), ("slow.yaml", False)):
         recompute = _preempting("recompute", str(tmp_path / tier))
         swap = _preempting("swap", str(tmp_path / tier))
-        assert recompute["num_preemptions"] > 20 and swap["num_preemptions"] > 20
-        assert (swap["e2e_s"]["mean"] < recompute["e2e_s"]["mean"]) is better, tier
+        assert recompute.num_preemptions > 20 and swap.num_preemptions > 20
+        assert (swap.e2e_s.mean < recompute.e2e_s.mean) is better, tier
 
 
 def _disaggregation(prefill_pool: dict | None, rate: float = 5.0, n: int = 600):
@@ -125,7 +125,7 @@ def test_disaggregation_removes_prefill_interference_from_tpot_and_pays_the_tran
     colocated = _disaggregation(None)
     split = _disaggregation({"replicas": 1})
     assert split.resolved.num_gpus == colocated.resolved.num_gpus == 2
-    assert split.metrics["tpot_s"]["p99"] < 0.6 * colocated.metrics["tpot_s"]["p99"]
+    assert split.summary.tpot_s.p99 < 0.6 * colocated.summary.tpot_s.p99
     # one request alone: TTFT = prefill on the prefill pool + KV transfer, to the microsecond
     for link in (50.0, 1.0):
         alone = _disaggregation({"replicas": 1, "transfer_gb_s": link}, rate=0.01, n=1)
@@ -165,12 +165,12 @@ def test_explain_reproduces_the_quoted_kv_figures():
 def test_pipeline_and_expert_parallelism_plan_models_across_nodes(h100):
     v3 = resolve_model("deepseek-v3")
     one_node = estimate(v3, h100, 8192, 256, tp=8, weight_dtype="fp8")
-    assert one_node["fits"] is False
+    assert one_node.fits is False
     two_nodes = estimate(v3, h100, 8192, 256, tp=8, weight_dtype="fp8", pipeline_parallel=2)
-    assert two_nodes["fits"] and two_nodes["num_gpus"] == 16
-    assert two_nodes["weights_bytes_per_gpu"] == pytest.approx(one_node["weights_bytes_per_gpu"] / 2)
+    assert two_nodes.fits and two_nodes.num_gpus == 16
+    assert two_nodes.weights_bytes_per_gpu == pytest.approx(one_node.weights_bytes_per_gpu / 2)
     ep = estimate(v3, h100, 8192, 256, tp=8, weight_dtype="fp8", pipeline_parallel=2, expert_parallel=8)
-    assert ep["decode_time_per_token_s"] > two_nodes["decode_time_per_token_s"]          # all-to-all added
+    assert ep.decode_time_per_token_s > two_nodes.decode_time_per_token_s          # all-to-all added
     hop = costmodel.iteration_cost_params(resolve_model("llama-3.1-405b"), h100, 8, pp=2)
     flat = costmodel.iteration_cost_params(resolve_model("llama-3.1-405b"), h100, 8)
     gap = costmodel.iteration_time_s(hop, [], 64, 64 * 4000, 64) - costmodel.iteration_time_s(flat, [], 64, 64 * 4000, 64)
@@ -187,11 +187,11 @@ def test_context_parallel_deployment_simulates_with_skip_ahead_equal_to_exact():
                          "context_parallel": 4}]})
     fast, exact = run(spec).deployments[0], run(spec, exact=True).deployments[0]
     assert fast.resolved.num_gpus == 8
-    assert fast.metrics["num_engine_steps"] < exact.metrics["num_engine_steps"]
+    assert fast.summary.num_engine_steps < exact.summary.num_engine_steps
     assert np.allclose(fast.records["e2e_s"], exact.records["e2e_s"], rtol=1e-6)
     single = run(spec.model_copy(update={"deployments": [spec.deployments[0].model_copy(
         update={"context_parallel": 1, "tensor_parallel": 8})]})).deployments[0]
-    assert fast.metrics["ttft_s"]["p50"] < single.metrics["ttft_s"]["p50"]       # 8 GPUs: cp 4 x tp 2 beats tp 8
+    assert fast.summary.ttft_s.p50 < single.summary.ttft_s.p50       # 8 GPUs: cp 4 x tp 2 beats tp 8
 
 
 def _documents(offload: bool, hardware: str):
@@ -209,10 +209,10 @@ def test_offloaded_prefixes_reload_from_host_memory_when_the_link_is_fast(tmp_pa
     # 40 documents of 20K tokens: twice what the GPU cache holds, well within host memory
     (tmp_path / "slow.yaml").write_text("base: h100-sxm\nname: h100-slow-host\nhost_link_gb_s: 0.5\n")
     off, on = _documents(False, "h100-sxm"), _documents(True, "h100-sxm")
-    assert on.metrics["prefix_cache_hit_rate"] > off.metrics["prefix_cache_hit_rate"] + 0.2
-    assert on.metrics["ttft_s"]["mean"] < 0.5 * off.metrics["ttft_s"]["mean"]
+    assert on.summary.prefix_cache_hit_rate > off.summary.prefix_cache_hit_rate + 0.2
+    assert on.summary.ttft_s.mean < 0.5 * off.summary.ttft_s.mean
     slow = _documents(True, str(tmp_path / "slow.yaml"))
-    assert slow.metrics["ttft_s"]["mean"] > off.metrics["ttft_s"]["mean"]
+    assert slow.summary.ttft_s.mean > off.summary.ttft_s.mean
     assert any("slower than prefill" in note for note in slow.resolved.notes)
     assert not any("slower than prefill" in note for note in on.resolved.notes)
 
@@ -228,7 +228,7 @@ def test_naive_attention_deployment_refuses_prompts_whose_scores_cannot_fit():
                              "engine": {"max_num_batched_tokens": 32768}}]})
         return run(spec).deployments[0]
     flash, naive = deployment("flash"), deployment("naive")
-    assert flash.metrics["num_rejected"] == 0
+    assert flash.summary.num_rejected == 0
     rejected = naive.records[naive.records.status == "rejected"]
     assert len(rejected) > 0 and rejected.reject_reason.str.startswith("naive_attention_scores").all()
     assert rejected.prompt_tokens.min() > naive.records[naive.records.status != "rejected"].prompt_tokens.max()

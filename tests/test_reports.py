@@ -1,4 +1,4 @@
-"""The HTML report of `ctxplan sweep`/`plan` (api/templates/report.html) and the report's scenario edit."""
+"""The HTML report of `ctxplan sweep`/`plan` (api/templates/report.html)."""
 
 import base64
 import re
@@ -6,7 +6,6 @@ import re
 import pandas as pd
 
 from api.plots import report_html
-from api.reports import with_rate
 
 
 def test_the_report_inlines_figures_and_tables_and_escapes_every_text():
@@ -29,10 +28,3 @@ def test_a_report_without_figures_or_tables_is_still_a_page():
     page = report_html("t", "s", [], [])
     assert "<h1>t</h1><p>s</p>" in page and "<figure>" not in page and "<table" not in page
 
-
-def test_with_rate_rounds_to_six_decimals_and_leaves_the_document_alone():
-    doc = {"name": "x", "workload": {"arrival": {"process": "poisson", "rate_per_s": 1.0}}}
-    point = with_rate(doc, 2.1234567891)
-    assert point["workload"]["arrival"] == {"process": "poisson", "rate_per_s": 2.123457}
-    assert doc["workload"]["arrival"]["rate_per_s"] == 1.0
-    assert isinstance(point["workload"]["arrival"]["rate_per_s"], float)

@@ -14,28 +14,28 @@ SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 
 
 def check_quickstart(result):
-    one, two = (d.metrics for d in result.deployments)
-    assert one["num_completed"] == two["num_completed"] == result.num_requests
-    assert one["stable"] and two["stable"]
-    assert two["ttft_s"]["p99"] < one["ttft_s"]["p99"]               # a second replica cuts tail latency
-    assert two["cost_usd"] > one["cost_usd"]                         # and costs more
-    assert one["prefix_cache_hit_rate"] > 0.1                        # the shared system prompt is reused
+    one, two = (d.summary for d in result.deployments)
+    assert one.num_completed == two.num_completed == result.num_requests
+    assert one.stable and two.stable
+    assert two.ttft_s.p99 < one.ttft_s.p99               # a second replica cuts tail latency
+    assert two.cost_usd > one.cost_usd                         # and costs more
+    assert one.prefix_cache_hit_rate > 0.1                        # the shared system prompt is reused
 
 
 def check_long_context(result):
-    h100, h200, no_cache = (d.metrics for d in result.deployments)
-    assert h100["prefix_cache_hit_rate"] > 0.9 and no_cache["prefix_cache_hit_rate"] == 0
-    assert no_cache["ttft_s"]["p50"] > 10 * h100["ttft_s"]["p50"]     # re-prefilling 30K-token documents
-    assert no_cache["cost_per_query_usd"] > h100["cost_per_query_usd"]
-    assert h200["cost_per_query_usd"] < h100["cost_per_query_usd"]   # half the GPUs, more memory each
+    h100, h200, no_cache = (d.summary for d in result.deployments)
+    assert h100.prefix_cache_hit_rate > 0.9 and no_cache.prefix_cache_hit_rate == 0
+    assert no_cache.ttft_s.p50 > 10 * h100.ttft_s.p50     # re-prefilling 30K-token documents
+    assert no_cache.cost_per_query_usd > h100.cost_per_query_usd
+    assert h200.cost_per_query_usd < h100.cost_per_query_usd   # half the GPUs, more memory each
 
 
 def check_disaggregated(result):
-    colocated, split, lopsided = (d.metrics for d in result.deployments)
+    colocated, split, lopsided = (d.summary for d in result.deployments)
     assert all(d.resolved.num_gpus == 4 for d in result.deployments)
-    assert split["tpot_s"]["p99"] < 0.7 * colocated["tpot_s"]["p99"]     # no prefill chunks among the decodes
-    assert split["ttft_s"]["p50"] > colocated["ttft_s"]["p50"]           # transfer + a pool of its own
-    assert split["stable"] and not lopsided["stable"]                    # one prefill GPU cannot keep up
+    assert split.tpot_s.p99 < 0.7 * colocated.tpot_s.p99     # no prefill chunks among the decodes
+    assert split.ttft_s.p50 > colocated.ttft_s.p50           # transfer + a pool of its own
+    assert split.stable and not lopsided.stable                    # one prefill GPU cannot keep up
 
 
 def by_name(comparison):

@@ -26,19 +26,19 @@ def test_littles_law_on_a_stable_run(chat_scenario):
     chat_scenario["workload"]["num_requests"] = 3000
     chat_scenario["workload"]["arrival"]["rate_per_s"] = 6.0
     result = run(spec_of(chat_scenario)).deployments[0]
-    m = result.metrics
-    assert m["stable"] and m["num_completed"] == 3000
+    m = result.summary
+    assert m.stable and m.num_completed == 3000
     rate = 6.0
-    little = rate * m["e2e_s"]["mean"]
-    assert m["mean_requests_in_system"] == pytest.approx(little, rel=0.05)
+    little = rate * m.e2e_s.mean
+    assert m.mean_requests_in_system == pytest.approx(little, rel=0.05)
 
 
 def test_overload_grows_the_queue_and_is_reported_unstable(chat_scenario):
     chat_scenario["workload"]["num_requests"] = 1500
     chat_scenario["workload"]["arrival"]["rate_per_s"] = 200.0        # far past one replica's capacity
     records = run(spec_of(chat_scenario)).deployments[0]
-    m = records.metrics
-    assert m["stable"] is False
+    m = records.summary
+    assert m.stable is False
     served = records.records.sort_values("arrival_time_s")
     fifths = [chunk["queueing_delay_s"].mean() for chunk in
               (served.iloc[i * 300:(i + 1) * 300] for i in range(5))]
@@ -50,8 +50,8 @@ def test_overload_grows_the_queue_and_is_reported_unstable(chat_scenario):
 def test_light_load_is_stable(chat_scenario):
     chat_scenario["workload"]["num_requests"] = 300
     chat_scenario["workload"]["arrival"]["rate_per_s"] = 1.0
-    m = run(spec_of(chat_scenario)).deployments[0].metrics
-    assert m["stable"] is True
+    m = run(spec_of(chat_scenario)).deployments[0].summary
+    assert m.stable is True
 
 
 def test_conservation_with_rejections_and_hard_stop(chat_scenario):
@@ -61,10 +61,10 @@ def test_conservation_with_rejections_and_hard_stop(chat_scenario):
     chat_scenario["deployments"][0]["engine"] = {"gpu_memory_utilization": 0.3}   # tiny KV pool
     chat_scenario["max_sim_time_s"] = 20.0
     result = run(spec_of(chat_scenario)).deployments[0]
-    m = result.metrics
-    assert m["num_rejected"] > 0 and set(m["reject_reasons"]) == {"kv_cache_too_small"}
-    assert m["num_unfinished"] > 0 and m["stable"] is False
-    assert m["num_completed"] + m["num_rejected"] + m["num_unfinished"] == m["num_requests"] == 60
+    m = result.summary
+    assert m.num_rejected > 0 and set(m.reject_reasons) == {"kv_cache_too_small"}
+    assert m.num_unfinished > 0 and m.stable is False
+    assert m.num_completed + m.num_rejected + m.num_unfinished == m.num_requests == 60
     assert len(result.records) == 60
 
 
@@ -75,8 +75,8 @@ def test_two_deployments_see_identical_requests(chat_scenario):
     one, two = (d.records for d in result.deployments)
     assert one["arrival_time_s"].tolist() == two["arrival_time_s"].tolist()
     assert one["prompt_tokens"].tolist() == two["prompt_tokens"].tolist()
-    assert result.deployments[1].metrics["ttft_s"]["p99"] <= result.deployments[0].metrics["ttft_s"]["p99"]
-    assert result.deployments[1].metrics["gpu_hours"] > result.deployments[0].metrics["gpu_hours"]
+    assert result.deployments[1].summary.ttft_s.p99 <= result.deployments[0].summary.ttft_s.p99
+    assert result.deployments[1].summary.gpu_hours > result.deployments[0].summary.gpu_hours
 
 
 def test_prefix_caching_raises_hit_rate_and_cuts_ttft(chat_scenario):
@@ -84,14 +84,14 @@ def test_prefix_caching_raises_hit_rate_and_cuts_ttft(chat_scenario):
     chat_scenario["deployments"].append({"name": "nocache", "model": "llama-3.1-8b", "hardware": "h100-sxm",
                                          "engine": {"enable_prefix_caching": False}})
     cached, uncached = run(spec_of(chat_scenario)).deployments
-    assert cached.metrics["prefix_cache_hit_rate"] > 0.5
-    assert uncached.metrics["prefix_cache_hit_rate"] == 0
-    assert cached.metrics["ttft_s"]["mean"] < uncached.metrics["ttft_s"]["mean"]
+    assert cached.summary.prefix_cache_hit_rate > 0.5
+    assert uncached.summary.prefix_cache_hit_rate == 0
+    assert cached.summary.ttft_s.mean < uncached.summary.ttft_s.mean
 
 
 def test_slo_attainment_and_cost_fields(chat_scenario):
     chat_scenario["slo"] = {"ttft_s": 1e-6}
-    m = run(spec_of(chat_scenario)).deployments[0].metrics
-    assert m["slo_attainment"] == 0 and m["goodput_requests_per_s"] == 0
-    assert m["cost_usd"] == pytest.approx(m["gpu_hours"] * 3.00)
-    assert m["cost_per_query_usd"] == pytest.approx(m["cost_usd"] / m["num_completed"])
+    m = run(spec_of(chat_scenario)).deployments[0].summary
+    assert m.slo_attainment == 0 and m.goodput_requests_per_s == 0
+    assert m.cost_usd == pytest.approx(m.gpu_hours * 3.00)
+    assert m.cost_per_query_usd == pytest.approx(m.cost_usd / m.num_completed)

@@ -61,10 +61,10 @@ def test_skip_ahead_matches_step_by_step(name):
         ok = ~np.isnan(a)
         assert np.allclose(b[ok], a[ok], rtol=1e-6, atol=1e-9), column
     assert exact.records["status"].tolist() == fast.records["status"].tolist()
-    _close(exact.metrics, fast.metrics)
-    assert fast.metrics["num_engine_steps"] < exact.metrics["num_engine_steps"]
+    _close(exact.summary.model_dump(), fast.summary.model_dump())
+    assert fast.summary.num_engine_steps < exact.summary.num_engine_steps
     if name == "preemption-heavy":
-        assert exact.metrics["num_preemptions"] > 0
+        assert exact.summary.num_preemptions > 0
 
 
 def _close(a, b, path="metrics"):
@@ -81,8 +81,8 @@ def _close(a, b, path="metrics"):
 def test_skip_is_off_with_dependent_calls_and_windowed_models():
     windowed = mix({"dist": "constant", "value": 6000}, {"dist": "constant", "value": 200}, 1, 30,
                    {"name": "a", "model": "mistral-7b", "hardware": "h100-sxm"})
-    m = run(windowed).deployments[0].metrics
-    assert m["num_engine_steps"] == m["num_iterations"]
+    m = run(windowed).deployments[0].summary
+    assert m.num_engine_steps == m.num_iterations
     setup = simple_setup(max_num_seqs=8)
     child = Request(2, 0.0, 8, 4, num_pending_parents=1)
     calls = [Request(1, 0.0, 8, 4, dependents=[child]), child]

@@ -158,12 +158,8 @@ def query_table(requests, num_queries: int) -> pd.DataFrame:
 
 
 def run_comparison_deployment(spec: ComparisonSpec, index: int, base_dir: Path | None = None,
-                              data=None, trace: bool = False):
-    """One deployment's row (`ComparisonRow`). With `trace`, the mapping `api.reports.traced_run` reads:
-    the row's JSON plus `_timeline` (engine steps) and `_ttft_s` (per answered query); see `trace_deployment`."""
-    if trace:
-        traced = trace_deployment(spec, index, base_dir, data)
-        return {**traced.row.to_json_dict(), "_timeline": traced.timeline, "_ttft_s": traced.answered_ttft_s}
+                              data=None) -> ComparisonRow:
+    """One deployment's row; `trace_deployment` also returns its engine timeline and per-query TTFTs."""
     return _run(spec, index, base_dir, data, False)[0]
 
 

@@ -110,8 +110,3 @@ class Estimate(Frozen):
     model_notes: list[str] = Field(description="assumptions made reading the model (an imported config.json)")
     hardware_notes: list[str] = Field(default_factory=list, description="what the device means for these numbers "
                                       "(a CPU profile is a test device, not a serving target)")
-
-    def __getitem__(self, key: str):
-        """Mapping reads for callers outside simulator/ and api/ that still index the old dict
-        (tests/test_calibration_warnings.py); everything else reads attributes."""
-        return getattr(self, key)

@@ -32,12 +32,6 @@ class DeploymentResult:
     records: pd.DataFrame
     timeline: pd.DataFrame | None = None     # engine steps over time (run(..., trace=True))
 
-    @property
-    def metrics(self) -> dict:
-        """The summary as a mapping, for readers outside `simulator`/`api` that still index by key
-        (tests/test_skip.py, tests/test_simulation.py, benchmarks/sim_speed.py); read `summary` instead."""
-        return self.summary.to_json_dict()
-
     def to_model(self) -> SimulatedDeployment:
         r = self.resolved
         return SimulatedDeployment(
