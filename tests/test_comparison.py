@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from simulator.engine.cluster import RouterPolicy, simulate
+from simulator.engine.cluster import CallGraph, RouterPolicy, simulate
 from simulator.comparisons.compare import compare
 from simulator.comparisons.deployment_run import run_comparison_deployment
 from simulator.specs.comparison import ComparisonSpec
@@ -137,17 +137,20 @@ def test_conversations_reuse_history_and_wait_for_think_time():
 
 
 def test_dependent_call_waits_for_parents_plus_delay_and_inherits_rejection():
-    child = Request(request_id=2, arrival_time_s=0.0, num_prompt_tokens=4, max_output_tokens=1, num_pending_parents=1,
-                    delay_after_parents_s=1.0, arrival_on_release=True)
-    parent = Request(request_id=1, arrival_time_s=0.0, num_prompt_tokens=4, max_output_tokens=1, dependents=[child])
-    simulate([parent, child], simple_setup(), 1, RouterPolicy.ROUND_ROBIN)
+    child = Request(request_id=2, arrival_time_s=0.0, num_prompt_tokens=4, max_output_tokens=1)
+    parent = Request(request_id=1, arrival_time_s=0.0, num_prompt_tokens=4, max_output_tokens=1)
+    graph = CallGraph()
+    graph.add(parent, [child])
+    graph.set_release(child, delay_s=1.0, latency_from_release=True)
+    simulate([parent, child], simple_setup(), 1, RouterPolicy.ROUND_ROBIN, calls=graph)
     assert parent.finish_s == pytest.approx(0.14)
     assert child.ready_time_s == pytest.approx(1.14) and child.arrival_time_s == pytest.approx(1.14)
     assert child.finish_s == pytest.approx(1.28)
-    orphan = Request(request_id=4, arrival_time_s=0.0, num_prompt_tokens=4, max_output_tokens=1, num_pending_parents=1)
-    too_big = Request(request_id=3, arrival_time_s=0.0, num_prompt_tokens=10_000, max_output_tokens=1,
-                      dependents=[orphan])
-    simulate([too_big, orphan], simple_setup(), 1, RouterPolicy.ROUND_ROBIN)
+    orphan = Request(request_id=4, arrival_time_s=0.0, num_prompt_tokens=4, max_output_tokens=1)
+    too_big = Request(request_id=3, arrival_time_s=0.0, num_prompt_tokens=10_000, max_output_tokens=1)
+    graph = CallGraph()
+    graph.add(too_big, [orphan])
+    simulate([too_big, orphan], simple_setup(), 1, RouterPolicy.ROUND_ROBIN, calls=graph)
     assert orphan.status is Status.REJECTED and orphan.reject_reason.startswith("parent_rejected")
 
 

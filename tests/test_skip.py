@@ -11,7 +11,7 @@ from simulator.engine.fast.clock import ClockedScheduler
 from simulator.engine.kv.manager import KVCacheManager
 from simulator.engine.request import Request, Status
 from simulator.engine.scheduler import Scheduler, SchedulerConfig
-from simulator.engine.cluster import RouterPolicy, simulate
+from simulator.engine.cluster import CallGraph, RouterPolicy, simulate
 from simulator.engine.fast.skip import start_times_below, why_not_skip_ahead
 from conftest import replace, simple_setup
 
@@ -84,9 +84,11 @@ def test_skip_is_off_with_dependent_calls_and_windowed_models():
     m = run(windowed).deployments[0].summary
     assert m.num_engine_steps == m.num_iterations
     setup = simple_setup(max_num_seqs=8)
-    child = Request(2, 0.0, 8, 4, num_pending_parents=1)
-    calls = [Request(1, 0.0, 8, 4, dependents=[child]), child]
-    dependent = simulate(calls, setup, 1, RouterPolicy.ROUND_ROBIN)
+    child = Request(2, 0.0, 8, 4)
+    calls = [Request(1, 0.0, 8, 4), child]
+    graph = CallGraph()
+    graph.add(calls[0], [child])
+    dependent = simulate(calls, setup, 1, RouterPolicy.ROUND_ROBIN, calls=graph)
     assert "dependent calls" in dependent.step_by_step_reason
     assert all(r.status is Status.FINISHED for r in calls) and child.first_scheduled_s >= calls[0].finish_s
     assert simulate([Request(1, 0.0, 8, 4)], setup, 1, RouterPolicy.ROUND_ROBIN).step_by_step_reason is None

@@ -185,7 +185,7 @@ def _run(spec: ComparisonSpec, index: int, base_dir: Path | None, data, trace: b
         data = generate_queries(spec, rng, base_dir) if spec.queries else generate_sessions(spec, rng, base_dir)
     calls, extra = _calls(spec, dep, resolved, data, base_dir)
     output = simulate(calls.requests, resolved.setup, dep.llm.replicas, dep.llm.router, spec.max_sim_time_s,
-                      prefill=resolved.prefill, trace=trace)
+                      prefill=resolved.prefill, trace=trace, calls=calls.graph)
     everything = calls.requests + calls.refused
     queries = query_table(everything, calls.num_queries)
     records = metrics.records_frame(dataclasses.replace(output, requests=everything))

@@ -26,6 +26,7 @@ import numpy as np
 
 from simulator.specs.comparison import ComparisonSpec, HybridDeployment, LongContextDeployment, RagDeployment
 from simulator.comparisons.quality import QualityModel
+from simulator.engine.dependencies import CallGraph
 from simulator.engine.request import Request, Status
 from simulator.specs.scenario import TraceArrivals
 from simulator.workloads.generate import arrival_times, read_trace, resolve_path, sample_lengths
@@ -93,6 +94,7 @@ def generate_sessions(spec: ComparisonSpec, rng: np.random.Generator, base_dir: 
 class Calls:
     """LLM calls for one deployment, plus what the quality model needs per query."""
     requests: list[Request] = field(default_factory=list)           # to simulate
+    graph: CallGraph = field(default_factory=CallGraph)              # which of them wait for others
     refused: list[Request] = field(default_factory=list)            # rejected before reaching the LLM
     accuracy: np.ndarray | None = None                              # expected accuracy per query
     num_queries: int = 0
@@ -133,7 +135,8 @@ def long_context_calls(queries: QuerySet, dep: LongContextDeployment | HybridDep
             request = Request(request_id=ids(), arrival_time_s=arrival, num_prompt_tokens=prompt,
                               max_output_tokens=output, prefix_id=1 + doc, prefix_tokens=system + doc_tokens,
                               query_id=i)
-            _attach(parent, [request])
+            if parent is not None:
+                calls.graph.add(parent, [request])
             calls.requests.append(request)
             accuracy[j] = quality.accuracy(1.0, prompt, queries.evidence_position[i])
             continue
@@ -151,28 +154,22 @@ def long_context_calls(queries: QuerySet, dep: LongContextDeployment | HybridDep
             calls.refused.append(_refused(ids(), i, arrival, reduce_prompt, output, context))
             continue
         reduce = Request(request_id=ids(), arrival_time_s=arrival, num_prompt_tokens=reduce_prompt,
-                         max_output_tokens=output, query_id=i, num_pending_parents=parts)
+                         max_output_tokens=output, query_id=i)
         maps = []
         for part in range(parts):
             map_call = Request(request_id=ids(), arrival_time_s=arrival,
                                num_prompt_tokens=system + part_tokens + question,
                                max_output_tokens=dep.map_output_tokens,
                                prefix_id=1 + num_docs + doc * 4096 + part, prefix_tokens=system + part_tokens,
-                               query_id=i, dependents=[reduce], is_answer=False)
+                               query_id=i, is_answer=False)
+            calls.graph.add(map_call, [reduce])
             maps.append(map_call)
-        _attach(parent, maps)
+        if parent is not None:
+            calls.graph.add(parent, maps)
         calls.requests.extend(maps + [reduce])
         accuracy[j] = quality.accuracy(1.0, system + part_tokens + question, queries.evidence_position[i]) \
             * quality.reader(reduce_prompt)
     return accuracy
-
-
-def _attach(parent: Request | None, children: list[Request]) -> None:
-    if parent is None:
-        return
-    parent.dependents = (parent.dependents or []) + children
-    for child in children:
-        child.num_pending_parents += 1
 
 
 def rag_calls(queries: QuerySet, dep: RagDeployment | HybridDeployment, chunk_tokens: int, context: int,
@@ -207,9 +204,10 @@ def chat_calls(sessions: SessionSet, system: int, think_time_s: float, context: 
                 break
             rid = ids()
             turn = Request(request_id=rid, arrival_time_s=start, num_prompt_tokens=prompt, max_output_tokens=output,
-                           prefix_id=1 + s, prefix_tokens=prompt + output, query_id=rid,
-                           arrival_on_release=previous is not None, delay_after_parents_s=think_time_s)
-            _attach(previous, [turn])
+                           prefix_id=1 + s, prefix_tokens=prompt + output, query_id=rid)
+            if previous is not None:      # the next turn: sent a think time after the answer, timed from then
+                calls.graph.add(previous, [turn])
+                calls.graph.set_release(turn, think_time_s, latency_from_release=True)
             calls.requests.append(turn)
             previous, history = turn, prompt + output
     calls.num_queries = len(calls.requests)

@@ -18,13 +18,14 @@ from dataclasses import dataclass
 
 import simpy
 
+from simulator.engine.dependencies import CallGraph
 from simulator.engine.fast.skip import SkipStepper, why_not_skip_ahead
 from simulator.engine.replica import EngineStats, ExactStepper, ReplicaEngine
 from simulator.engine.request import Request, Status
 from simulator.engine.router import Router, RouterPolicy
 from simulator.engine.setup import PrefillPool, ReplicaSetup, build_scheduler
 
-__all__ = ["Cluster", "PrefillPool", "ReplicaSetup", "RouterPolicy", "SimulationOutput", "simulate"]
+__all__ = ["CallGraph", "Cluster", "PrefillPool", "ReplicaSetup", "RouterPolicy", "SimulationOutput", "simulate"]
 
 
 @dataclass(slots=True)
@@ -49,15 +50,18 @@ def ready_s(request: Request) -> float:
 class Cluster:
     def __init__(self, requests: list[Request], setup: ReplicaSetup, num_replicas: int, router_policy: RouterPolicy,
                  max_sim_time_s: float | None = None, progress: Callable[[int, int], None] | None = None,
-                 exact: bool = False, prefill: PrefillPool | None = None) -> None:
+                 exact: bool = False, prefill: PrefillPool | None = None, calls: CallGraph | None = None) -> None:
         self.env = simpy.Environment()
+        self.calls = calls if calls is not None else CallGraph()
+        self.waiting_parents = dict(self.calls.num_parents)     # child id -> parents not finished yet
         self.requests = requests
         self.progress = progress
         self.prefill = prefill
         self.setup = setup
         self.router = Router(router_policy, num_replicas)
         self.num_replicas = num_replicas
-        self.roots = sorted((r for r in requests if r.num_pending_parents == 0), key=lambda r: (ready_s(r), r.request_id))
+        self.roots = sorted((r for r in requests if not self.waiting_parents.get(r.request_id)),
+                            key=lambda r: (ready_s(r), r.request_id))
         self.next_root = 0                 # index of the next root arrival
         self.in_system = 0
         self.in_system_area = 0.0
@@ -65,7 +69,7 @@ class Cluster:
         self.num_done = 0
         self.handoff_output_tokens: dict[int, int] = {}    # disaggregated: request id -> its real output length
         self.step_by_step_reason = why_not_skip_ahead(setup, exact=exact, disaggregated=prefill is not None,
-                                                      dependent_calls=any(r.dependents for r in requests))
+                                                      dependent_calls=bool(self.calls))
         stop_s = max_sim_time_s if max_sim_time_s is not None else math.inf
         self.engines = [ReplicaEngine(self.env, index, self._stepper(setup, index, stop_s), setup.cost, self._on_done)
                         for index in range(num_replicas)]
@@ -126,29 +130,30 @@ class Cluster:
         self.num_done += 1
         if self.progress is not None:
             self.progress(self.num_done, len(self.requests))
-        for child in request.dependents or ():
+        for child in self.calls.children.get(request.request_id, ()):
             self._parent_done(request, child)
 
     def _parent_done(self, parent: Request, child: Request) -> None:
         """Dependency release: a child runs when its last parent finished, rejected when one was."""
-        child.num_pending_parents -= 1
+        rid = child.request_id
+        self.waiting_parents[rid] -= 1
         if parent.status is Status.REJECTED and child.status is Status.WAITING:
             child.status = Status.REJECTED
             child.reject_reason = f"parent_rejected: {parent.reject_reason}"
-        if child.num_pending_parents == 0:
+        if self.waiting_parents[rid] == 0:
             if child.status is Status.REJECTED:
                 child.replica = parent.replica
                 self._account(+1)
                 self._on_done(child, routed=False)
             else:
-                self.env.process(self.release(child, child.delay_after_parents_s))
+                self.env.process(self.release(child, self.calls.delay_s.get(rid, 0.0)))
 
     def release(self, request: Request, delay_s: float):
         env = self.env
         if delay_s > 0:
             yield env.timeout(delay_s)
         request.ready_time_s = env.now
-        if request.arrival_on_release:
+        if request.request_id in self.calls.latency_from_release:
             request.arrival_time_s = env.now
         self._account(+1)
         self.engines[self.router.choose(request)].submit(request)
@@ -205,12 +210,15 @@ class Cluster:
 def simulate(requests: list[Request], setup: ReplicaSetup, num_replicas: int, router_policy: RouterPolicy,
              max_sim_time_s: float | None = None,
              progress: Callable[[int, int], None] | None = None, exact: bool = False,
-             prefill: PrefillPool | None = None, trace: bool = False) -> SimulationOutput:
+             prefill: PrefillPool | None = None, trace: bool = False,
+             calls: CallGraph | None = None) -> SimulationOutput:
     """Serve `requests`; `exact=True` steps every iteration (the reference for skip-ahead).
+
+    `calls` says which requests wait for others (they arrive when released, not at their arrival time).
 
     Skip-ahead is used where `why_not_skip_ahead` allows it (the output says why not otherwise).
     With a `prefill` pool, a request is prefilled there (emitting its first token), its KV crosses
     the link, and it joins a decode replica with that KV in place; its first token counts when the
     KV has arrived, so TTFT includes the transfer."""
-    cluster = Cluster(requests, setup, num_replicas, router_policy, max_sim_time_s, progress, exact, prefill)
+    cluster = Cluster(requests, setup, num_replicas, router_policy, max_sim_time_s, progress, exact, prefill, calls)
     return cluster.run(max_sim_time_s, trace)

@@ -6,7 +6,7 @@ so far). When the two meet, the iteration emits one token. Preemption by recompu
 
 Feature bookkeeping lives with the feature, not here: swapped and preloaded KV in the KV-cache
 manager, the decode clock's bases in the clock, a disaggregated request's real output length in
-the cluster.
+the cluster, which calls wait for which in a `CallGraph` (simulator/engine/dependencies.py).
 
     prompt (prefix | unique)            generated
     [#### shared ####|.... unique ....][o o o]
@@ -49,10 +49,6 @@ class Request:
     reject_reason: str = ""
     query_id: int = -1           # the user query this LLM call serves (-1: the request is the query)
     ready_time_s: float = -1.0   # when it reached the router (after retrieval stages or parent calls)
-    dependents: list["Request"] | None = None   # calls released when this one (and their other parents) finish
-    num_pending_parents: int = 0
-    delay_after_parents_s: float = 0.0          # e.g. a user's think time before the next turn
-    arrival_on_release: bool = False            # latency counts from release (a new chat turn), not the query
     is_answer: bool = True                      # False for map calls and a hybrid's declined RAG attempt
 
     @property
