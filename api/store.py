@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import sqlite3
+import time
 import uuid
 
 from sqlalchemy import (BigInteger, Float, Index, PrimaryKeyConstraint, String, Text, UniqueConstraint,
@@ -95,13 +97,30 @@ def make_engine(url: str) -> Engine:
         @event.listens_for(engine, "connect")
         def _pragmas(connection, _record):
             cursor = connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA busy_timeout=30000")
+            _set_wal(cursor)
+            cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()
     else:
         engine = create_engine(parsed, pool_pre_ping=True)
     return engine
+
+
+def _set_wal(cursor, wait_s: float = 30.0) -> None:
+    """WAL mode (persistent in the file). Switching a fresh file needs an exclusive lock and SQLite answers
+    SQLITE_BUSY at once, without its busy handler, when processes opening the file together collide:
+    retry for up to `wait_s` (the busy timeout), then let the error through."""
+    deadline = time.monotonic() + wait_s
+    delay_s = 0.005
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(delay_s)
+            delay_s = min(2 * delay_s, 0.2)
 
 
 class Store:

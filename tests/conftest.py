@@ -59,3 +59,4 @@ __all__ = ["simple_cost", "simple_setup", "replace"]
 
 # PostgreSQL: `postgres_url` (a fresh database per test) and `store_url` (["sqlite", "postgresql"]).
 from postgres import postgres_server, postgres_url, store_url  # noqa: E402,F401
+

@@ -188,6 +188,7 @@ def test_shapes_file_matches_the_catalog():
                          "intermediate": model.intermediate_size}
 
 
+@pytest.mark.slow
 def test_benchmark_runner_needs_only_torch_and_numpy(tmp_path):
     code = ("import sys; import kernels.microbench; "
             "bad = [m for m in ('simulator', 'pandas', 'pydantic', 'yaml') if m in sys.modules]; "

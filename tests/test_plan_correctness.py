@@ -115,6 +115,7 @@ def _quickstart() -> dict:
     return yaml.safe_load((ROOT / "scenarios" / "quickstart.yaml").read_text())
 
 
+@pytest.mark.slow
 def test_quickstart_replicas_grow_with_the_rate_and_the_best_holds_with_other_seeds():
     doc = _quickstart()
     targets = Targets(doc["slo"]["ttft_s"], doc["slo"]["tpot_s"])
@@ -134,6 +135,7 @@ def test_quickstart_replicas_grow_with_the_rate_and_the_best_holds_with_other_se
         assert metrics.ttft_s.p99 <= targets.ttft_p99_s and metrics.tpot_s.p99 <= targets.tpot_p99_s
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["meeting-transcripts", "support-knowledge-base"])
 def test_compare_capacity_is_confirmed_by_a_run_at_that_rate(name):
     """Re-running each deployment at its max q/s with the stated count meets the stated definition."""
@@ -158,6 +160,7 @@ def test_compare_capacity_is_confirmed_by_a_run_at_that_rate(name):
     assert checked >= 2
 
 
+@pytest.mark.slow
 def test_compare_in_parallel_processes_gives_the_same_result():
     spec, base_dir = load_any_scenario(ROOT / "scenarios" / "support-knowledge-base.yaml")
     one = compare(spec, base_dir, workers=1).to_json_dict()

@@ -28,6 +28,7 @@ SCENARIO = {"name": "plan-small", "seed": 4,
             "deployments": [{"name": "t", "model": "llama-3.1-8b", "hardware": "h100-sxm"}]}
 
 
+@pytest.mark.slow
 def test_plan_finds_the_exhaustive_best_with_fewer_simulations():
     grid = dict(target_qps=30.0, targets=Targets(0.5, 0.03), hardware=["h100-sxm", "a100-80gb", "l40s"],
                 tensor_parallel=[1, 2, 4, 8], max_num_seqs=[256], chunk_tokens=[8192], max_gpus=8, seeds=1,
@@ -103,6 +104,7 @@ def test_sweep_on_ray_equals_the_process_pool(tmp_path, ray_cluster):
     assert len(a) == 4 and set(a.columns) >= {"workload.arrival.rate_per_s", "deployments.0.replicas", "ttft_p99_s"}
 
 
+@pytest.mark.slow
 def test_sweep_cli_writes_table_plots_and_a_report(tmp_path):
     scenario = tmp_path / "s.yaml"
     scenario.write_text(yaml.safe_dump(SCENARIO))
@@ -132,6 +134,7 @@ def test_plan_cli_prints_the_best_configuration(tmp_path):
     assert (tmp_path / "plan.html").read_text().count("data:image/png;base64,") == 3
 
 
+@pytest.mark.slow
 def test_plans_and_sweeps_run_as_jobs_over_http(tmp_path):
     server, base = start_server(tmp_path / "db.sqlite", max_simulations_per_job="50")
     try:

@@ -14,6 +14,7 @@ import threading
 import time
 
 import httpx
+import pytest
 
 from servers import CTXPLAN, ROOT, start_server
 
@@ -68,6 +69,7 @@ def test_health_answers_while_a_maximal_body_is_validated(tmp_path):
         _stop(process)
 
 
+@pytest.mark.slow
 def test_overload_is_shed_with_503_and_slow_clients_are_closed(tmp_path):
     process, base = start_server(tmp_path / "o.db", max_inflight_requests="2", body_timeout_s="2",
                                  header_timeout_s="2")

@@ -206,6 +206,7 @@ def cells(table, column: str) -> list[str]:
     return [row.find_elements(by("TAG_NAME"), "td")[index].text for row in table.find_elements(by("CSS_SELECTOR"), "tbody tr")]
 
 
+@pytest.mark.slow
 def test_comparison_runs_as_a_job_and_its_result_has_a_stable_url(browser, server):
     from selenium.webdriver.support.ui import Select, WebDriverWait
     browser.get(f"{server}/compare")

@@ -51,6 +51,7 @@ def wait_for_result(driver, result_css: str, timeout=300):
 
 # ---- Plan --------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_plan_page_runs_a_small_plan_and_draws_only_the_pareto_configurations(page, server):  # noqa: F811
     page.get(f"{server}/plan")
     wait_for(page, "#f-target_qps")
