@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
 import threading
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -27,25 +28,25 @@ from api.jobspec import Accepted, Limits, Refusal, validate_submission, warm
 log = logging.getLogger("ctxplan.validation")
 
 
-def _start_worker() -> None:
+def _start_worker(server_pid: int) -> None:
     """Pool process initializer: every process imports what validation needs before its first body, and
     yields the CPU to the HTTP process (nice +5) so health checks and small requests answer first."""
     import os
     os.nice(5)
-    _exit_with_server()
+    _exit_with_server(server_pid)
     warm()
 
 
-def _exit_with_server() -> None:
+def _exit_with_server(server_pid: int) -> None:
     """Exit once the server is gone (even SIGKILLed). A watcher thread, not PR_SET_PDEATHSIG, which
-    fires when the *thread* that started the process ends (TestClient's)."""
+    fires when the *thread* that started the process ends (TestClient's). The server's pid comes from
+    the server: a server killed while this process was still starting leaves it a parent of 1 at once."""
     import os
     import threading
     import time
-    server = os.getppid()
 
     def watch() -> None:
-        while os.getppid() == server:
+        while os.getppid() == server_pid:
             time.sleep(1.0)
         os._exit(0)
     threading.Thread(target=watch, daemon=True, name="exit-with-server").start()
@@ -61,7 +62,7 @@ class ValidationPool:
         with self._lock:
             if self._executor is None:
                 self._executor = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                                     initializer=_start_worker)
+                                                     initializer=_start_worker, initargs=(os.getpid(),))
             return self._executor
 
     def warm_up(self) -> None:

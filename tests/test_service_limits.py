@@ -135,3 +135,13 @@ def test_a_killed_job_process_fails_alone_and_finished_results_stay(tmp_path):
         assert httpx.get(f"{base}/healthz", timeout=GUARD_S).status_code == 200
     finally:
         _stop(process)
+
+
+def test_a_validation_process_whose_server_died_while_it_started_exits():
+    """The server's pid is handed to the pool process: if the server is gone before the process starts
+    watching (a SIGKILL during warm-up), the process exits instead of waiting forever as a child of init."""
+    import sys
+    code = ("import time\nfrom api.validation import _exit_with_server\n"
+            "_exit_with_server(2 ** 22 + 12345)\ntime.sleep(60)\n")     # a pid that is not its parent
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, timeout=30)   # hang guard, not a speed bound
+    assert done.returncode == 0
