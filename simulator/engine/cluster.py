@@ -61,7 +61,7 @@ class Cluster:
         self.router = Router(router_policy, num_replicas)
         self.num_replicas = num_replicas
         self.roots = sorted((r for r in requests if not self.waiting_parents.get(r.request_id)),
-                            key=lambda r: (ready_s(r), r.request_id))
+                            key=lambda r: (r.ready_time_s if r.ready_time_s >= 0 else r.arrival_time_s, r.request_id))
         self.next_root = 0                 # index of the next root arrival
         self.in_system = 0
         self.in_system_area = 0.0
@@ -100,7 +100,10 @@ class Cluster:
         if self.num_replicas > 1:
             upcoming = [r.total_tokens for r in self.roots[index:index + 4 * self.num_replicas]]
             index += self.router.arrivals_before_mine(replica, upcoming)
-        return ready_s(self.roots[index]) if index < len(self.roots) else math.inf
+        if index >= len(self.roots):
+            return math.inf
+        request = self.roots[index]          # ready_s(request), inline: asked before every skipped stretch
+        return request.ready_time_s if request.ready_time_s >= 0 else request.arrival_time_s
 
     # ----- processes ---------------------------------------------------------------------------
 

@@ -124,7 +124,13 @@ class ReplicaEngine:
                                    f"{len(self.scheduler.waiting)} waiting and {len(self.scheduler.running)} running")
             step_s = step_time_s(self.cost, step, self._global_layers)
             now, used = env.now, kv.num_used_blocks
-            self._record_step(step, size, used / kv.num_blocks, step_s)
+            usage = used / kv.num_blocks
+            for request in step.requests:
+                if request.first_scheduled_s < 0:
+                    request.first_scheduled_s = now
+            if self.timeline is not None:
+                self.timeline.append((now, usage, len(self.scheduler.waiting), len(self.scheduler.running)))
+            stats.record_step(size, step.num_clocked + sum(step.num_new), usage, step_s)
             stretch = stepper.stretch(step, step_s, now)
             if stretch is None:
                 yield env.timeout(step_s)
@@ -138,16 +144,6 @@ class ReplicaEngine:
                 finished = stepper.advance(k_count, now, step_s, delta)
             for request in finished:
                 self.on_done(request)
-
-    def _record_step(self, step: Step, size: int, usage: float, step_s: float) -> None:
-        """Statistics of one scheduled step (and the timeline when traced); stamps first scheduling."""
-        now = self.env.now
-        for request in step.requests:
-            if request.first_scheduled_s < 0:
-                request.first_scheduled_s = now
-        if self.timeline is not None:
-            self.timeline.append((now, usage, len(self.scheduler.waiting), len(self.scheduler.running)))
-        self.stats.record_step(size, step.num_clocked + sum(step.num_new), usage, step_s)
 
     def finalize(self) -> None:
         """Write back any state a stepper keeps implicitly (the decode clock's)."""

@@ -28,6 +28,8 @@ class Status(IntEnum):
 
 @dataclass(slots=True, eq=False)
 class Request:
+    """One LLM call: its sizes, its progress (token counters, status) and its timestamps."""
+
     request_id: int
     arrival_time_s: float
     num_prompt_tokens: int

@@ -84,38 +84,24 @@ class SkipStepper:
         self.global_layers = global_only_layers(cost)
         self.next_arrival_s = next_arrival_s
         self.stop_s = stop_s
-
-    def has_work(self) -> bool:
-        return self.scheduler.has_work()
-
-    def schedule(self) -> Step:
-        return self.clock.schedule_step()
-
-    def finish(self, step: Step, now_s: float, step_s: float) -> list[Request]:
-        return self.clock.finish_step(step, now_s, step_s)
-
-    def advance(self, k_count: int, start_s: float, t0: float, delta: float) -> list[Request]:
-        return self.clock.advance(k_count, start_s, t0, delta)
-
-    def usage_time_integral(self, k_count: int, used0: int, t0: float, delta: float) -> tuple[float, float]:
-        return self.clock.usage_time_integral(k_count, used0, t0, delta)
+        # the loop's calls go straight to the clock (bound methods: no extra Python frame per step)
+        self.has_work = scheduler.has_work
+        self.schedule = self.clock.schedule_step            # -> Step
+        self.finish = self.clock.finish_step                # (step, now_s, step_s) -> finished requests
+        self.advance = self.clock.advance                   # (k_count, start_s, t0, delta) -> finished requests
+        self.usage_time_integral = self.clock.usage_time_integral
 
     def finalize(self) -> None:
         self.clock.unclock_all()
 
     def stretch(self, step: Step, t0: float, now: float) -> tuple[int, float] | None:
         """(iterations, per-iteration growth) of a decode-only stretch starting with `step`, or None."""
-        if step.per_request or step.requests or self.clock.prefilling:
-            return None
-        k_count, delta = self._plan(step, t0, now)
-        return (k_count, delta) if k_count > 1 else None
-
-    def _plan(self, step: Step, t0: float, now: float) -> tuple[int, float]:
-        """Iterations the decode-only batch can run from now in one step, and the per-iteration growth delta."""
         clock = self.clock
+        if step.per_request or step.requests or clock.prefilling:
+            return None
         next_arrival = self.next_arrival_s(self.index)
         if next_arrival <= now + t0:             # the next iteration must see an arrival: nothing to skip
-            return 1, 0.0
+            return None
         # each iteration adds one token of KV per sequence and layer; decode attention is linear in it
         delta = costmodel.decode_attention_time_s(self.cost, self.global_layers * step.num_clocked)
         d = clock.iteration
@@ -123,7 +109,7 @@ class SkipStepper:
         if not math.isinf(self.stop_s):          # every iteration must also end before the hard stop
             k = min(k, max(0, start_times_below(now + t0, t0, delta, self.stop_s, k)))
         if k <= 1:
-            return k, delta
+            return None
         free = clock.kv.num_free_blocks
         if clock.blocks_between(d + 1, d + k) > free:
             low, high = 1, k - 1                  # most iterations whose block needs still fit
@@ -134,4 +120,4 @@ class SkipStepper:
                 else:
                     high = middle - 1
             k = low
-        return k, delta
+        return (k, delta) if k > 1 else None

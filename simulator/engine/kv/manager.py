@@ -67,6 +67,9 @@ class KVCacheManager:
         # tokens a request's blocks hold, `tokens_held(request_id, 0)` (token-based tables only): the
         # decode fast path asks it for every request every step, so it is the dict's own bound `get`
         self.tokens_held = self.capacity_tokens.get
+        # `reserve_decode_blocks(n)`: take the blocks clocked decodes open (the decode clock, every step);
+        # their tables catch up in `sync_table`. The pool's own `take`, bound: no extra frame per step
+        self.reserve_decode_blocks = self.pool.take
         if host_tier is not None and host_tier.keep_evicted:
             self.pool.on_evict = host_tier.keep
 
@@ -259,10 +262,6 @@ class KVCacheManager:
         self.capacity_tokens.pop(rid, None)
 
     # ----- the decode clock ------------------------------------------------------------------
-
-    def reserve_decode_blocks(self, num_blocks: int) -> None:
-        """Take blocks that clocked decodes open; their tables catch up in `sync_table`."""
-        self.pool.take(num_blocks)
 
     def sync_table(self, request: Request) -> None:
         """Make a clocked request's table hold its `num_computed_tokens` (blocks already reserved)."""
