@@ -66,11 +66,12 @@ def main() -> None:
     parser.add_argument("--base", type=Path, required=True, help="the other checkout")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--only", choices=["exact", "skip"], help="only the configurations of one mode")
+    parser.add_argument("--min-requests", type=int, default=0, help="only configurations with at least this many")
     args = parser.parse_args()
     print(f"{'workload':<6} {'requests':>9} {'replicas':>8} {'mode':>6} {'base_cpu_s':>10} {'this_cpu_s':>10} "
           f"{'base/this':>9} {'same':>5}")
     for config in CONFIGS:
-        if args.only and config[3] != (args.only == "exact"):
+        if args.only and config[3] != (args.only == "exact") or config[1] < args.min_requests:
             continue
         walls = {"base": [], "this": []}
         results = {}

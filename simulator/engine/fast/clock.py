@@ -70,7 +70,7 @@ class IterationLog:
 class ClockedScheduler:
     def __init__(self, scheduler: Scheduler) -> None:
         config, kv = scheduler.config, scheduler.kv
-        if config.max_num_batched_tokens < config.max_num_seqs or not kv.token_based:
+        if config.max_num_batched_tokens < config.max_num_seqs or not kv.token_based:   # a guard: the decision
             raise ValueError("the decode clock needs full-attention blocks and a token budget >= max_num_seqs")
         self.scheduler = scheduler
         self.kv = kv
@@ -79,7 +79,7 @@ class ClockedScheduler:
         self.log = IterationLog()
         self._heap: list[tuple[int, int, Request]] = []   # (iteration count after its last token, seq, request)
         self._base: dict[int, int] = {}    # request id -> iteration its fields were last written at
-        self._seq: dict[int, int] = {}     # request id -> order of its latest admission to the running batch
+        self._seq: dict[int, int] = {}     # request id -> order of its latest admission, until it is clocked
         self._next_seq = 0
         self.num_clocked = 0
         self._offset_sum = 0               # sum of num_computed_tokens - base over the clock
@@ -120,7 +120,7 @@ class ClockedScheduler:
         self._offset_sum += request.num_computed_tokens - d
         self.phase[(d - request.num_computed_tokens) % len(self.phase)] += 1
         heapq.heappush(self._heap, (d + request.max_output_tokens - request.num_output_tokens,
-                                    self._seq[request.request_id], request))
+                                    self._seq.pop(request.request_id), request))
 
     def _unclock(self, request: Request) -> None:
         """Write the request's counters and timestamps for the current iteration; the manager syncs its table."""
@@ -214,6 +214,7 @@ class ClockedScheduler:
                 continue
             if scheduler.emit_token(request, now_s):
                 finished.append(request)
+                self._seq.pop(request.request_id, None)
             else:
                 self._clock(request)
             clocked_any = True
