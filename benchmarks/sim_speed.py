@@ -29,16 +29,20 @@ WORKLOADS = {
 }
 
 
+def scenario_doc(workload: str, size: int, replicas: int) -> dict:
+    """The scenario of one configuration, as a document (benchmarks/sim_speed_ab.py sends it to other trees)."""
+    w = WORKLOADS[workload]
+    return {"name": f"speed-{workload}", "seed": 1,
+            "workload": {"num_requests": size, "arrival": {"process": "poisson", "rate_per_s": w["rate"] * replicas},
+                         "prompt_tokens": w["prompt"], "output_tokens": w["output"]},
+            "deployments": [{"name": "d", "model": "llama-3.1-8b", "hardware": "h100-sxm", "replicas": replicas,
+                             "router": "least_outstanding_tokens"}]}
+
+
 def one(workload: str, size: int, replicas: int, exact: bool) -> dict:
     from simulator.results.runner import run
     from simulator.specs.scenario import ScenarioSpec
-    w = WORKLOADS[workload]
-    spec = ScenarioSpec.model_validate({
-        "name": f"speed-{workload}", "seed": 1,
-        "workload": {"num_requests": size, "arrival": {"process": "poisson", "rate_per_s": w["rate"] * replicas},
-                     "prompt_tokens": w["prompt"], "output_tokens": w["output"]},
-        "deployments": [{"name": "d", "model": "llama-3.1-8b", "hardware": "h100-sxm", "replicas": replicas,
-                         "router": "least_outstanding_tokens"}]})
+    spec = ScenarioSpec.model_validate(scenario_doc(workload, size, replicas))
     start = time.perf_counter()
     summary = run(spec, exact=exact).deployments[0].summary
     wall = time.perf_counter() - start

@@ -21,6 +21,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from sim_speed import scenario_doc
+
 HERE = Path(__file__).resolve().parent.parent
 CONFIGS = [("chat", 10_000, 1, True), ("chat", 10_000, 1, False), ("chat", 10_000, 8, True),
            ("chat", 10_000, 8, False), ("chat", 100_000, 1, False), ("chat", 100_000, 8, False),
@@ -29,35 +31,27 @@ CONFIGS = [("chat", 10_000, 1, True), ("chat", 10_000, 1, False), ("chat", 10_00
 
 DRIVER = """
 import json, sys, time
-sys.path.insert(0, sys.argv[1] + "/benchmarks")
 try:
     from simulator.results.runner import run
     from simulator.specs.scenario import ScenarioSpec
 except ImportError:                       # the flat layout before the package split
     from simulator.runner import run
     from simulator.scenario import ScenarioSpec
-from sim_speed import WORKLOADS
-workload, size, replicas, exact = sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5] == "1"
-w = WORKLOADS[workload]
-spec = ScenarioSpec.model_validate({
-    "name": f"speed-{workload}", "seed": 1,
-    "workload": {"num_requests": size, "arrival": {"process": "poisson", "rate_per_s": w["rate"] * replicas},
-                 "prompt_tokens": w["prompt"], "output_tokens": w["output"]},
-    "deployments": [{"name": "d", "model": "llama-3.1-8b", "hardware": "h100-sxm", "replicas": replicas,
-                     "router": "least_outstanding_tokens"}]})
+spec, exact = ScenarioSpec.model_validate(json.loads(sys.argv[1])), sys.argv[2] == "1"
 start = time.process_time()
 records = run(spec, exact=exact).deployments[0].records
 cpu = time.process_time() - start
 print(json.dumps({"cpu_s": cpu, "ttft_sum_s": float(records["ttft_s"].sum()), "e2e_sum_s": float(records["e2e_s"].sum()),
-                  "finished": int((records["status"] == "finished").sum())}))
+                  "finished": int(records["e2e_s"].notna().sum())}))
 """
 
 
 def once(tree: Path, config) -> dict:
     workload, size, replicas, exact = config
     env = dict(os.environ, PYTHONPATH=str(tree))
-    out = subprocess.run([sys.executable, "-c", DRIVER, str(tree), workload, str(size), str(replicas),
-                          "1" if exact else "0"], capture_output=True, text=True, check=True, cwd=tree, env=env)
+    doc = json.dumps(scenario_doc(workload, size, replicas))       # the same scenario for both trees
+    out = subprocess.run([sys.executable, "-c", DRIVER, doc, "1" if exact else "0"], capture_output=True, text=True,
+                         check=True, cwd=tree, env=env)
     return json.loads(out.stdout)
 
 
