@@ -18,7 +18,7 @@ for it in range(150):
         barrier.wait()
         try:
             Store(url)
-        except Exception as e:
+        except Exception:
             errs.append(traceback.format_exc())
     ts = [threading.Thread(target=go) for _ in range(8)]
     [t.start() for t in ts]; [t.join() for t in ts]

@@ -33,7 +33,6 @@ from collections.abc import Callable
 from simulator.costs import costmodel
 from simulator.costs.costmodel import IterationCostParams
 from simulator.engine.fast.clock import ClockedScheduler
-from simulator.engine.request import Request
 from simulator.engine.scheduler import Scheduler
 from simulator.engine.setup import ReplicaSetup
 from simulator.engine.step import Step, global_only_layers
