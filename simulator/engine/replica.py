@@ -37,27 +37,6 @@ class EngineStats:
     batch_size_counts: Counter = field(default_factory=Counter)   # sequences per step -> steps
     num_batched_tokens_sum: int = 0
 
-    def record_step(self, size: int, num_tokens: int, usage: float, step_s: float) -> None:
-        self.num_engine_steps += 1
-        self.num_iterations += 1
-        self.busy_s += step_s
-        self.num_batched_tokens_sum += num_tokens
-        self.kv_usage_time_integral += usage * step_s
-        if usage > self.kv_usage_peak:
-            self.kv_usage_peak = usage
-        self.batch_size_counts[size] += 1
-
-    def record_stretch(self, size: int, more_iterations: int, more_busy_s: float, usage_integral: float,
-                       last_usage: float) -> None:
-        """The iterations of a skipped stretch after its first (which `record_step` counted)."""
-        self.num_iterations += more_iterations
-        self.busy_s += more_busy_s
-        self.kv_usage_time_integral += usage_integral
-        if last_usage > self.kv_usage_peak:
-            self.kv_usage_peak = last_usage
-        self.batch_size_counts[size] += more_iterations
-        self.num_batched_tokens_sum += size * more_iterations
-
 
 class ExactStepper:
     """Every iteration scheduled and applied request by request."""
@@ -130,7 +109,14 @@ class ReplicaEngine:
                     request.first_scheduled_s = now
             if self.timeline is not None:
                 self.timeline.append((now, usage, len(self.scheduler.waiting), len(self.scheduler.running)))
-            stats.record_step(size, step.num_clocked + sum(step.num_new), usage, step_s)
+            stats.num_engine_steps += 1            # the engine's statistics: written here and only here
+            stats.num_iterations += 1
+            stats.busy_s += step_s
+            stats.num_batched_tokens_sum += step.num_clocked + sum(step.num_new)
+            stats.kv_usage_time_integral += usage * step_s
+            if usage > stats.kv_usage_peak:
+                stats.kv_usage_peak = usage
+            stats.batch_size_counts[size] += 1
             stretch = stepper.stretch(step, step_s, now)
             if stretch is None:
                 yield env.timeout(step_s)
@@ -139,7 +125,14 @@ class ReplicaEngine:
                 k_count, delta = stretch
                 integral, last_usage = stepper.usage_time_integral(k_count, used, step_s, delta)
                 elapsed = k_count * step_s + delta * k_count * (k_count - 1) / 2
-                stats.record_stretch(size, k_count - 1, elapsed - step_s, integral, last_usage)
+                more = k_count - 1                     # the stretch's iterations after the first
+                stats.num_iterations += more
+                stats.busy_s += elapsed - step_s
+                stats.kv_usage_time_integral += integral
+                if last_usage > stats.kv_usage_peak:
+                    stats.kv_usage_peak = last_usage
+                stats.batch_size_counts[size] += more
+                stats.num_batched_tokens_sum += size * more
                 yield env.timeout(elapsed)
                 finished = stepper.advance(k_count, now, step_s, delta)
             for request in finished:

@@ -45,11 +45,6 @@ class IterationLog:
         self.ends.append(end_s)
         self.durations.append(duration_s)
 
-    def extend(self, start_s: float, k_count: int, t0: float, delta: float) -> None:
-        """A stretch of `k_count` iterations from `start_s`, iteration k lasting t0 + k delta."""
-        self.durations.extend([t0 + delta * k for k in range(k_count)])
-        self.ends.extend([start_s + (k + 1) * t0 + delta * k * (k + 1) / 2 for k in range(k_count)])
-
     def needs_compaction(self) -> bool:
         return len(self.ends) > self._compact_at
 
@@ -243,7 +238,8 @@ class ClockedScheduler:
         log = self.log
         if log.needs_compaction():
             log.compact(self.oldest_clock_base())
-        log.extend(start_s, k_count, t0, delta)
+        log.durations.extend([t0 + delta * k for k in range(k_count)])     # iteration k lasts t0 + k delta
+        log.ends.extend([start_s + (k + 1) * t0 + delta * k * (k + 1) / 2 for k in range(k_count)])
         self.iteration = d + k_count
         finished = self._finish_clocked(log.ends[-1])
         if finished:
