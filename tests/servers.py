@@ -21,6 +21,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_for(condition, what: str, guard_s: float = 120.0, poll_s: float = 0.1) -> None:
+    """Poll `condition()` until it holds. The guard only stops a hang (it fails naming `what`); it is not a
+    speed bound, so nothing here depends on how busy the machine is."""
+    for _ in range(int(guard_s / poll_s)):
+        if condition():
+            return
+        time.sleep(poll_s)
+    raise AssertionError(f"hung: {what}")
+
+
 def start_server(db: Path, port: int | None = None, **settings: str) -> tuple[subprocess.Popen, str]:
     """A server on `port` (a free one by default) with its SQLite file at `db`; CTXPLAN_* settings as keywords."""
     port = port or free_port()
@@ -29,12 +39,14 @@ def start_server(db: Path, port: int | None = None, **settings: str) -> tuple[su
     process = subprocess.Popen([CTXPLAN, "serve", "--port", str(port)], env=env, cwd=ROOT,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 30
-    while time.time() < deadline:
+    def healthy() -> bool:
         try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                return process, base
+            return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
         except httpx.TransportError:
-            time.sleep(0.1)
-    process.kill()
-    raise AssertionError("server did not start")
+            return False
+    try:
+        wait_for(healthy, "the server to start", guard_s=30)
+    except AssertionError:
+        process.kill()
+        raise
+    return process, base

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from servers import free_port, start_server
+from servers import free_port, start_server, wait_for
 
 from api.main import create_app
 from api.settings import Settings
@@ -33,13 +33,13 @@ def start(port: int, db: Path) -> subprocess.Popen:
 
 
 def wait_status(base: str, job_id: str, wanted: set[str], timeout: float = 120) -> dict:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        job = httpx.get(f"{base}/v1/simulations/{job_id}", timeout=5).json()
-        if job["status"] in wanted:
-            return job
-        time.sleep(0.2)
-    raise AssertionError(f"job {job_id} never reached {wanted}")
+    seen: list[dict] = []
+
+    def reached() -> bool:
+        seen.append(httpx.get(f"{base}/v1/simulations/{job_id}", timeout=5).json())
+        return seen[-1]["status"] in wanted
+    wait_for(reached, f"job {job_id} to reach {sorted(wanted)}", guard_s=timeout, poll_s=0.2)
+    return seen[-1]
 
 
 @pytest.mark.slow
@@ -78,17 +78,12 @@ def test_cancelling_a_running_job_kills_its_process_and_the_job_stays_cancelled(
         runner = client.app.state.runner
         url = client.post("/v1/simulations", json=LONG).headers["location"]
         job_id = url.rsplit("/", 1)[1]
-        deadline = time.time() + 120                   # a hang guard, not a speed bound
-        while job_id not in runner.processes:
-            assert time.time() < deadline, client.get(url).json()
-            time.sleep(0.1)
+        wait_for(lambda: job_id in runner.processes, "the job's process to start")
         process = runner.processes[job_id]
         cancelled = client.delete(url)
         assert cancelled.status_code == 200, cancelled.text
         assert (cancelled.json()["status"], cancelled.json()["error"]) == ("cancelled", "cancelled by request")
-        while job_id in runner.processes:              # the runner has seen its process end
-            assert time.time() < deadline
-            time.sleep(0.1)
+        wait_for(lambda: job_id not in runner.processes, "the runner to see its process end")
         assert process.returncode == -signal.SIGKILL
         job = client.get(url).json()
         assert (job["status"], job["error"], job["result"]) == ("cancelled", "cancelled by request", None)
