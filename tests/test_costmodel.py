@@ -114,7 +114,7 @@ def test_tensor_parallel_adds_allreduce_time(h100):
 
 
 def test_windowed_model_needs_fewer_blocks_than_tokens():
-    from simulator.specs.deployment import blocks_for_tokens_fn
+    from simulator.costs.memory import blocks_for_tokens_fn
     mistral = resolve_model("mistral-7b")
     blocks = blocks_for_tokens_fn(mistral, "bf16", 1, 16)
     assert blocks(4096) == 256

@@ -50,8 +50,8 @@ from dataclasses import dataclass
 from enum import Enum
 
 from simulator.costs import costmodel
-from simulator.specs.deployment import (MAX_TENSOR_PARALLEL, MemoryPlan, blocks_for_tokens_fn, device_notes, fit_check,
-                                  memory_plan, valid_tp)
+from simulator.costs.memory import MemoryPlan, blocks_for_tokens_fn, fit_check
+from simulator.specs.deployment import MAX_TENSOR_PARALLEL, device_notes, memory_plan, valid_tp
 from simulator.errors import InputError
 from simulator.costs.hardware import HardwareProfile, PricingTier
 from simulator.costs.model import ModelSpec
@@ -133,14 +133,12 @@ def score_bytes_per_gpu(model: ModelSpec, engine: EngineSpec, attention_impl: st
     return naive_score_bytes_per_gpu(model, tp, cp, chunk, prompt_tokens)
 
 
-def memory_fit(model: ModelSpec, hardware: HardwareProfile, engine: EngineSpec, plan: MemoryPlan,
-               blocks_needed: int, sequence_kv_bytes_per_gpu: float, score_bytes: float) -> MemoryFit:
+def memory_fit(plan: MemoryPlan, blocks_needed: int, sequence_kv_bytes_per_gpu: float, score_bytes: float) -> MemoryFit:
     """The memory test of one sequence on one layout: weights, then KV blocks, then the score matrix."""
-    reason = fit_check(model, plan, blocks_needed, hardware, engine)
+    reason = fit_check(plan, blocks_needed)
     if reason is not None:      # no KV capacity left at all means the weights (and reserve) are the limit
         return MemoryFit(FitLimit.WEIGHTS if plan.kv_capacity_bytes_per_gpu <= 0 else FitLimit.KV_CACHE, reason)
-    usable = engine.gpu_memory_utilization * hardware.memory_bytes
-    free = usable - plan.weights_bytes_per_gpu - plan.reserve_bytes_per_gpu - sequence_kv_bytes_per_gpu
+    free = plan.usable_bytes_per_gpu - plan.weights_bytes_per_gpu - plan.reserve_bytes_per_gpu - sequence_kv_bytes_per_gpu
     if score_bytes > 0 and score_bytes > free:
         return MemoryFit(FitLimit.SCORE_MATRIX, f"score matrix needs {score_bytes / 2**30:,.1f} GiB per GPU for one "
                                                 f"layer; {max(free, 0) / 2**30:,.1f} GiB left after weights and KV")
@@ -156,7 +154,7 @@ def layout_fit(model: ModelSpec, hardware: HardwareProfile, weight_dtype: str, k
     blocks = blocks_for_tokens_fn(model, kv_dtype, tp, engine.block_size)(num_tokens)
     kv_per_gpu = costmodel.kv_bytes_for_sequence(model, kv_dtype, num_tokens, tp) / (cp * pp)
     scores = score_bytes_per_gpu(model, engine, attention_impl, tp, cp, prompt_tokens)
-    return memory_fit(model, hardware, engine, plan, blocks, kv_per_gpu, scores)
+    return memory_fit(plan, blocks, kv_per_gpu, scores)
 
 
 def minimum_gpus(model: ModelSpec, hardware: HardwareProfile, weight_dtype: str, kv_dtype: str,
@@ -185,7 +183,7 @@ def _attention_impls(model: ModelSpec, hardware: HardwareProfile, engine: Engine
     out = {}   # attention implementation -> its prefill and memory fit
     for impl, cost in costs.items():
         scores = score_bytes_per_gpu(model, engine, impl, cost.tp, cost.cp, prompt_tokens)
-        fit = memory_fit(model, hardware, engine, plan, blocks_needed, sequence_kv_per_gpu, scores)
+        fit = memory_fit(plan, blocks_needed, sequence_kv_per_gpu, scores)
         chunk = chunk_tokens(engine, cost.cp, prompt_tokens)
         out[impl] = AttentionImplEstimate(prefill_time_s=prefill_time_s(cost, prompt_tokens, chunk),
                                           score_matrix_bytes_per_gpu=round(scores), fits=fit.limit is None,

@@ -1,21 +1,17 @@
 """Resolve a deployment spec into a model, a hardware profile and a sized KV-cache pool.
 
-Memory per GPU (the vLLM rule):
-
-    kv_capacity = gpu_memory_utilization x memory - weights / tp - reserve
-    num_kv_blocks = floor(kv_capacity / (block_size x kv_bytes_per_token))
-
-A deployment whose weights leave no room for a single block does not fit; `fit_check` says why
+The memory per GPU is `simulator.costs.memory` (the vLLM rule). A deployment whose weights leave no
+room for a single block does not fit; `fit_check` says why
 and `min_tensor_parallel` finds the smallest TP degree that fits the given sequence length.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from simulator.costs import costmodel
+from simulator.costs import costmodel, memory
+from simulator.costs.memory import MemoryPlan, blocks_for_tokens_fn, fit_check, full_blocks_for_tokens_fn
 from simulator.catalog import resolve_hardware, resolve_model
 from simulator.engine.cluster import PrefillPool, ReplicaSetup
 from simulator.errors import InputError
@@ -28,62 +24,14 @@ from simulator.engine.scheduler import SchedulerConfig
 MAX_TENSOR_PARALLEL = 64
 
 
-@dataclass(frozen=True, slots=True)
-class MemoryPlan:
-    weights_bytes_per_gpu: float
-    reserve_bytes_per_gpu: float
-    kv_capacity_bytes_per_gpu: float
-    kv_bytes_per_token_per_gpu: float
-    block_bytes_per_gpu: float
-    num_kv_blocks: int
-
-
 def memory_plan(model: ModelSpec, hardware: HardwareProfile, tp: int, weight_dtype: str, kv_dtype: str,
                 engine: EngineSpec, cp: int = 1, pp: int = 1) -> MemoryPlan:
-    """Per-GPU memory of a replica of tp x cp x pp GPUs.
-
-    Weights split over tp x pp (context-parallel ranks hold copies); a sequence's KV splits over
-    tp (heads), pp (layers per stage) and cp (its tokens are sharded over the ring)."""
+    """The memory plan of tp x cp x pp GPUs under this engine's limits (reserve from engine_defaults.yaml)."""
     reserve = costmodel.activation_reserve_bytes(model, tp, engine.max_num_batched_tokens, engine.max_num_seqs,
                                                  engine_defaults()["memory_reserve"])
-    capacity = costmodel.kv_capacity_bytes_per_gpu(model, hardware, tp * pp, weight_dtype,
-                                                   engine.gpu_memory_utilization, reserve)
-    per_token = costmodel.kv_bytes_per_token(model, kv_dtype, tp) / (cp * pp)
-    block_bytes = engine.block_size * per_token
-    return MemoryPlan(weights_bytes_per_gpu=costmodel.weight_bytes(model, weight_dtype) / (tp * pp),
-                      reserve_bytes_per_gpu=reserve, kv_capacity_bytes_per_gpu=capacity,
-                      kv_bytes_per_token_per_gpu=per_token, block_bytes_per_gpu=block_bytes,
-                      num_kv_blocks=max(0, math.floor(capacity / block_bytes)))
-
-
-def blocks_for_tokens_fn(model: ModelSpec, kv_dtype: str, tp: int, block_size: int):
-    """Blocks a sequence occupies: by token count, or by capped bytes when layers are windowed."""
-    if not model.has_local_layers:
-        return lambda n: -(-n // block_size)
-    block_bytes = block_size * costmodel.kv_bytes_per_token(model, kv_dtype, tp)
-    return lambda n: max(1, math.ceil(costmodel.kv_bytes_for_sequence(model, kv_dtype, n, tp) / block_bytes - 1e-9))
-
-
-def full_blocks_for_tokens_fn(model: ModelSpec, kv_dtype: str, tp: int, block_size: int):
-    """Full blocks of a sequence (None for full attention: the manager uses n // block_size)."""
-    if not model.has_local_layers:
-        return None
-    block_bytes = block_size * costmodel.kv_bytes_per_token(model, kv_dtype, tp)
-    return lambda n: math.floor(costmodel.kv_bytes_for_sequence(model, kv_dtype, n, tp) / block_bytes + 1e-9)
-
-
-def fit_check(model: ModelSpec, plan: MemoryPlan, blocks_needed: int, hardware: HardwareProfile,
-              engine: EngineSpec) -> str | None:
-    """None when one sequence of `blocks_needed` fits; otherwise the reason."""
-    usable = engine.gpu_memory_utilization * hardware.memory_bytes
-    if plan.weights_bytes_per_gpu + plan.reserve_bytes_per_gpu >= usable:
-        return (f"weights need {plan.weights_bytes_per_gpu / 1e9:.1f} GB per GPU plus "
-                f"{plan.reserve_bytes_per_gpu / 1e9:.1f} GB reserve; usable memory is {usable / 1e9:.1f} GB "
-                f"({engine.gpu_memory_utilization} x {hardware.memory_bytes / 1e9:.0f} GB)")
-    if plan.num_kv_blocks < blocks_needed:
-        return (f"KV cache holds {plan.num_kv_blocks} blocks of {engine.block_size} tokens per replica; "
-                f"one sequence needs {blocks_needed}")
-    return None
+    return memory.memory_plan(model, hardware, tp, weight_dtype, kv_dtype, block_size=engine.block_size,
+                              gpu_memory_utilization=engine.gpu_memory_utilization,
+                              reserve_bytes_per_gpu=reserve, cp=cp, pp=pp)
 
 
 def min_tensor_parallel(model: ModelSpec, hardware: HardwareProfile, weight_dtype: str, kv_dtype: str,
@@ -94,7 +42,7 @@ def min_tensor_parallel(model: ModelSpec, hardware: HardwareProfile, weight_dtyp
         if valid_tp(model, tp):
             plan = memory_plan(model, hardware, tp, weight_dtype, kv_dtype, engine)
             needed = blocks_for_tokens_fn(model, kv_dtype, tp, engine.block_size)(num_tokens)
-            if fit_check(model, plan, needed, hardware, engine) is None:
+            if fit_check(plan, needed) is None:
                 return tp
         tp *= 2
     return None
@@ -121,7 +69,7 @@ def resolve_deployment(spec: DeploymentSpec, field: str, base_dir: Path | None =
     cp, pp = spec.context_parallel, spec.pipeline_parallel
     check_degrees(model, tp, pp, spec.expert_parallel, lambda degree: f"{field}.{degree.value}")
     plan = memory_plan(model, hardware, tp, spec.weight_dtype, spec.kv_cache_dtype, engine, cp, pp)
-    reason = fit_check(model, plan, 1, hardware, engine)
+    reason = fit_check(plan, 1)
     if reason is not None:
         needed = min_tensor_parallel(model, hardware, spec.weight_dtype, spec.kv_cache_dtype, engine,
                                      engine.block_size)

@@ -1,0 +1,85 @@
+"""The memory of one GPU of a replica: weights, a reserve, and the KV cache sized into blocks.
+
+The vLLM rule, per GPU:
+
+    kv_capacity = gpu_memory_utilization x memory - weights / (tp x pp) - reserve
+    num_kv_blocks = floor(kv_capacity / (block_size x kv_bytes_per_token))
+
+Pure functions of numbers and specs: the deployment resolver (simulator/specs/deployment.py) turns an
+engine spec into the arguments, the estimate and the resolver read the resulting `MemoryPlan`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from simulator.costs import costmodel
+from simulator.costs.hardware import HardwareProfile
+from simulator.costs.model import ModelSpec
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryPlan:
+    """Bytes per GPU of one replica, and the KV blocks they leave (see the module docstring)."""
+
+    memory_bytes_per_gpu: float          # the device's memory
+    gpu_memory_utilization: float        # the fraction the engine may use
+    weights_bytes_per_gpu: float
+    reserve_bytes_per_gpu: float         # activations, logits and runtime buffers
+    kv_capacity_bytes_per_gpu: float     # negative when the weights and reserve do not fit
+    kv_bytes_per_token_per_gpu: float
+    block_size: int                      # tokens per KV block
+    block_bytes_per_gpu: float
+    num_kv_blocks: int
+
+    @property
+    def usable_bytes_per_gpu(self) -> float:
+        return self.gpu_memory_utilization * self.memory_bytes_per_gpu
+
+
+def memory_plan(model: ModelSpec, hardware: HardwareProfile, tp: int, weight_dtype: str, kv_dtype: str, *,
+                block_size: int, gpu_memory_utilization: float, reserve_bytes_per_gpu: float,
+                cp: int = 1, pp: int = 1) -> MemoryPlan:
+    """Per-GPU memory of a replica of tp x cp x pp GPUs.
+
+    Weights split over tp x pp (context-parallel ranks hold copies); a sequence's KV splits over
+    tp (heads), pp (layers per stage) and cp (its tokens are sharded over the ring)."""
+    capacity = costmodel.kv_capacity_bytes_per_gpu(model, hardware, tp * pp, weight_dtype,
+                                                   gpu_memory_utilization, reserve_bytes_per_gpu)
+    per_token = costmodel.kv_bytes_per_token(model, kv_dtype, tp) / (cp * pp)
+    block_bytes = block_size * per_token
+    return MemoryPlan(memory_bytes_per_gpu=hardware.memory_bytes, gpu_memory_utilization=gpu_memory_utilization,
+                      weights_bytes_per_gpu=costmodel.weight_bytes(model, weight_dtype) / (tp * pp),
+                      reserve_bytes_per_gpu=reserve_bytes_per_gpu, kv_capacity_bytes_per_gpu=capacity,
+                      kv_bytes_per_token_per_gpu=per_token, block_size=block_size, block_bytes_per_gpu=block_bytes,
+                      num_kv_blocks=max(0, math.floor(capacity / block_bytes)))
+
+
+def fit_check(plan: MemoryPlan, blocks_needed: int) -> str | None:
+    """None when one sequence of `blocks_needed` fits; otherwise the reason."""
+    usable = plan.usable_bytes_per_gpu
+    if plan.weights_bytes_per_gpu + plan.reserve_bytes_per_gpu >= usable:
+        return (f"weights need {plan.weights_bytes_per_gpu / 1e9:.1f} GB per GPU plus "
+                f"{plan.reserve_bytes_per_gpu / 1e9:.1f} GB reserve; usable memory is {usable / 1e9:.1f} GB "
+                f"({plan.gpu_memory_utilization} x {plan.memory_bytes_per_gpu / 1e9:.0f} GB)")
+    if plan.num_kv_blocks < blocks_needed:
+        return (f"KV cache holds {plan.num_kv_blocks} blocks of {plan.block_size} tokens per replica; "
+                f"one sequence needs {blocks_needed}")
+    return None
+
+
+def blocks_for_tokens_fn(model: ModelSpec, kv_dtype: str, tp: int, block_size: int):
+    """Blocks a sequence occupies: by token count, or by capped bytes when layers are windowed."""
+    if not model.has_local_layers:
+        return lambda n: -(-n // block_size)
+    block_bytes = block_size * costmodel.kv_bytes_per_token(model, kv_dtype, tp)
+    return lambda n: max(1, math.ceil(costmodel.kv_bytes_for_sequence(model, kv_dtype, n, tp) / block_bytes - 1e-9))
+
+
+def full_blocks_for_tokens_fn(model: ModelSpec, kv_dtype: str, tp: int, block_size: int):
+    """Full blocks of a sequence (None for full attention: the manager uses n // block_size)."""
+    if not model.has_local_layers:
+        return None
+    block_bytes = block_size * costmodel.kv_bytes_per_token(model, kv_dtype, tp)
+    return lambda n: math.floor(costmodel.kv_bytes_for_sequence(model, kv_dtype, n, tp) / block_bytes + 1e-9)
