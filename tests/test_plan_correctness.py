@@ -236,3 +236,27 @@ def test_a_prefill_floor_near_the_target_is_named_beside_the_figures():
                   **{**FAST, "min_arrival_s": 20})
     reason = result["configurations"][0]["reason"]
     assert result["best"] is None and "prefill alone takes" in reason and "of the 0.5 s TTFT target" in reason
+
+
+def test_one_pass_criterion_answers_both_questions():
+    """compare asks for a share of queries meeting every SLO, plan for p99 targets on clean runs: one type."""
+    import math
+
+    from simulator.planning.capacity import PassCriterion, RunVerdict
+    from simulator.planning.options import Targets
+
+    share = PassCriterion(min_attainment=0.9)
+    assert share.passes(RunVerdict(stable=True, slo_attainment=0.9))
+    assert not share.passes(RunVerdict(stable=True, slo_attainment=0.89))
+    assert not share.passes(RunVerdict(stable=False, slo_attainment=1.0))
+    assert not share.passes(RunVerdict(stable=True, slo_attainment=None))
+    assert share.passes(RunVerdict(stable=True, clean=False, slo_attainment=0.95))   # refusals count in the share
+    assert share.text() == ">= 90% of queries meet every SLO (TTFT, TPOT)"
+
+    plan = Targets(ttft_p99_s=2.0, tpot_p99_s=None).criterion()
+    assert plan.passes(RunVerdict(stable=True, ttft_p99_s=2.0, tpot_p99_s=9.9))      # TPOT not asked about
+    assert not plan.passes(RunVerdict(stable=True, ttft_p99_s=2.01))
+    assert not plan.passes(RunVerdict(stable=True, ttft_p99_s=math.inf))            # nothing completed
+    assert not plan.passes(RunVerdict(stable=True, clean=False, ttft_p99_s=0.1))
+    assert Targets(2.0, 0.05).criterion().text("over the seeds") == \
+        "mean p99 TTFT <= 2 s and mean p99 TPOT <= 50 ms over the seeds, nothing rejected or unfinished"

@@ -13,7 +13,7 @@ from pathlib import Path
 from simulator.comparisons.deployment_run import run_comparison_deployment
 from simulator.comparisons.rows import Answered, comparison_row
 from simulator.results.types import ComparisonResult, ComparisonRow, ServingComparisonRow
-from simulator.planning.capacity import RunPolicy, default_policy, describe, meets_attainment, search_max_factor
+from simulator.planning.capacity import PassCriterion, RunPolicy, RunVerdict, default_policy, describe, search_max_factor
 from simulator.specs.comparison import ComparisonSpec
 from simulator.specs.edit import edit_many
 from simulator.results.runner import run as run_serving
@@ -69,12 +69,13 @@ def _run_one(spec, index: int, base_dir: Path | None) -> Row:
         accuracy_source=None, notes=list(result.resolved.notes))
 
 
-def _target(spec) -> float:
-    return getattr(spec.slo, "target_attainment", 0.95)
+def _criterion(spec) -> PassCriterion:
+    """`compare`'s question: at least the scenario's `target_attainment` of queries meet every SLO."""
+    return PassCriterion(min_attainment=getattr(spec.slo, "target_attainment", 0.95))
 
 
-def _passes(row: Row, target: float) -> bool:
-    return meets_attainment(row.stable, row.slo_attainment, target)
+def _passes(row: Row, criterion: PassCriterion) -> bool:
+    return criterion.passes(RunVerdict(stable=row.stable, slo_attainment=row.slo_attainment))
 
 
 def base_count(spec) -> int:
@@ -106,7 +107,7 @@ def max_sustainable_qps(spec, index: int, base_dir: Path | None = None, base_res
     rate = base_rate(spec)
     if rate is None:
         return None, None
-    target, policy = _target(spec), default_policy()
+    criterion, policy = _criterion(spec), default_policy()
     lengths: dict[float, int] = {}
 
     def ok(factor: float) -> bool:
@@ -116,23 +117,22 @@ def max_sustainable_qps(spec, index: int, base_dir: Path | None = None, base_res
                                                 f"{rate * factor:.3g} q/s, {count} queries")
         probe = _run_one(_with_rate(spec, factor, count), index, base_dir)
         lengths[factor] = count
-        return _passes(probe, target)
+        return _passes(probe, criterion)
 
     reuse = base_result is not None and probe_count(spec, 1.0, policy) == base_count(spec) and \
         getattr(_arrival_path(spec)[1], "horizon_s", None) is None
     if reuse:
         lengths[1.0] = base_count(spec)
-    start = _passes(base_result, target) if reuse else ok(1.0)
+    start = _passes(base_result, criterion) if reuse else ok(1.0)
     factor = search_max_factor(ok, start, MAX_BRACKET_STEPS, SEARCH_STEPS)
     return factor * rate, lengths.get(factor)
 
 
 def capacity_definition(spec) -> str:
-    criterion = f">= {_target(spec):.0%} of queries meet every SLO (TTFT, TPOT)"
     policy = default_policy()
     requests = (f"max({base_count(spec):,} queries, rate x {policy.min_arrival_s:g} s of arrivals up to {PROBE_CAP:,}) "
                 f"(the count used is capacity_num_queries)")
-    return describe(criterion, requests, 1)
+    return describe(_criterion(spec).text(), requests, 1)
 
 
 def deployment_row(spec, index: int, base_dir: Path | None, search_capacity: bool,
@@ -164,7 +164,7 @@ def compare(spec: ComparisonSpec | ScenarioSpec, base_dir: Path | None = None, s
             if progress:
                 progress(index / count, f"simulating {deployment.name}")
             rows.append(deployment_row(spec, index, base_dir, search_capacity, report))
-    target = _target(spec)
+    target = _criterion(spec).min_attainment
     meeting = [r for r in rows if (r.slo_attainment or 0) >= target and r.cost_per_query_usd is not None]
     if meeting:
         winner_cost = min(meeting, key=lambda r: r.cost_per_query_usd).name

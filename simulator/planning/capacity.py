@@ -10,11 +10,12 @@ at a higher rate is never a shorter run; a run whose arrivals last less than `e2
 p99 end-to-end latency is repeated once with more requests (`extended_requests`). `plan` also
 excludes the first `warmup_fraction` of the arrival span from its percentiles (`steady_records`).
 
-Two SLO criteria, both written here: `compare` counts queries meeting every SLO (`meets_attainment`:
->= the scenario's `target_attainment`), `plan` compares mean p99 TTFT / TPOT over its seeds with its
-targets and also requires nothing rejected or unfinished (`meets_p99_targets`). They answer two
-questions (a share of queries vs a percentile target) and stay two; one search (`search_max_factor`)
-uses either. `describe` words the definition for every output.
+One pass criterion (`PassCriterion`), written here and nowhere else: a run passes when it is stable
+and, for each target the question sets, meets it: a share of queries meeting every SLO (`compare`
+sets the scenario's `target_attainment`), mean steady-state p99 TTFT / TPOT over the seeds (`plan`
+sets its targets), nothing rejected or unfinished (`plan` requires it). A target the question does
+not set is not checked. One search (`search_max_factor`) finds the highest passing rate; `describe`
+words the definition for every output.
 """
 
 from __future__ import annotations
@@ -80,16 +81,47 @@ def p99(values) -> float | None:
     return float(np.percentile(data, 99)) if data.size else None
 
 
-def meets_attainment(stable: bool, slo_attainment: float | None, target: float) -> bool:
-    """`compare`'s criterion: the run is stable and at least `target` of its queries meet every SLO."""
-    return stable and (slo_attainment or 0.0) >= target
+@dataclass(frozen=True, slots=True)
+class RunVerdict:
+    """What the criterion reads of a run (or of a point's runs over its seeds)."""
+
+    stable: bool
+    clean: bool = True                      # nothing rejected or unfinished
+    slo_attainment: float | None = None     # share of queries meeting every SLO
+    ttft_p99_s: float | None = None
+    tpot_p99_s: float | None = None
 
 
-def meets_p99_targets(clean: bool, ttft_p99_s: float, tpot_p99_s: float, targets) -> bool:
-    """`plan`'s criterion: every seed's run is clean (stable, nothing rejected or unfinished) and the mean
-    steady-state p99s are within `targets` (a target of None is not checked)."""
-    return clean and (targets.ttft_p99_s is None or ttft_p99_s <= targets.ttft_p99_s) \
-        and (targets.tpot_p99_s is None or tpot_p99_s <= targets.tpot_p99_s)
+@dataclass(frozen=True, slots=True)
+class PassCriterion:
+    """The one capacity criterion; each question sets the targets it asks about (None: not checked)."""
+
+    min_attainment: float | None = None
+    ttft_p99_s: float | None = None
+    tpot_p99_s: float | None = None
+    require_clean: bool = False
+
+    def passes(self, run: RunVerdict) -> bool:
+        if not run.stable or (self.require_clean and not run.clean):
+            return False
+        if self.min_attainment is not None and (run.slo_attainment or 0.0) < self.min_attainment:
+            return False
+        return _within(run.ttft_p99_s, self.ttft_p99_s) and _within(run.tpot_p99_s, self.tpot_p99_s)
+
+    def text(self, over: str = "") -> str:
+        """The criterion in words; `over` names what the p99s are averaged over."""
+        parts = [f">= {self.min_attainment:.0%} of queries meet every SLO (TTFT, TPOT)"
+                 if self.min_attainment is not None else None,
+                 f"mean p99 TTFT <= {self.ttft_p99_s:g} s" if self.ttft_p99_s is not None else None,
+                 f"mean p99 TPOT <= {self.tpot_p99_s * 1e3:g} ms" if self.tpot_p99_s is not None else None]
+        text = " and ".join(p for p in parts if p)
+        if over and (self.ttft_p99_s is not None or self.tpot_p99_s is not None):
+            text += f" {over}"
+        return text + (", nothing rejected or unfinished" if self.require_clean else "")
+
+
+def _within(value: float | None, target: float | None) -> bool:
+    return target is None or (value is not None and value <= target)
 
 
 def search_max_factor(passes: Callable[[float], bool], start_passes: bool, max_steps: int, bisections: int,

@@ -21,6 +21,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from simulator.planning.capacity import PassCriterion
+
 MAX_SEEDS = 20
 MAX_TENSOR_PARALLEL = 1024
 MAX_NUM_SEQS = 65536
@@ -35,6 +37,10 @@ CatalogName = Annotated[str, Field(min_length=1, max_length=200)]
 class Targets:
     ttft_p99_s: float | None
     tpot_p99_s: float | None
+
+    def criterion(self) -> PassCriterion:
+        """`plan`'s question: mean steady-state p99s within these targets, nothing rejected or unfinished."""
+        return PassCriterion(ttft_p99_s=self.ttft_p99_s, tpot_p99_s=self.tpot_p99_s, require_clean=True)
 
 
 @dataclass(frozen=True, slots=True)

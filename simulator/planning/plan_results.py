@@ -86,12 +86,6 @@ def run_length_text(setup) -> str:
     return f"max({setup.base_requests:,} requests, rate x {seconds:g} s of arrivals)"
 
 
-def criterion(targets) -> str:
-    parts = [f"mean p99 TTFT <= {targets.ttft_p99_s:g} s" if targets.ttft_p99_s is not None else None,
-             f"mean p99 TPOT <= {targets.tpot_p99_s * 1e3:g} ms" if targets.tpot_p99_s is not None else None]
-    return " and ".join(p for p in parts if p) + " over the seeds, nothing rejected or unfinished"
-
-
 def row_of(search) -> FeasibleConfiguration | InfeasibleConfiguration:
     """A configuration's row (`search`: a `planner.ConfigSearch`): its point at the fewest replicas, if any."""
     knobs = search.config.as_fields()

@@ -29,12 +29,12 @@ from pathlib import Path
 
 import numpy as np
 
-from simulator.planning.capacity import RunPolicy, bisections_for, default_policy, describe, meets_p99_targets, p99, \
+from simulator.planning.capacity import RunPolicy, RunVerdict, bisections_for, default_policy, describe, p99, \
     search_max_factor, steady_records
 from simulator.errors import InputError
 from simulator.planning.executor import run_tasks
 from simulator.planning.options import PlanOptions, Targets, plan_options
-from simulator.planning.plan_results import best_of, criterion, pareto_front, prices_used, row_of, run_length_text, \
+from simulator.planning.plan_results import best_of, pareto_front, prices_used, row_of, run_length_text, \
     unreachable_reason
 from simulator.results.plan_types import PlanPoint, PlanResult, PlanTargets
 from simulator.specs.edit import REMOVE, edit_many
@@ -124,9 +124,11 @@ def evaluate(doc: dict, base_dir: str | None, config: Config, replicas: int, rat
                          for seed in setup.seeds[1:]]
     steady = np.array([_steady(r, setup.policy)[:2] for r in results])
     ttft, tpot = steady[:, 0], steady[:, 1]
-    clean = all(r.summary.stable and not r.summary.num_rejected and not r.summary.num_unfinished
-                for r in results)
-    meets = meets_p99_targets(clean, ttft.mean(), tpot.mean(), targets)
+    verdict = RunVerdict(stable=all(r.summary.stable for r in results),
+                         clean=not any(r.summary.num_rejected or r.summary.num_unfinished for r in results),
+                         ttft_p99_s=float(ttft.mean()), tpot_p99_s=float(tpot.mean()))
+    clean = verdict.stable and verdict.clean
+    meets = targets.criterion().passes(verdict)
     resolved = results[0].resolved
     return PlanPoint(**config.as_fields(), replicas=replicas, rate_per_s=rate, num_requests=requests, num_runs=runs,
                      num_gpus=resolved.num_gpus, price_per_gpu_hour_usd=resolved.price_usd_per_gpu_hour,
@@ -348,7 +350,7 @@ def plan_result(doc: dict, base_dir: Path | None, options: PlanOptions, *, targe
         points=every_point,
         num_simulations=sum(p.num_runs for p in every_point) + sum(s.capacity_runs for s in searches),
         prices_used=prices_used(searches, doc, dict(setup.prices)),
-        capacity_definition=describe(criterion(targets), run_length_text(setup), len(setup.seeds))
+        capacity_definition=describe(targets.criterion().text(over="over the seeds"), run_length_text(setup), len(setup.seeds))
         + f"; percentiles skip the first {setup.policy.warmup_fraction:.0%} of arrivals; rates whose runs could "
           f"exceed {setup.max_run_requests:,} requests are not tried",
         cost_metric="GPU cost per hour of the replicas (price per GPU-hour x GPUs); $ per query at the target rate")
