@@ -149,3 +149,22 @@ def test_clock_counts_block_boundaries_and_writes_back_counters():
     kv = scheduler.kv                                  # its table was synced to 19 tokens: 2 blocks hold 32
     assert kv.has_slot_for_next_token(Request(0, 0.0, 32, 1, num_computed_tokens=31))
     assert not kv.has_slot_for_next_token(Request(0, 0.0, 32, 1, num_computed_tokens=32))
+
+
+def test_iteration_log_max_duration_matches_a_plain_max_across_compactions():
+    import random
+
+    from simulator.engine.fast.clock import IterationLog
+    rng = random.Random(7)
+    log, durations = IterationLog(), []
+    for _ in range(5000):
+        duration = rng.uniform(0.001, 0.1)
+        log.add(len(durations) * 1.0, duration)
+        durations.append(duration)
+        if rng.random() < 0.002:                           # drop what no request needs any more
+            log.compact(rng.randrange(log.origin, len(durations)))
+        first = rng.randrange(log.origin, len(durations))
+        stop = rng.randrange(first + 1, len(durations) + 1)
+        assert log.max_duration(first, stop) == max(durations[first:stop])
+        assert log.end(stop - 1) == (stop - 1) * 1.0
+    assert log.origin > 0 and log.origin % IterationLog.CHUNK == 0

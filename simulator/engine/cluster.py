@@ -109,8 +109,8 @@ class Cluster:
 
     def arrivals(self):
         env = self.env
-        for request in self.roots:
-            wait = ready_s(request) - env.now
+        for request in self.roots:          # ready_s(request), inline: once per request
+            wait = (request.ready_time_s if request.ready_time_s >= 0 else request.arrival_time_s) - env.now
             if wait > 0:
                 yield env.timeout(wait)
             self.next_root += 1

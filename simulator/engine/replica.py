@@ -112,12 +112,13 @@ class ReplicaEngine:
             stats.num_engine_steps += 1            # the engine's statistics: written here and only here
             stats.num_iterations += 1
             stats.busy_s += step_s
-            stats.num_batched_tokens_sum += step.num_clocked + sum(step.num_new)
+            stats.num_batched_tokens_sum += step.num_clocked + sum(step.num_new) if step.num_new else step.num_clocked
             stats.kv_usage_time_integral += usage * step_s
             if usage > stats.kv_usage_peak:
                 stats.kv_usage_peak = usage
             stats.batch_size_counts[size] += 1
-            stretch = stepper.stretch(step, step_s, now)
+            # a stretch is decode-only: a step with explicit requests never is (the exact stepper's always have some)
+            stretch = None if step.requests else stepper.stretch(step, step_s, now)
             if stretch is None:
                 yield env.timeout(step_s)
                 finished = stepper.finish(step, env.now, step_s)
