@@ -4,8 +4,11 @@ same way step by step and with skip-ahead, and the default is vLLM v1's."""
 from dataclasses import replace
 
 import numpy as np
+import pytest
 
 from conftest import simple_setup
+from simulator.results.runner import run
+from simulator.specs.scenario import ScenarioSpec
 from simulator.engine.cluster import RouterPolicy, simulate
 from simulator.engine.policy import DEFAULT_POLICY, VllmV1Policy
 from simulator.engine.request import Request, Status
@@ -58,3 +61,63 @@ def test_default_policy_is_vllm_v1():
     assert [r.request_id for r in order] == [1, 3, 0, 2]        # decodes (one token behind) first, FCFS within
     assert DEFAULT_POLICY.pick_victim(running).request_id == 3 and len(running) == 3     # the latest admitted
     assert DEFAULT_POLICY.name == "vllm_v1" and not DEFAULT_POLICY.admits_after_preemption
+
+
+def _long_prompts_all_at_once(engine: dict, num_requests: int = 1000) -> ScenarioSpec:
+    """The 20K/2K case of TensorRT-LLM's performance overview: Llama-3.x-70B fp8 on one H200, every request
+    queued at once (a constant rate of 10^6/s puts 1,000 arrivals within a millisecond)."""
+    return ScenarioSpec.model_validate({
+        "name": "long-prompts", "seed": 0,
+        "workload": {"num_requests": num_requests, "arrival": {"process": "constant", "rate_per_s": 1e6},
+                     "prompt_tokens": {"dist": "constant", "value": 20000},
+                     "output_tokens": {"dist": "constant", "value": 2000}},
+        "deployments": [{"name": "d", "model": "llama-3.1-70b", "hardware": "h200", "weight_dtype": "fp8",
+                         "kv_cache_dtype": "fp8", "engine": engine}]})
+
+
+def test_long_prompts_do_not_thrash_and_trtllm_never_evicts():
+    vllm = run(_long_prompts_all_at_once({})).deployments[0]
+    trtllm = run(_long_prompts_all_at_once({"policy": "trtllm", "enable_chunked_context": True})).deployments[0]
+    for result in (vllm, trtllm):
+        assert result.summary.num_completed == 1000
+    assert vllm.summary.num_preemptions <= 500          # bounded: at most one per two requests (was 37 per request)
+    assert trtllm.summary.num_preemptions == 0          # GUARANTEED_NO_EVICT reserves each request's lifetime
+    assert trtllm.records["num_preemptions"].sum() == 0
+
+
+def test_trtllm_reserves_lifetimes_at_admission():
+    """Under GUARANTEED_NO_EVICT the running requests' lifetimes never exceed the pool; MAX_UTILIZATION admits
+    on the next step's blocks alone, so it runs more at once and may evict."""
+    from simulator.engine.policy import TrtllmPolicy, policy_for
+    assert policy_for("vllm") is DEFAULT_POLICY
+    no_evict, greedy = policy_for("trtllm"), policy_for("trtllm", "MAX_UTILIZATION")
+    assert isinstance(no_evict, TrtllmPolicy) and no_evict.reserves_lifetime and not greedy.reserves_lifetime
+    with pytest.raises(ValueError):
+        TrtllmPolicy("STATIC_BATCH")
+    engine = {"policy": "trtllm", "enable_chunked_context": True}
+    spec = _long_prompts_all_at_once(engine, num_requests=100)
+    lifetime_blocks = -(-22000 // 32)
+    for exact in (True, False):
+        result = run(spec, exact=exact).deployments[0]
+        most_running = result.resolved.plan.num_kv_blocks // lifetime_blocks
+        first_token = np.sort(result.records["first_token_s"].to_numpy())
+        assert result.summary.num_preemptions == 0
+        # the (most_running + 1)-th first token waits for a request to finish, so it comes much later
+        assert first_token[most_running] > first_token[most_running - 1] + 10
+    greedy_run = run(_long_prompts_all_at_once({**engine, "capacity_scheduler_policy": "MAX_UTILIZATION"},
+                                               num_requests=100)).deployments[0]
+    assert np.sort(greedy_run.records["first_token_s"].to_numpy())[most_running] < first_token[most_running]
+
+
+def test_engine_knobs_keep_each_engines_names():
+    from simulator.specs.scenario import EngineSpec
+    trt = EngineSpec(policy="trtllm", max_batch_size=64, tokens_per_block=64)
+    assert (trt.max_num_seqs, trt.block_size, trt.enable_chunked_prefill) == (64, 64, False)
+    assert trt.free_gpu_memory_fraction == 0.9 and trt.capacity_scheduler_policy == "GUARANTEED_NO_EVICT"
+    assert EngineSpec.model_validate(trt.model_dump()) == trt
+    assert EngineSpec().policy == "vllm" and EngineSpec().free_gpu_memory_fraction is None
+    for bad, says in (({"free_gpu_memory_fraction": 0.5}, "TensorRT-LLM knob"),
+                      ({"policy": "trtllm", "gpu_memory_utilization": 0.8}, "vLLM's"),
+                      ({"policy": "trtllm", "max_batch_size": 2, "max_num_seqs": 3}, "not both")):
+        with pytest.raises(ValueError, match=says):
+            EngineSpec.model_validate(bad)

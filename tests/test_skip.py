@@ -48,6 +48,16 @@ MIXES = {
                       {"dist": "lognormal", "median": 300, "sigma": 0.5, "max": 2000}, 3, 300,
                       {"name": "a", "model": "mixtral-8x7b", "hardware": "h100-sxm", "tensor_parallel": 2,
                        "kv_cache_dtype": "fp8", "engine": {"max_num_batched_tokens": 2048}}, prefixes=False),
+    "trtllm-no-evict": mix({"dist": "lognormal", "median": 2000, "sigma": 0.5, "max": 16000},
+                           {"dist": "lognormal", "median": 800, "sigma": 0.5, "max": 4000}, 6, 400,
+                           {"name": "a", "model": "llama-3.1-8b", "hardware": "l4",
+                            "engine": {"policy": "trtllm", "free_gpu_memory_fraction": 0.95,
+                                       "enable_chunked_context": True}}),
+    "trtllm-max-utilization": mix({"dist": "lognormal", "median": 2000, "sigma": 0.5, "max": 16000},
+                                  {"dist": "lognormal", "median": 800, "sigma": 0.5, "max": 4000}, 6, 400,
+                                  {"name": "a", "model": "llama-3.1-8b", "hardware": "l4",
+                                   "engine": {"policy": "trtllm", "capacity_scheduler_policy": "MAX_UTILIZATION",
+                                              "max_num_tokens": 4096, "enable_chunked_context": True}}),
 }
 
 

@@ -92,6 +92,10 @@ class HardwareRow(BaseModel):
     display_name: str = ""
     vendor: str = ""
     memory_gb: float = Field(gt=0)
+    memory_reported_gib: float | None = Field(default=None, gt=0, description="total memory the driver reports "
+                                              "(torch.cuda.mem_get_info), GiB; what engines size against. Default: "
+                                              "memory_gb x 1e9 bytes")
+    memory_reported_source: str = ""
     memory_bandwidth_tb_s: float = Field(gt=0)
     bf16_dense_tflops: float = Field(gt=0)
     fp8_dense_tflops: float | None = Field(default=None, gt=0)
@@ -114,7 +118,8 @@ class HardwareRow(BaseModel):
     def to_profile(self, defaults: HardwareDefaults) -> HardwareProfile:
         return HardwareProfile(
             name=self.name, display_name=self.display_name, vendor=self.vendor,
-            memory_bytes=self.memory_gb * 1e9,
+            memory_bytes=(self.memory_reported_gib * 2**30 if self.memory_reported_gib is not None
+                          else self.memory_gb * 1e9),
             memory_bandwidth_bytes_per_s=self.memory_bandwidth_tb_s * 1e12,
             bf16_flops_per_s=self.bf16_dense_tflops * 1e12,
             fp8_flops_per_s=self.fp8_dense_tflops * 1e12 if self.fp8_dense_tflops else None,

@@ -114,13 +114,6 @@ def activation_reserve_bytes(model: ModelSpec, tp: int, max_num_batched_tokens: 
     return reserve["fixed_bytes"] + activations + logits
 
 
-def kv_capacity_bytes_per_gpu(model: ModelSpec, hardware: HardwareProfile, tp: int, weight_dtype: str,
-                              gpu_memory_utilization: float, reserve_bytes: float) -> float:
-    """`gpu_memory_utilization` x memory - weights / tp - reserve; negative when weights do not fit."""
-    return (gpu_memory_utilization * hardware.memory_bytes
-            - weight_bytes(model, weight_dtype) / tp - reserve_bytes)
-
-
 # ----- attention work -----------------------------------------------------------------------
 
 def _sum_capped(first: int, last: int, cap: int) -> int:

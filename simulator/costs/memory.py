@@ -1,8 +1,11 @@
 """The memory of one GPU of a replica: weights, a reserve, and the KV cache sized into blocks.
 
-The vLLM rule, per GPU:
+Per GPU, by the engine's own rule:
 
-    kv_capacity = gpu_memory_utilization x memory - weights / (tp x pp) - reserve
+    vLLM:          kv_capacity = gpu_memory_utilization x memory - weights / (tp x pp) - reserve
+                   (vllm/v1/worker/gpu_worker.py determine_available_memory: a fraction of the total)
+    TensorRT-LLM:  kv_capacity = free_gpu_memory_fraction x (memory - weights / (tp x pp) - reserve)
+                   (KvCacheConfig: a fraction of what is free once weights and buffers are loaded)
     num_kv_blocks = floor(kv_capacity / (block_size x kv_bytes_per_token))
 
 Pure functions of numbers and specs: the deployment resolver (simulator/specs/deployment.py) turns an
@@ -24,7 +27,8 @@ class MemoryPlan:
     """Bytes per GPU of one replica, and the KV blocks they leave (see the module docstring)."""
 
     memory_bytes_per_gpu: float          # the device's memory
-    gpu_memory_utilization: float        # the fraction the engine may use
+    usable_bytes_per_gpu: float          # what the engine's rule lets weights, reserve and KV take
+    budget_text: str                     # the rule in words, e.g. "0.9 x 85 GB"
     weights_bytes_per_gpu: float
     reserve_bytes_per_gpu: float         # activations, logits and runtime buffers
     kv_capacity_bytes_per_gpu: float     # negative when the weights and reserve do not fit
@@ -33,24 +37,29 @@ class MemoryPlan:
     block_bytes_per_gpu: float
     num_kv_blocks: int
 
-    @property
-    def usable_bytes_per_gpu(self) -> float:
-        return self.gpu_memory_utilization * self.memory_bytes_per_gpu
-
 
 def memory_plan(model: ModelSpec, hardware: HardwareProfile, tp: int, weight_dtype: str, kv_dtype: str, *,
-                block_size: int, gpu_memory_utilization: float, reserve_bytes_per_gpu: float,
-                cp: int = 1, pp: int = 1) -> MemoryPlan:
-    """Per-GPU memory of a replica of tp x cp x pp GPUs.
+                block_size: int, reserve_bytes_per_gpu: float, gpu_memory_utilization: float | None = None,
+                free_gpu_memory_fraction: float | None = None, cp: int = 1, pp: int = 1) -> MemoryPlan:
+    """Per-GPU memory of a replica of tp x cp x pp GPUs, under vLLM's rule (`gpu_memory_utilization`) or
+    TensorRT-LLM's (`free_gpu_memory_fraction`): exactly one of the two.
 
     Weights split over tp x pp (context-parallel ranks hold copies); a sequence's KV splits over
     tp (heads), pp (layers per stage) and cp (its tokens are sharded over the ring)."""
-    capacity = costmodel.kv_capacity_bytes_per_gpu(model, hardware, tp * pp, weight_dtype,
-                                                   gpu_memory_utilization, reserve_bytes_per_gpu)
+    if (gpu_memory_utilization is None) == (free_gpu_memory_fraction is None):
+        raise ValueError("exactly one of gpu_memory_utilization and free_gpu_memory_fraction")
+    memory = hardware.memory_bytes
+    weights = costmodel.weight_bytes(model, weight_dtype) / (tp * pp)
+    if gpu_memory_utilization is not None:
+        usable, text = gpu_memory_utilization * memory, f"{gpu_memory_utilization} x {memory / 1e9:.0f} GB"
+        capacity = usable - weights - reserve_bytes_per_gpu
+    else:
+        usable, text = memory, f"{memory / 1e9:.0f} GB"
+        capacity = free_gpu_memory_fraction * (memory - weights - reserve_bytes_per_gpu)
     per_token = costmodel.kv_bytes_per_token(model, kv_dtype, tp) / (cp * pp)
     block_bytes = block_size * per_token
-    return MemoryPlan(memory_bytes_per_gpu=hardware.memory_bytes, gpu_memory_utilization=gpu_memory_utilization,
-                      weights_bytes_per_gpu=costmodel.weight_bytes(model, weight_dtype) / (tp * pp),
+    return MemoryPlan(memory_bytes_per_gpu=memory, usable_bytes_per_gpu=usable, budget_text=text,
+                      weights_bytes_per_gpu=weights,
                       reserve_bytes_per_gpu=reserve_bytes_per_gpu, kv_capacity_bytes_per_gpu=capacity,
                       kv_bytes_per_token_per_gpu=per_token, block_size=block_size, block_bytes_per_gpu=block_bytes,
                       num_kv_blocks=max(0, math.floor(capacity / block_bytes)))
@@ -62,7 +71,7 @@ def fit_check(plan: MemoryPlan, blocks_needed: int) -> str | None:
     if plan.weights_bytes_per_gpu + plan.reserve_bytes_per_gpu >= usable:
         return (f"weights need {plan.weights_bytes_per_gpu / 1e9:.1f} GB per GPU plus "
                 f"{plan.reserve_bytes_per_gpu / 1e9:.1f} GB reserve; usable memory is {usable / 1e9:.1f} GB "
-                f"({plan.gpu_memory_utilization} x {plan.memory_bytes_per_gpu / 1e9:.0f} GB)")
+                f"({plan.budget_text})")
     if plan.num_kv_blocks < blocks_needed:
         return (f"KV cache holds {plan.num_kv_blocks} blocks of {plan.block_size} tokens per replica; "
                 f"one sequence needs {blocks_needed}")

@@ -21,7 +21,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from simulator.engine.kv import NO_HITS, KVCacheManager
-from simulator.engine.policy import DEFAULT_POLICY, VllmV1Policy
+from simulator.engine.policy import DEFAULT_POLICY, FcfsPolicy
 from simulator.engine.request import Request, Status
 from simulator.engine.step import Step
 
@@ -53,7 +53,7 @@ def stamp_token(request: Request, at_s: float) -> None:
 
 class Scheduler:
     def __init__(self, config: SchedulerConfig, kv_manager: KVCacheManager,
-                 policy: VllmV1Policy = DEFAULT_POLICY) -> None:
+                 policy: FcfsPolicy = DEFAULT_POLICY) -> None:
         self.config = config
         self.kv = kv_manager
         self.policy = policy
@@ -65,6 +65,7 @@ class Scheduler:
         self.num_swaps = 0
         self.transfer_tokens = 0            # swapped out or in since the last schedule, for the step's cost
         self.num_host_hit_tokens = 0
+        self.reserved_blocks = 0            # reserving policies: lifetime blocks of the running requests
 
     def admission_error(self, request: Request) -> str | None:
         """Why a request can never be served by this engine, or None."""
@@ -98,6 +99,8 @@ class Scheduler:
             self.kv.free(request, cache_tokens=request.num_computed_tokens + num_slotted_new)
         request.num_computed_tokens = 0
         request.status = Status.WAITING
+        if self.policy.reserves_lifetime:
+            self.reserved_blocks -= self.kv.blocks_for_tokens(request.total_tokens)
         request.num_preemptions += 1
         self.num_preemptions += 1
         self.policy.requeue(self.waiting, request)
@@ -145,8 +148,13 @@ class Scheduler:
     def admit_waiting(self, budget: int, order: list[Request], num_new_of: list[int]) -> int:
         """Admit waiting requests in queue order while budget, sequence slots and blocks last (appended to the step)."""
         kv = self.kv
+        reserves = self.policy.reserves_lifetime
         while self.waiting and budget > 0 and len(self.running) < self.config.max_num_seqs:
             request = self.waiting[0]
+            if reserves:              # its whole lifetime must fit beside the running requests' lifetimes
+                lifetime = kv.blocks_for_tokens(request.total_tokens)
+                if self.reserved_blocks + lifetime > kv.num_blocks:
+                    break
             external = kv.external_tokens(request)   # swapped out before / KV sent by a prefill pool
             computed = NO_HITS if external else kv.get_computed_blocks(request)
             num_hit_tokens = external or computed.num_tokens
@@ -158,6 +166,8 @@ class Scheduler:
             if kv.allocate_slots(request, num_new, computed.blocks, external or computed.num_host_tokens) is None:
                 break
             self.waiting.popleft()
+            if reserves:
+                self.reserved_blocks += lifetime
             if external:
                 self.transfer_tokens += kv.take_external(request)
             else:
@@ -190,6 +200,8 @@ class Scheduler:
         """The one FINISHED transition: its blocks go back to the pool (`running` is pruned by the caller)."""
         request.status = Status.FINISHED
         request.finish_s = now_s
+        if self.policy.reserves_lifetime:
+            self.reserved_blocks -= self.kv.blocks_for_tokens(request.total_tokens)
         self.kv.free(request)
 
     def prune_running(self) -> None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from simulator.costs.costmodel import IterationCostParams
 from simulator.engine.kv import HostTier, KVCacheManager
-from simulator.engine.policy import DEFAULT_POLICY, VllmV1Policy
+from simulator.engine.policy import DEFAULT_POLICY, FcfsPolicy
 from simulator.engine.scheduler import Scheduler, SchedulerConfig
 
 
@@ -23,7 +23,7 @@ class ReplicaSetup:
     blocks_for_tokens: Callable[[int], int]
     cost: IterationCostParams
     full_blocks_for_tokens: Callable[[int], int] | None = None
-    policy: VllmV1Policy = DEFAULT_POLICY
+    policy: FcfsPolicy = DEFAULT_POLICY
 
 
 @dataclass(frozen=True, slots=True)

@@ -120,6 +120,10 @@ def emit_for(doc: dict, base_dir, config, replicas: int) -> PlanEmit:
     from simulator.planning.planner import point_doc
     from simulator.specs.scenario import ScenarioSpec
     spec = ScenarioSpec.model_validate(point_doc(doc, config, replicas, 1.0, 0, None)).deployments[0]
+    if spec.engine.policy != "vllm":
+        from simulator.errors import InputError
+        raise InputError("emit writes vLLM launch commands; this plan's engine is another", field="engine.policy",
+                         value=spec.engine.policy, allowed="vllm")
     resolved = resolve_deployment(spec, "deployment", base_dir)
     rows = {r.name: r for r in model_rows()}
     row = rows.get(str(spec.model).lower())

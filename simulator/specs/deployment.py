@@ -19,6 +19,7 @@ from simulator.costs.hardware import HardwareProfile
 from simulator.costs.model import ModelSpec
 from simulator.specs.scenario import DeploymentSpec, EngineSpec, engine_defaults
 from simulator.specs.parallel import check_degrees, valid_tp  # noqa: F401  (valid_tp: re-exported)
+from simulator.engine.policy import policy_for
 from simulator.engine.scheduler import SchedulerConfig
 
 MAX_TENSOR_PARALLEL = 64
@@ -30,8 +31,8 @@ def memory_plan(model: ModelSpec, hardware: HardwareProfile, tp: int, weight_dty
     reserve = costmodel.activation_reserve_bytes(model, tp, engine.max_num_batched_tokens, engine.max_num_seqs,
                                                  engine_defaults()["memory_reserve"])
     return memory.memory_plan(model, hardware, tp, weight_dtype, kv_dtype, block_size=engine.block_size,
-                              gpu_memory_utilization=engine.gpu_memory_utilization,
-                              reserve_bytes_per_gpu=reserve, cp=cp, pp=pp)
+                              reserve_bytes_per_gpu=reserve, gpu_memory_utilization=engine.gpu_memory_utilization,
+                              free_gpu_memory_fraction=engine.free_gpu_memory_fraction, cp=cp, pp=pp)
 
 
 def min_tensor_parallel(model: ModelSpec, hardware: HardwareProfile, weight_dtype: str, kv_dtype: str,
@@ -90,6 +91,7 @@ def resolve_deployment(spec: DeploymentSpec, field: str, base_dir: Path | None =
                                 host_offload=spec.kv_offload and caching,
                                 **_naive_scores(model, spec, plan))
     setup = ReplicaSetup(scheduler=scheduler, num_kv_blocks=plan.num_kv_blocks,
+                         policy=policy_for(engine.policy, engine.capacity_scheduler_policy),
                          blocks_for_tokens=blocks_for_tokens_fn(model, spec.kv_cache_dtype, tp, engine.block_size),
                          full_blocks_for_tokens=full_blocks_for_tokens_fn(model, spec.kv_cache_dtype, tp,
                                                                           engine.block_size),

@@ -161,13 +161,56 @@ class SLOSpec(_Strict):
     tpot_s: float | None = Field(default=None, gt=0, le=MAX_HORIZON_S)
 
 
+TRTLLM_NAMES = {"max_batch_size": "max_num_seqs", "max_num_tokens": "max_num_batched_tokens",
+                "tokens_per_block": "block_size", "enable_chunked_context": "enable_chunked_prefill",
+                "enable_block_reuse": "enable_prefix_caching"}     # TensorRT-LLM's knob -> the shared field
+TRTLLM_ONLY = ("free_gpu_memory_fraction", "capacity_scheduler_policy")
+VLLM_ONLY = ("gpu_memory_utilization",)
+
+
 class EngineSpec(_Strict):
+    """The serving engine: `policy` names whose scheduler and memory rule (vLLM v1 by default); the shared
+    knobs keep vLLM's names, and each engine's own knobs are accepted under its names beside them."""
+    policy: Literal["vllm", "trtllm"] = Field(default="vllm", description="vllm (v1) or trtllm (TensorRT-LLM)")
     max_num_seqs: int = Field(default=_ENGINE["max_num_seqs"], ge=1, le=65536)
     max_num_batched_tokens: int = Field(default=_ENGINE["max_num_batched_tokens"], ge=1, le=10_000_000)
     enable_chunked_prefill: bool = _ENGINE["enable_chunked_prefill"]
     enable_prefix_caching: bool = _ENGINE["enable_prefix_caching"]
     block_size: int = Field(default=_ENGINE["block_size"], ge=1, le=4096)
-    gpu_memory_utilization: float = Field(default=_ENGINE["gpu_memory_utilization"], gt=0, le=1)
+    gpu_memory_utilization: float | None = Field(default=_ENGINE["gpu_memory_utilization"], gt=0, le=1,
+                                                 description="vllm: share of the device's memory the engine may use")
+    free_gpu_memory_fraction: float | None = Field(default=None, gt=0, le=1, description="trtllm: share of the "
+                                                   "memory free after weights and buffers given to the KV cache")
+    capacity_scheduler_policy: Literal["GUARANTEED_NO_EVICT", "MAX_UTILIZATION"] | None = Field(
+        default=None, description="trtllm: reserve each request's lifetime at admission, or evict by recompute")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _engine_names(cls, data):
+        """TensorRT-LLM's names onto the shared fields, its defaults where unset; another engine's knob is an error."""
+        if not isinstance(data, dict):
+            return data
+        policy = data.get("policy", "vllm")
+        if policy != "trtllm":
+            foreign = [k for k in (*TRTLLM_NAMES, *TRTLLM_ONLY) if data.get(k) is not None]
+            if foreign:
+                raise ValueError(f"{foreign[0]} is a TensorRT-LLM knob: set policy: trtllm, or use vLLM's names")
+            if "gpu_memory_utilization" in data and data["gpu_memory_utilization"] is None:
+                raise ValueError("gpu_memory_utilization must be a number in (0, 1] for vllm")
+            return data
+        foreign = [k for k in VLLM_ONLY if data.get(k) is not None]
+        if foreign:
+            raise ValueError(f"{foreign[0]} is vLLM's; TensorRT-LLM sizes its KV cache with free_gpu_memory_fraction")
+        data, defaults = dict(data), engine_defaults()["trtllm"]
+        for theirs, ours in TRTLLM_NAMES.items():
+            if theirs in data and ours in data:
+                raise ValueError(f"set {theirs} (TensorRT-LLM's name) or {ours}, not both")
+            data[ours] = data.pop(theirs) if theirs in data else data.get(ours, defaults[theirs])
+        for knob in TRTLLM_ONLY:
+            if data.get(knob) is None:
+                data[knob] = defaults[knob]
+        data["gpu_memory_utilization"] = None
+        return data
 
 
 WeightDtype = Literal["bf16", "fp16", "fp8", "int8", "int4"]
