@@ -153,6 +153,9 @@ def profile_from_mapping(data: Any, default_name: str, file: str | None = None) 
             error = unknown_name_error("hardware", str(base), rows, "base")
             raise error.in_file(file) if file else error
         merged = rows[str(base).lower()].model_dump(exclude_none=True)
+        if "memory_gb" in data and "memory_reported_gib" not in data:   # a new memory size replaces the base's
+            merged.pop("memory_reported_gib", None)
+            merged.pop("memory_reported_source", None)
         merged.update(data)
         data = merged
     data.setdefault("name", default_name)

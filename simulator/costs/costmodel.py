@@ -67,9 +67,19 @@ def bytes_per_element(dtype: str) -> float:
 
 # ----- memory -------------------------------------------------------------------------------
 
+def embedding_bytes_per_element(weight_dtype: str) -> float:
+    """The token embedding and LM head stay in 16 bits when the linear layers are quantized: vLLM's fp8/int
+    methods apply to linear layers only (vllm/model_executor/layers/quantization/fp8.py, Fp8LinearMethod), and
+    NVIDIA ModelOpt FP8 checkpoints keep lm_head in bf16 (a public vLLM log: Llama-3.1-8B with fp8 weights takes
+    8.49 GiB, = 6.98e9 B of fp8 layers + 2 x 0.525e9 16-bit embedding parameters)."""
+    return max(bytes_per_element(weight_dtype), 2.0)
+
+
 def weight_bytes(model: ModelSpec, weight_dtype: str) -> float:
-    """All weights of the model (every expert), in bytes."""
-    return model.params_total * bytes_per_element(weight_dtype)
+    """All weights of the model (every expert), in bytes: linear layers in `weight_dtype`, embeddings 16-bit."""
+    embedding = model.embedding_params()
+    return ((model.params_total - embedding) * bytes_per_element(weight_dtype)
+            + embedding * embedding_bytes_per_element(weight_dtype))
 
 
 def kv_heads_per_gpu(model: ModelSpec, tp: int) -> float:
@@ -213,7 +223,8 @@ def iteration_cost_params(model: ModelSpec, hardware: HardwareProfile, tp: int =
         layer_groups=model.layer_groups(),
         linear_flops_per_token=2 * (model.params_active - model.embedding_params()) / tp,
         lm_head_flops_per_sample=2 * head_matrix / tp,
-        dense_weight_bytes=(shared - embedding_not_streamed) * wbytes / tp,
+        dense_weight_bytes=((shared - embedding_not_streamed - head_matrix) * wbytes
+                            + head_matrix * embedding_bytes_per_element(weight_dtype)) / tp,
         expert_bytes=per_expert * wbytes / tp,
         num_experts=model.num_experts,
         experts_per_token=model.experts_per_token,
