@@ -71,6 +71,8 @@ class HardwareDefaults(BaseModel):
     allreduce_latency_s: float = Field(ge=0)
     interconnect_efficiency: float = Field(gt=0, le=1)
     fp32_fraction_of_bf16_when_unknown: float = Field(gt=0, le=1)
+    pcie_allreduce_latency_s: float = Field(ge=0)
+    pcie_interconnect_efficiency: float = Field(gt=0, le=1)
     internode_gb_s: float = Field(gt=0)
     gpus_per_node: int = Field(ge=1)
     host_link_gb_s: float = Field(gt=0)
@@ -79,8 +81,12 @@ class HardwareDefaults(BaseModel):
     spot_price_ratio: float = Field(gt=0, le=1)
     source: str
 
-    def curves(self, overrides: CurvesRow | None) -> EfficiencyCurves:
+    def curves(self, overrides: CurvesRow | None, interconnect_kind: str = "fabric") -> EfficiencyCurves:
+        """The row's curves: these defaults (all-reduce terms by link kind), then the row's own overrides."""
         values = {f: getattr(self, f) for f in CurvesRow.model_fields}
+        if interconnect_kind == "pcie":
+            values.update(allreduce_latency_s=self.pcie_allreduce_latency_s,
+                          interconnect_efficiency=self.pcie_interconnect_efficiency)
         if overrides is not None:
             values.update(overrides.model_dump(exclude_none=True))
         return EfficiencyCurves(**values)
@@ -103,6 +109,8 @@ class HardwareRow(BaseModel):
     sm_count: int = Field(gt=0)
     l2_mb: float = Field(ge=0)
     interconnect_gb_s: float = Field(gt=0)
+    interconnect_kind: Literal["fabric", "pcie"] = Field(default="fabric", description="fabric: a GPU-to-GPU link "
+                                                         "(NVLink/NVSwitch, xGMI, ICI); pcie: GPUs talk over PCIe")
     internode_gb_s: float | None = Field(default=None, gt=0, description="scale-out link per GPU, GB/s")
     gpus_per_node: int | None = Field(default=None, ge=1, description="GPUs on one interconnect domain")
     host_link_gb_s: float | None = Field(default=None, gt=0, description="GPU-host link per direction, GB/s")
@@ -137,6 +145,6 @@ class HardwareRow(BaseModel):
                                        else self.on_demand_usd_per_gpu_hour * defaults.reserved_price_ratio),
             spot_usd_per_gpu_hour=(self.spot_usd_per_gpu_hour if self.spot_usd_per_gpu_hour is not None
                                    else self.on_demand_usd_per_gpu_hour * defaults.spot_price_ratio),
-            curves=defaults.curves(self.efficiency),
+            curves=defaults.curves(self.efficiency, self.interconnect_kind),
             source=self.source, verified=self.verified, device_kind=self.device_kind,
         )
