@@ -19,7 +19,10 @@ Approximations (each visible here, none hidden in callers):
 - linear FLOPs are 2 x active non-embedding parameters per token, plus the LM head only for
   sequences that sample a token this iteration;
 - MoE reads the shared weights plus the experts the batch is expected to touch,
-  E * (1 - (1 - k/E)^T) experts with uniform routing;
+  E * (1 - (1 - k/E)^T) experts with uniform routing; the experts run as a grouped GEMM after the
+  dense layers: each touched expert multiplies T k / touched tokens, so its GEMM efficiency is that
+  of those rows, not of the batch's T (the same half-saturation curve), and its time is
+  max(expert FLOPs, expert bytes touched) beside the dense part's max;
 - attention is priced per sequence (never at a mean length); causal pairs are counted exactly,
   local layers cap them at the window (sliding) or within the chunk (chunked);
 - a prefill chunk reads the KV its last token attends to once (flash-attention tiling), decodes
@@ -164,7 +167,7 @@ def attended_length(group: LayerGroup, position: int) -> int:
 class IterationCostParams:
     """Everything `iteration_time_s` needs, precomputed once per deployment (per GPU of a TP group)."""
     layer_groups: tuple[LayerGroup, ...]
-    linear_flops_per_token: float          # non-embedding, per GPU
+    linear_flops_per_token: float          # non-embedding, per GPU (routed experts included)
     lm_head_flops_per_sample: float        # per GPU
     dense_weight_bytes: float              # read every iteration, per GPU
     expert_bytes: float                    # one routed expert over all layers, per GPU
@@ -193,6 +196,7 @@ class IterationCostParams:
     pp_hop_s: float = 0.0                  # fixed latency of one stage-to-stage send
     pp_bytes_per_token: float = 0.0        # activation bytes sent between stages per token
     pp_link_bytes_per_s: float = math.inf
+    expert_flops_per_token: float = 0.0    # the routed experts' share of linear_flops_per_token
     alltoalls_per_iteration: int = 0       # expert parallel: dispatch + combine per MoE layer
     alltoall_bytes_per_token: float = 0.0
     alltoall_bandwidth_bytes_per_s: float = math.inf
@@ -226,6 +230,7 @@ def iteration_cost_params(model: ModelSpec, hardware: HardwareProfile, tp: int =
         dense_weight_bytes=((shared - embedding_not_streamed - head_matrix) * wbytes
                             + head_matrix * embedding_bytes_per_element(weight_dtype)) / tp,
         expert_bytes=per_expert * wbytes / tp,
+        expert_flops_per_token=2 * model.experts_per_token * per_expert / tp if model.num_experts else 0.0,
         num_experts=model.num_experts,
         experts_per_token=model.experts_per_token,
         attention_flops_per_pair=model.attention_flops_per_pair() / tp,
@@ -274,13 +279,19 @@ def linear_time_s(p: IterationCostParams, num_tokens: int, num_samples: int) -> 
     """Dense and MoE projections of `num_tokens` tokens, LM head for `num_samples` sequences."""
     if num_tokens <= 0:
         return 0.0
-    flops = p.linear_flops_per_token * num_tokens + p.lm_head_flops_per_sample * num_samples
+    dense_flops = ((p.linear_flops_per_token - p.expert_flops_per_token) * num_tokens
+                   + p.lm_head_flops_per_sample * num_samples)
     efficiency = p.matmul_efficiency_max * num_tokens / (num_tokens + p.matmul_half_saturation_tokens)
-    weight_bytes_read = p.dense_weight_bytes
-    if p.num_experts:
-        touched = p.num_experts * (1.0 - (1.0 - p.experts_per_token / p.num_experts) ** num_tokens)
-        weight_bytes_read += p.expert_bytes * touched
-    return max(flops / (p.matmul_peak_flops_per_s * efficiency), weight_bytes_read / p.achieved_bandwidth_bytes_per_s)
+    dense_s = max(dense_flops / (p.matmul_peak_flops_per_s * efficiency),
+                  p.dense_weight_bytes / p.achieved_bandwidth_bytes_per_s)
+    if not p.num_experts:
+        return dense_s
+    touched = p.num_experts * (1.0 - (1.0 - p.experts_per_token / p.num_experts) ** num_tokens)
+    rows = num_tokens * p.experts_per_token / touched          # tokens per touched expert: the grouped GEMM's m
+    expert_efficiency = p.matmul_efficiency_max * rows / (rows + p.matmul_half_saturation_tokens)
+    experts_s = max(p.expert_flops_per_token * num_tokens / (p.matmul_peak_flops_per_s * expert_efficiency),
+                    p.expert_bytes * touched / p.achieved_bandwidth_bytes_per_s)
+    return dense_s + experts_s
 
 
 def prefill_attention_time_s(p: IterationCostParams, context_tokens: int, new_tokens: int) -> float:
