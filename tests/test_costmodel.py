@@ -120,3 +120,22 @@ def test_windowed_model_needs_fewer_blocks_than_tokens():
     assert blocks(4096) == 256
     assert blocks(20000) == 256
     assert blocks(100) == math.ceil(100 / 16)
+
+
+def test_moe_experts_run_as_a_grouped_gemm_of_their_own_rows(h100):
+    """Each touched expert multiplies T k / touched tokens: at a modest batch its GEMM is far from saturated."""
+    mixtral = resolve_model("mixtral-8x7b")
+    cost = costmodel.iteration_cost_params(mixtral, h100, tp=1, weight_dtype="fp8")
+    tokens = 512
+    touched = cost.num_experts * (1 - (1 - cost.experts_per_token / cost.num_experts) ** tokens)
+    rows = tokens * cost.experts_per_token / touched
+    assert cost.expert_flops_per_token == 2 * 2 * mixtral.expert_split()[1]
+    expert_eff = cost.matmul_efficiency_max * rows / (rows + cost.matmul_half_saturation_tokens)
+    batch_eff = cost.matmul_efficiency_max * tokens / (tokens + cost.matmul_half_saturation_tokens)
+    assert expert_eff < batch_eff
+    experts_floor = cost.expert_flops_per_token * tokens / (cost.matmul_peak_flops_per_s * expert_eff)
+    as_one_gemm = cost.linear_flops_per_token * tokens / (cost.matmul_peak_flops_per_s * batch_eff)
+    assert costmodel.linear_time_s(cost, tokens, 0) >= experts_floor > 0
+    assert costmodel.linear_time_s(cost, tokens, 0) > as_one_gemm      # what pricing the batch as one GEMM gave
+    dense = costmodel.iteration_cost_params(resolve_model("llama-3.1-8b"), h100)
+    assert dense.expert_flops_per_token == 0.0
