@@ -4,7 +4,6 @@ Jobs run in this process when a test says so (`InlineRunner`); the memory-limit 
 processes."""
 
 import json
-import time
 
 import pytest
 import yaml
@@ -13,6 +12,7 @@ from fastapi.testclient import TestClient
 from api.main import create_app
 from api.settings import Settings
 from runners import finished, inline_client
+from servers import wait_for
 
 SMALL = {"name": "h", "seed": 1,
          "workload": {"num_requests": 20, "arrival": {"process": "poisson", "rate_per_s": 5},
@@ -38,13 +38,13 @@ def client(tmp_path):
 
 
 def wait(client, url, headers=None, timeout=60):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        job = client.get(url, headers=headers).json()
-        if job["status"] in ("succeeded", "failed", "cancelled"):
-            return job
-        time.sleep(0.2)
-    raise AssertionError(f"{url} did not finish")
+    jobs = []
+
+    def done() -> bool:
+        jobs.append(client.get(url, headers=headers).json())
+        return jobs[-1]["status"] in ("succeeded", "failed", "cancelled")
+    wait_for(done, f"{url} to finish", guard_s=timeout, poll_s=0.2)
+    return jobs[-1]
 
 
 def _detail(response) -> str:

@@ -63,7 +63,7 @@ class Cluster:
         self.router = Router(router_policy, num_replicas)
         self.num_replicas = num_replicas
         self.roots = sorted((r for r in requests if not self.waiting_parents.get(r.request_id)),
-                            key=lambda r: (r.ready_time_s if r.ready_time_s >= 0 else r.arrival_time_s, r.request_id))
+                            key=lambda r: (ready_s(r), r.request_id))
         self.next_root = 0                 # index of the next root arrival
         self.in_system = 0
         self.in_system_area = 0.0
@@ -111,8 +111,8 @@ class Cluster:
 
     def arrivals(self):
         env = self.env
-        for request in self.roots:          # ready_s(request), inline: once per request
-            wait = (request.ready_time_s if request.ready_time_s >= 0 else request.arrival_time_s) - env.now
+        for request in self.roots:
+            wait = ready_s(request) - env.now
             if wait > 0:
                 yield env.timeout(wait)
             self.next_root += 1

@@ -112,7 +112,9 @@ class ReplicaEngine:
             stats.num_engine_steps += 1            # the engine's statistics: written here and only here
             stats.num_iterations += 1
             stats.busy_s += step_s
-            stats.num_batched_tokens_sum += step.num_clocked + sum(step.num_new) if step.num_new else step.num_clocked
+            stats.num_batched_tokens_sum += step.num_clocked
+            if step.num_new:                       # decode-only clocked steps have none: skip the sum
+                stats.num_batched_tokens_sum += sum(step.num_new)
             stats.kv_usage_time_integral += usage * step_s
             if usage > stats.kv_usage_peak:
                 stats.kv_usage_peak = usage

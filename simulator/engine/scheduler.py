@@ -99,8 +99,7 @@ class Scheduler:
             self.kv.free(request, cache_tokens=request.num_computed_tokens + num_slotted_new)
         request.num_computed_tokens = 0
         request.status = Status.WAITING
-        if self.policy.reserves_lifetime:
-            self.reserved_blocks -= self.kv.blocks_for_tokens(request.total_tokens)
+        self._release_lifetime(request)
         request.num_preemptions += 1
         self.num_preemptions += 1
         self.policy.requeue(self.waiting, request)
@@ -200,9 +199,13 @@ class Scheduler:
         """The one FINISHED transition: its blocks go back to the pool (`running` is pruned by the caller)."""
         request.status = Status.FINISHED
         request.finish_s = now_s
+        self._release_lifetime(request)
+        self.kv.free(request)
+
+    def _release_lifetime(self, request: Request) -> None:
+        """A request leaves the running set (finished or preempted): its lifetime reservation ends."""
         if self.policy.reserves_lifetime:
             self.reserved_blocks -= self.kv.blocks_for_tokens(request.total_tokens)
-        self.kv.free(request)
 
     def prune_running(self) -> None:
         self.running = [r for r in self.running if r.status is Status.RUNNING]

@@ -1,8 +1,8 @@
 """Resolve a deployment spec into a model, a hardware profile and a sized KV-cache pool.
 
-The memory per GPU is `simulator.costs.memory` (the vLLM rule). A deployment whose weights leave no
-room for a single block does not fit; `fit_check` says why
-and `min_tensor_parallel` finds the smallest TP degree that fits the given sequence length.
+The memory per GPU is `simulator.costs.memory` (each engine's rule). A deployment whose weights
+leave no room for a single block does not fit; `fit_check` says why and `min_tensor_parallel`
+finds the smallest TP degree that fits the given sequence length.
 """
 
 from __future__ import annotations

@@ -51,6 +51,11 @@ class IterationLog:
         self.ends.append(end_s)
         self.durations.append(duration_s)
 
+    def extend(self, start_s: float, k_count: int, t0: float, delta: float) -> None:
+        """A stretch of `k_count` iterations from `start_s`, iteration k lasting t0 + k delta."""
+        self.durations.extend([t0 + delta * k for k in range(k_count)])
+        self.ends.extend([start_s + (k + 1) * t0 + delta * k * (k + 1) / 2 for k in range(k_count)])
+
     def needs_compaction(self) -> bool:
         return len(self.ends) > self._compact_at
 
@@ -196,11 +201,9 @@ class ClockedScheduler:
         if scheduler.waiting:
             first_admitted = len(explicit)
             scheduler.admit_waiting(budget, explicit, explicit_new)
-            seq, prefilling = self._seq, self.prefilling       # _sequence, inline: once per admission
             for request in explicit[first_admitted:]:
-                seq[request.request_id] = self._next_seq
-                self._next_seq += 1
-                prefilling.append(request)
+                self._sequence(request)
+                self.prefilling.append(request)
             transfer, scheduler.transfer_tokens = scheduler.transfer_tokens, 0
         return Step(explicit, explicit_new, transfer, self.num_clocked, self.clocked_context_sum(), per_request=False)
 
@@ -257,8 +260,7 @@ class ClockedScheduler:
         log = self.log
         if log.needs_compaction():
             log.compact(self.oldest_clock_base())
-        log.durations.extend([t0 + delta * k for k in range(k_count)])     # iteration k lasts t0 + k delta
-        log.ends.extend([start_s + (k + 1) * t0 + delta * k * (k + 1) / 2 for k in range(k_count)])
+        log.extend(start_s, k_count, t0, delta)
         self.iteration = d + k_count
         finished = self._finish_clocked(log.ends[-1])
         if finished:
