@@ -56,6 +56,22 @@ ROWS = [
     ("$ per 1M output tokens", lambda d, m: _usd(m.cost_per_million_output_tokens_usd)),
 ]
 
+def _window(m) -> str:
+    loop = m.closed_loop
+    if loop.window_start_s is None or loop.window_end_s is None:
+        return units.MISSING
+    return f"{_time(loop.window_start_s)} .. {_time(loop.window_end_s)} ({units.count(loop.num_measured)} requests)"
+
+
+CLOSED_LOOP_ROWS = [     # shown when a deployment ran a closed loop: its steady window, warm-up and drain cut
+    ("closed loop: users / think", lambda d, m: f"{m.closed_loop.users} / {_time(m.closed_loop.think_time_s)}"),
+    ("steady window", lambda d, m: _window(m)),
+    ("steady req/s / output tok/s", lambda d, m: f"{units.rate(m.closed_loop.throughput_requests_per_s)} / "
+                                                 f"{units.count(m.closed_loop.throughput_output_tokens_per_s)}"),
+    ("steady TTFT p50 / p99", lambda d, m: _pair(m.closed_loop.ttft_s.p50, m.closed_loop.ttft_s.p99)),
+    ("steady TPOT p50 / p99", lambda d, m: _pair(m.closed_loop.tpot_s.p50, m.closed_loop.tpot_s.p99)),
+]
+
 
 def run_table(result: Result) -> Table:
     table = Table(title=f"{result.scenario}  (seed {result.seed}, {units.count(result.num_requests)} requests)")
@@ -63,7 +79,8 @@ def run_table(result: Result) -> Table:
     deployments = result.to_model().deployments
     for deployment in deployments:
         table.add_column(deployment.name, justify="right")
-    for label, cell in ROWS:
+    closed = bool(deployments) and deployments[0].metrics.closed_loop is not None   # one workload for all
+    for label, cell in ROWS + (CLOSED_LOOP_ROWS if closed else []):
         table.add_row(label, *[cell(d, d.metrics) for d in deployments])
     return table
 

@@ -51,7 +51,7 @@ def _with_rate(spec, factor: float, count: int):
 
 def base_rate(spec) -> float | None:
     arrival = _arrival_path(spec)[1].arrival
-    return None if isinstance(arrival, TraceArrivals) else arrival.rate_per_s
+    return None if isinstance(arrival, TraceArrivals) else getattr(arrival, "rate_per_s", None)   # closed: none
 
 
 def _run_one(spec, index: int, base_dir: Path | None) -> Row:

@@ -53,6 +53,9 @@ def with_value(spec, name: str, value: float):
             "conversations" if isinstance(spec, ComparisonSpec) else "workload")
         if isinstance(getattr(spec, block_key).arrival, TraceArrivals):
             raise InputError("cannot vary the rate of a trace; use time_scale in the file", field="--vary")
+        if not hasattr(getattr(spec, block_key).arrival, "rate_per_s"):
+            raise InputError("cannot vary the rate of a closed-loop or all-at-once workload", field="--vary",
+                             value=getattr(spec, block_key).arrival.process, allowed="poisson, gamma, constant")
         return edit(spec, f"{block_key}.arrival.rate_per_s", value)
     if not isinstance(spec, ComparisonSpec) or spec.corpus is None:
         raise InputError(f"{name} needs a scenario with a corpus", field="--vary", value=name)

@@ -77,6 +77,8 @@ def _arrivals(arrival, num: int | None, horizon_s: float | None, field: str, unb
             unbounded.append(f"{field}.path")
             return MAX_REQUESTS
         return num
+    if not hasattr(arrival, "rate_per_s"):          # all_at_once, concurrency: num_requests is required
+        return num or 0
     from simulator.workloads.generate import arrivals_to_draw
     by_time = arrivals_to_draw(arrival, horizon_s) if horizon_s is not None else None
     counts = [c for c in (num, by_time) if c is not None]

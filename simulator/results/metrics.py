@@ -21,7 +21,7 @@ import pandas as pd
 
 from simulator.engine.cluster import SimulationOutput
 from simulator.engine.request import Status
-from simulator.results.types import BatchSizeStats, LatencyStats, ServingMetrics
+from simulator.results.types import BatchSizeStats, ClosedLoopWindow, LatencyStats, ServingMetrics
 
 STATUS_NAMES = {Status.WAITING: "unfinished", Status.RUNNING: "unfinished",
                 Status.FINISHED: "completed", Status.REJECTED: "rejected"}
@@ -126,9 +126,33 @@ def is_stable(records: pd.DataFrame, stability: dict) -> bool:
     return not growing
 
 
+def closed_loop_window(records: pd.DataFrame, users: int, think_time_s: float) -> ClosedLoopWindow:
+    """The steady window of a closed loop whose request i belongs to user i mod `users`
+    (`workloads.generate.closed_loop_graph`); see `ClosedLoopWindow`."""
+    ids = records["request_id"].to_numpy()
+    finish = records["finish_s"].to_numpy()
+    first, last = ids < users, ids >= len(ids) - users      # each user's first and last request
+    start, end = np.max(finish[first]), np.min(finish[last])   # NaN when one of them never finished
+    window = (records["status"].to_numpy() == "completed") & ~first & (finish > start) & (finish <= end)
+    measured = records[window]
+    span = end - start if end > start else math.nan
+    count = len(measured)
+    throughput = count / span if count and span > 0 else None
+    mean_e2e = float(measured["e2e_s"].mean()) if count else None
+    return ClosedLoopWindow(
+        users=users, think_time_s=think_time_s,
+        window_start_s=float(start) if not math.isnan(start) else None,
+        window_end_s=float(end) if not math.isnan(end) else None, num_measured=count,
+        throughput_requests_per_s=throughput,
+        throughput_output_tokens_per_s=float(measured["output_tokens"].sum()) / span if throughput else None,
+        ttft_s=percentile_stats(measured["ttft_s"]), tpot_s=percentile_stats(measured["tpot_s"]),
+        e2e_s=percentile_stats(measured["e2e_s"]),
+        users_by_littles_law=throughput * (mean_e2e + think_time_s) if throughput else None)
+
+
 def summarize(records: pd.DataFrame, output: SimulationOutput, *, num_gpus: int, price_usd_per_gpu_hour: float,
               slo_ttft_s: float | None, slo_tpot_s: float | None, num_clipped: int,
-              stability: dict) -> ServingMetrics:
+              stability: dict, closed_loop: ClosedLoopWindow | None = None) -> ServingMetrics:
     completed = records[records["status"] == "completed"]
     num_requests = len(records)
     duration_s = output.end_time_s
@@ -182,4 +206,5 @@ def summarize(records: pd.DataFrame, output: SimulationOutput, *, num_gpus: int,
         cost_per_query_usd=cost_usd / len(completed) if len(completed) else None,
         cost_per_million_input_tokens_usd=cost_usd / input_tokens * 1e6 if input_tokens else None,
         cost_per_million_output_tokens_usd=cost_usd / output_tokens * 1e6 if output_tokens else None,
+        closed_loop=closed_loop,
     )

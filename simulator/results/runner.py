@@ -19,7 +19,7 @@ from simulator.workloads import generate as workload
 from simulator.engine.cluster import simulate
 from simulator.specs.deployment import ResolvedDeployment, resolve_deployment
 from simulator.errors import InputError
-from simulator.results.types import ServingMetrics, SimulatedDeployment, SimulationResult
+from simulator.results.types import ClosedLoopWindow, ServingMetrics, SimulatedDeployment, SimulationResult
 from simulator.specs.scenario import ConstantLength, ScenarioSpec, engine_defaults
 
 
@@ -96,6 +96,10 @@ def _check_fixed_lengths(spec: ScenarioSpec, resolved: ResolvedDeployment, field
                          field="workload.output_tokens.value", value=output.value, allowed=f"1..{context - 1}")
 
 
+def _closed_loop(records: pd.DataFrame, loop) -> ClosedLoopWindow | None:
+    return None if loop is None else metrics.closed_loop_window(records, loop.users, loop.think_time_s)
+
+
 def run(spec: ScenarioSpec, base_dir: Path | None = None, seed: int | None = None,
         hardware_override: str | None = None,
         progress: Callable[[int, int, int], None] | None = None, exact: bool = False, trace: bool = False) -> Result:
@@ -116,12 +120,13 @@ def run(spec: ScenarioSpec, base_dir: Path | None = None, seed: int | None = Non
         requests, num_clipped = workload.requests_for_model(generated, r.model.max_context_tokens)
         callback = (lambda done, total, i=index: progress(i, done, total)) if progress else None
         output = simulate(requests, r.setup, r.spec.replicas, r.spec.router, spec.max_sim_time_s, callback, exact,
-                          r.prefill, trace)
+                          r.prefill, trace, workload.closed_loop_graph(requests, generated.closed_loop))
         records = metrics.records_frame(output)
         summary = metrics.summarize(records, output, num_gpus=r.num_gpus,
                                     price_usd_per_gpu_hour=r.price_usd_per_gpu_hour,
                                     slo_ttft_s=spec.slo.ttft_s, slo_tpot_s=spec.slo.tpot_s,
-                                    num_clipped=num_clipped, stability=stability)
+                                    num_clipped=num_clipped, stability=stability,
+                                    closed_loop=_closed_loop(records, generated.closed_loop))
         results.append(DeploymentResult(r.spec.name, r, summary, records,
                                         timeline_frame(output.timeline) if trace else None))
     return Result(scenario=spec.name, seed=seed, num_requests=len(generated), deployments=results)

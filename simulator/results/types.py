@@ -1,6 +1,7 @@
 """Typed results of the simulator: the one definition of every result that crosses a module boundary.
 
     LatencyStats, BatchSizeStats    percentiles of one latency / of batch sizes
+    ClosedLoopWindow                the steady window of a closed-loop (`concurrency`) run
     ServingMetrics                  `simulator.results.metrics.summarize`: one deployment's summary
     SimulatedDeployment             one deployment of `simulator.results.runner.run` (its JSON part)
     SimulationResult                `runner.run(...).to_model()`: every deployment of a serving scenario
@@ -55,6 +56,24 @@ class BatchSizeStats(Frozen):
 
 # ---- kind "simulation" -------------------------------------------------------------------------
 
+class ClosedLoopWindow(Frozen):
+    """A closed-loop run's steady window: from when every user's first request has finished (warm-up:
+    all users start at once) to when the first user has finished its last one (drain: fewer than `users`
+    remain). Its figures are over the requests that finished inside the window; all null when none did."""
+    users: int
+    think_time_s: float
+    window_start_s: float | None
+    window_end_s: float | None
+    num_measured: int
+    throughput_requests_per_s: float | None
+    throughput_output_tokens_per_s: float | None
+    ttft_s: LatencyStats
+    tpot_s: LatencyStats
+    e2e_s: LatencyStats
+    users_by_littles_law: float | None = Field(description="throughput x (mean e2e + think time): equals "
+                                                           "`users` when the window is steady")
+
+
 class ServingMetrics(Frozen):
     """`simulator.results.metrics.summarize`: one deployment's summary."""
     num_requests: int
@@ -92,6 +111,8 @@ class ServingMetrics(Frozen):
     cost_per_query_usd: float | None
     cost_per_million_input_tokens_usd: float | None
     cost_per_million_output_tokens_usd: float | None
+    closed_loop: ClosedLoopWindow | None = Field(default=None, description="set for `arrival.process: "
+                                                 "concurrency`; the figures above cover the whole run")
 
 
 class SimulatedDeployment(Frozen):

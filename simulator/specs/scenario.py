@@ -127,6 +127,28 @@ class TraceArrivals(_Strict):
 Arrivals = Annotated[Union[PoissonArrivals, GammaArrivals, ConstantArrivals, TraceArrivals],
                      Field(discriminator="process")]
 
+MAX_USERS = 1_000_000
+
+
+class ConcurrencyArrivals(_Strict):
+    """A closed loop, as GuideLLM's `concurrent`, genai-perf's `--concurrency` and vLLM's
+    `--max-concurrency` benchmarks run: `users` clients start at time 0; each sends its next request
+    `think_time_s` after its previous one finished. A request's latencies count from when its user sent it."""
+    process: Literal["concurrency"]
+    users: int = Field(ge=1, le=MAX_USERS)
+    think_time_s: float = Field(default=0.0, ge=0, le=MAX_HORIZON_S)
+
+
+class AllAtOnceArrivals(_Strict):
+    """Every request queued at time 0: offline throughput, as `trtllm-bench throughput` and vLLM's
+    `benchmark_throughput` measure it."""
+    process: Literal["all_at_once"]
+
+
+WorkloadArrivals = Annotated[Union[PoissonArrivals, GammaArrivals, ConstantArrivals, TraceArrivals,
+                                   ConcurrencyArrivals, AllAtOnceArrivals], Field(discriminator="process")]
+COUNTED_ARRIVALS = (ConcurrencyArrivals, AllAtOnceArrivals)     # need num_requests; no rate, no horizon
+
 
 class SharedPrefix(_Strict):
     id: str = Field(min_length=1)
@@ -137,7 +159,7 @@ class SharedPrefix(_Strict):
 class WorkloadSpec(_Strict):
     num_requests: int | None = Field(default=None, ge=1, le=MAX_REQUESTS)
     horizon_s: float | None = Field(default=None, gt=0, le=MAX_HORIZON_S, description="no arrivals after this time")
-    arrival: Arrivals
+    arrival: WorkloadArrivals
     prompt_tokens: LengthDist | None = Field(default=None, description="tokens after any shared prefix")
     output_tokens: LengthDist | None = None
     shared_prefixes: list[SharedPrefix] = Field(default_factory=list)
@@ -147,6 +169,13 @@ class WorkloadSpec(_Strict):
         is_trace = isinstance(self.arrival, TraceArrivals)
         if not is_trace and self.num_requests is None and self.horizon_s is None:
             raise ValueError("set num_requests or horizon_s (or use a trace)")
+        if isinstance(self.arrival, COUNTED_ARRIVALS):
+            if self.num_requests is None or self.horizon_s is not None:
+                raise ValueError(f"arrival process {self.arrival.process!r} needs num_requests and no horizon_s")
+            users = getattr(self.arrival, "users", 1)
+            if users > self.num_requests:
+                raise ValueError(f"arrival.users ({users}) exceeds num_requests ({self.num_requests}); "
+                                 f"allowed: 1..num_requests")
         if not is_trace and (self.prompt_tokens is None or self.output_tokens is None):
             raise ValueError("prompt_tokens and output_tokens are required unless arrivals come from a trace")
         if sum(p.probability for p in self.shared_prefixes) > 1 + 1e-9:

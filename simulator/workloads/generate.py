@@ -5,9 +5,11 @@ All randomness comes from the one `numpy.random.Generator` passed in, drawn in a
 requests on every run and for every deployment of a scenario.
 
 Arrival processes: Poisson (exponential gaps), gamma (gaps with shape 1/cv^2, so cv > 1 is
-burstier than Poisson), constant, and trace replay from CSV in either
+burstier than Poisson), constant, trace replay from CSV in either
 `arrival_time_s,prompt_tokens,output_tokens` or the Azure LLM inference trace columns
-`TIMESTAMP,ContextTokens,GeneratedTokens`.
+`TIMESTAMP,ContextTokens,GeneratedTokens`; `all_at_once` (every request at time 0) and the closed
+loop `concurrency` (N users, each sending its next request a think time after its previous one
+finished: `closed_loop_graph` chains them, and the cluster releases each when its parent is done).
 """
 
 from __future__ import annotations
@@ -21,10 +23,12 @@ import pandas as pd
 from simulator.errors import InputError
 from simulator.specs.paths import (PathKind, PathPolicy, as_policy, describe_columns, read_csv_text, read_text_file,
                              safe_token)
+from simulator.engine.dependencies import CallGraph
 from simulator.engine.request import Request
-from simulator.specs.scenario import (MAX_REQUESTS, MAX_TOKENS, ConstantArrivals, ConstantLength, EmpiricalLength,
-                                GammaArrivals, LognormalLength, NormalLength, PoissonArrivals, TraceArrivals,
-                                UniformLength, WorkloadSpec)
+from simulator.specs.scenario import (COUNTED_ARRIVALS, MAX_REQUESTS, MAX_TOKENS, ConcurrencyArrivals,
+                                      ConstantArrivals, ConstantLength, EmpiricalLength, GammaArrivals,
+                                      LognormalLength, NormalLength, PoissonArrivals, TraceArrivals, UniformLength,
+                                      WorkloadSpec)
 
 NATIVE_COLUMNS = ("arrival_time_s", "prompt_tokens", "output_tokens")
 AZURE_COLUMNS = ("TIMESTAMP", "ContextTokens", "GeneratedTokens")
@@ -38,6 +42,7 @@ class Workload:
     output_tokens: np.ndarray       # int64, >= 1
     prefix_index: np.ndarray        # int64, -1 for none
     prefix_tokens: tuple[int, ...]  # per prefix index
+    closed_loop: ConcurrencyArrivals | None = None   # users and think time; arrival times are then placeholders
 
     def __len__(self) -> int:
         return len(self.arrival_time_s)
@@ -164,6 +169,10 @@ def generate(spec: WorkloadSpec, rng: np.random.Generator, base_dir: Path | Path
         times = times[keep]
         prompt = trace["prompt_tokens"].to_numpy()[keep]
         output = trace["output_tokens"].to_numpy()[keep]
+    elif isinstance(spec.arrival, COUNTED_ARRIVALS):
+        times = np.zeros(spec.num_requests)       # closed loop: each user's later requests are released by it
+        prompt = sample_lengths(spec.prompt_tokens, rng, len(times), base_dir, "workload.prompt_tokens.path")
+        output = sample_lengths(spec.output_tokens, rng, len(times), base_dir, "workload.output_tokens.path")
     else:
         times = arrival_times(spec.arrival, rng, spec.num_requests, spec.horizon_s)
         if spec.horizon_s is not None:
@@ -176,8 +185,24 @@ def generate(spec: WorkloadSpec, rng: np.random.Generator, base_dir: Path | Path
         draws = rng.random(len(times))
         chosen = np.searchsorted(cumulative, draws, side="right")
         prefix_index = np.where(chosen < len(cumulative), chosen, -1).astype(np.int64)
+    closed = spec.arrival if isinstance(spec.arrival, ConcurrencyArrivals) else None
     return Workload(times.astype(np.float64), prompt.astype(np.int64), output.astype(np.int64), prefix_index,
-                    tuple(p.tokens for p in spec.shared_prefixes))
+                    tuple(p.tokens for p in spec.shared_prefixes), closed)
+
+
+def closed_loop_graph(requests: list[Request], loop: ConcurrencyArrivals | None) -> CallGraph:
+    """The closed loop as dependencies: request i of the list is user i mod N's (i // N)-th request,
+    released `think_time_s` after that user's previous one (i - N) finished, its latencies timed from
+    then. No loop: an empty graph."""
+    graph = CallGraph()
+    if loop is None:
+        return graph
+    users = loop.users
+    for index in range(users, len(requests)):
+        child = requests[index]
+        graph.add(requests[index - users], [child])
+        graph.set_release(child, loop.think_time_s, latency_from_release=True)
+    return graph
 
 
 def requests_for_model(workload: Workload, max_context_tokens: int) -> tuple[list[Request], int]:
