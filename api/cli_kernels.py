@@ -89,13 +89,30 @@ def _load_line(machine: dict) -> str:
 
 @app.command()
 @user_errors
-def validate(hardware: Annotated[str, typer.Option(help="catalog name or profile YAML")],
+def validate(hardware: Annotated[Optional[str], typer.Option(help="catalog name or profile YAML")] = None,
              measurements: Annotated[Optional[Path], typer.Option(help="measurement CSV or Parquet")] = None,
+             published: Annotated[bool, typer.Option("--published", help="replay the bundled published "
+                                                     "measurements (validation/published_*.csv) and score ctxplan "
+                                                     "on them")] = False,
+             table: Annotated[Optional[list[Path]], typer.Option(help="with --published: these tables instead "
+                                                                 "(the bundled CSV columns)")] = None,
+             workers: Annotated[Optional[int], typer.Option(help="with --published: local processes",
+                                                            min=1, max=64)] = None,
              engine: Annotated[bool, typer.Option("--engine", help="run the tiny real engine here and compare "
                                                                "with the simulator")] = False,
              device: Annotated[Device, typer.Option(help="device for --engine")] = Device.auto,
              format: Annotated[OutputFormat, typer.Option("--format")] = OutputFormat.table):
-    """Predicted versus measured kernel times (or, with --engine, a real engine run)."""
+    """Predicted versus measured kernel times (or, with --engine, a real engine run; with --published,
+    the bundled published serving measurements)."""
+    if published:
+        if hardware or measurements or engine:
+            _fail("--published replays the bundled tables; it takes no --hardware, --measurements or --engine")
+        _validate_published(table, workers, format)
+        return
+    if table or workers:
+        _fail("--table and --workers go with --published")
+    if hardware is None:
+        _fail("give --hardware (with --measurements FILE or --engine), or --published")
     from simulator.catalog import resolve_hardware
     profile = resolve_hardware(hardware, field="--hardware")
     if engine == (measurements is not None):
@@ -122,3 +139,17 @@ def validate(hardware: Annotated[str, typer.Option(help="catalog name or profile
         stdout.print(_load_line(report["machine"]))
 
 
+
+
+def _validate_published(tables: list[Path] | None, workers: int | None, format: OutputFormat) -> None:
+    from simulator.results.published import replay
+    bar = _LazyProgress(["replaying published runs"])
+    try:
+        report = replay(tables, workers=workers, progress=lambda done, total: bar(0, done, total))
+    finally:
+        bar.close()
+    if format is OutputFormat.json:
+        _print_json(report.to_json_dict())
+        return
+    from api.render import published_table
+    stdout.print(published_table(report))

@@ -162,6 +162,26 @@ def validation_table(title: str, report: dict) -> Table:
     return table
 
 
+def published_table(report) -> Table:
+    """`validate --published`: median |error| by group (rows in each), then the worst rows."""
+    table = Table(title=f"published measurements: {units.count(report.replayed)} rows replayed, "
+                        f"{units.count(sum(report.skipped.values()))} not modelled")
+    for column in ("group", "rows", "median |error|"):
+        table.add_column(column, justify="left" if column == "group" else "right")
+
+    def pct(value) -> str:
+        return units.MISSING if value is None else f"{units.significant(value)}%"
+    table.add_row("overall", units.count(report.replayed), pct(report.median_abs_pct_error))
+    for group, medians in report.by.items():
+        for name, median in medians.items():
+            table.add_row(f"{group}: {name}", units.count(report.counts[group][name]), pct(median))
+    for p in report.worst:
+        table.add_row(f"worst: {p.model} {p.gpu} tp{p.tp} {p.weight_dtype} {p.isl}/{p.osl} {p.metric}"
+                      f"{'' if p.rate_per_s is None else f' at {p.rate_per_s:g}/s'}", "",
+                      f"{p.pct_error:+.1f}% ({units.significant(p.predicted)} vs {units.significant(p.measured)})")
+    return table
+
+
 def compare_table(result) -> Table:
     table = Table(title=f"{result.scenario}: cost, latency, capacity, quality (seed {result.seed})")
     columns = ["deployment", "kind", "answered", "$/query", "$/month", "GPUs (+nodes)", "TTFT p50/p99 s",

@@ -7,7 +7,7 @@ finds the smallest TP degree that fits the given sequence length.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from simulator.costs import costmodel, memory
@@ -16,7 +16,7 @@ from simulator.catalog import resolve_hardware, resolve_model
 from simulator.engine.cluster import PrefillPool, ReplicaSetup
 from simulator.errors import InputError
 from simulator.costs.hardware import HardwareProfile
-from simulator.costs.model import ModelSpec
+from simulator.costs.model import ModelSpec, WindowKind
 from simulator.specs.scenario import DeploymentSpec, EngineSpec, engine_defaults
 from simulator.specs.parallel import check_degrees, valid_tp  # noqa: F401  (valid_tp: re-exported)
 from simulator.engine.policy import policy_for
@@ -64,7 +64,8 @@ class ResolvedDeployment:
 
 def resolve_deployment(spec: DeploymentSpec, field: str, base_dir: Path | None = None,
                        hardware_override: str | None = None) -> ResolvedDeployment:
-    model = resolve_model(spec.model, field=f"{field}.model", base_dir=base_dir)
+    model, window_note = engine_view(resolve_model(spec.model, field=f"{field}.model", base_dir=base_dir),
+                                     spec.engine)
     hardware = resolve_hardware(hardware_override or spec.hardware, field=f"{field}.hardware", base_dir=base_dir)
     tp, engine = spec.tensor_parallel, spec.engine
     cp, pp = spec.context_parallel, spec.pipeline_parallel
@@ -77,7 +78,7 @@ def resolve_deployment(spec: DeploymentSpec, field: str, base_dir: Path | None =
         allowed = f">= {needed}" if needed else "none fits this hardware; use a larger GPU or smaller dtypes"
         raise InputError(f"{model.name} does not fit on {hardware.name}: {reason}",
                          field=f"{field}.tensor_parallel", value=tp, allowed=allowed)
-    notes = list(device_notes(hardware))
+    notes = list(device_notes(hardware)) + ([window_note] if window_note else [])
     caching = engine.enable_prefix_caching
     if caching and model.has_local_layers and not any(g.window_tokens is None for g in model.layer_groups()):
         caching = False
@@ -122,6 +123,26 @@ def resolve_deployment(spec: DeploymentSpec, field: str, base_dir: Path | None =
                      f"KV sent at {link * min(pool.tensor_parallel, tp) / 1e9:,.0f} GB/s")
     return ResolvedDeployment(spec=spec, model=model, hardware=hardware, plan=plan, setup=setup,
                               num_gpus=num_gpus, price_usd_per_gpu_hour=price, notes=tuple(notes), prefill=prefill)
+
+
+def engine_view(model: ModelSpec, engine: EngineSpec) -> tuple[ModelSpec, str | None]:
+    """The model's attention windows as the engine applies them, and a note when they differ from the model's.
+
+    TensorRT-LLM applies `max_attention_window` (KvCacheConfig) to every layer; unset, every layer keeps its
+    whole context, so a sliding-window model (Mistral-7B-v0.1's 4096) is served with full attention and a full
+    KV cache (sources in catalog/engine_defaults.yaml). Chunked local layers (Llama-4) are left as they are.
+    vLLM uses the model's own windows."""
+    if engine.policy != "trtllm" or model.local_kind is WindowKind.CHUNKED and model.has_local_layers:
+        return model, None
+    window = engine.max_attention_window
+    if window is None:
+        if not model.has_local_layers:
+            return model, None
+        return (replace(model, local_window_tokens=None, global_every=0),
+                f"trtllm: {model.name}'s {model.local_window_tokens}-token sliding window is not used "
+                "(max_attention_window unset: every layer keeps its whole context, TensorRT-LLM's default)")
+    return (replace(model, local_window_tokens=window, local_kind=WindowKind.SLIDING, global_every=0),
+            f"trtllm: every layer attends to the last {window} tokens (max_attention_window)")
 
 
 def device_notes(hardware: HardwareProfile) -> tuple[str, ...]:

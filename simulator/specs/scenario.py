@@ -193,7 +193,7 @@ class SLOSpec(_Strict):
 TRTLLM_NAMES = {"max_batch_size": "max_num_seqs", "max_num_tokens": "max_num_batched_tokens",
                 "tokens_per_block": "block_size", "enable_chunked_context": "enable_chunked_prefill",
                 "enable_block_reuse": "enable_prefix_caching"}     # TensorRT-LLM's knob -> the shared field
-TRTLLM_ONLY = ("free_gpu_memory_fraction", "capacity_scheduler_policy")
+TRTLLM_ONLY = ("free_gpu_memory_fraction", "capacity_scheduler_policy", "max_attention_window")
 VLLM_ONLY = ("gpu_memory_utilization",)
 
 
@@ -212,6 +212,9 @@ class EngineSpec(_Strict):
                                                    "memory free after weights and buffers given to the KV cache")
     capacity_scheduler_policy: Literal["GUARANTEED_NO_EVICT", "MAX_UTILIZATION"] | None = Field(
         default=None, description="trtllm: reserve each request's lifetime at admission, or evict by recompute")
+    max_attention_window: int | None = Field(
+        default=None, ge=1, le=MAX_TOKENS, description="trtllm: tokens every (non-chunked) layer keeps and attends "
+        "to; unset, each keeps its whole context, a model's sliding window included (KvCacheConfig default)")
 
     @model_validator(mode="before")
     @classmethod

@@ -1,0 +1,252 @@
+"""Replay published serving measurements and score ctxplan on them: `ctxplan validate --published`.
+
+The bundled set is `validation/published_*.csv` (one row per published cell: model, GPU, TP, dtypes,
+engine and version, ISL/OSL, mode, metric, value, source URL; see validation/README.md). Every row of
+every table is read; a row is skipped, with its reason counted, only when ctxplan cannot express it
+(a model, GPU or dtype it does not have). Rows that describe one run (the online table prints five
+metrics per run) share one simulation.
+
+How a row becomes a scenario (the same for every row, no per-row setting):
+- model, GPU, TP, PP and weight dtype from the row; the KV cache in fp8 when the weights are fp8 (the
+  TensorRT-LLM pages: "If you specify FP8 quantization, the KV cache will automatically be set to FP8"),
+  else 16-bit;
+- the row's engine as `engine.policy` with that engine's defaults, and chunked context on with
+  max_num_tokens 8192 for offline runs (trtllm-bench sizes max_num_tokens from the dataset instead,
+  tensorrt_llm/bench/build/tuning.py, which is not reproduced);
+- offline max-throughput rows: `all_at_once` arrivals of the row's request count; online rows: Poisson
+  arrivals at the row's rate (QPS), or all at once for INF, with constant lengths at the printed ISL/OSL
+  (the page prints dataset averages, not the distribution: an assumption that narrows the spread);
+- predicted values with the benchmark tools' definitions: output tokens per second over the run (per
+  GPU where the table is), requests per second, mean TTFT, and mean ITL over all inter-token gaps.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import re
+import statistics
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
+
+from simulator.errors import InputError
+
+VALIDATION_DIR = Path(__file__).resolve().parents[2] / "validation"
+TABLE_GLOB = "published_*.csv"
+
+# Published names -> catalog names (prefix match on the row's model; exact on the GPU).
+MODELS = (("meta-llama/Llama-3.1-8B", "llama-3.1-8b"), ("meta-llama/Llama-3.1-70B", "llama-3.1-70b"),
+          ("meta-llama/Llama-3.3-70B", "llama-3.1-70b"),   # the same architecture and shapes as 3.1-70B
+          ("meta-llama/Llama-3.1-405B", "llama-3.1-405b"), ("mistralai/Mistral-7B", "mistral-7b"),
+          ("mistralai/Mixtral-8x7B", "mixtral-8x7b"), ("deepseek-ai/DeepSeek-R1", "deepseek-v3"))
+GPUS = {"H200 141GB HBM3": "h200", "H200 SXM 141GB (DGX H200)": "h200", "H200 131GB HBM3 (sic, as printed)": "h200",
+        "H100 80GB HBM3": "h100-sxm", "H100 SXM 80GB (DGX H100)": "h100-sxm", "A100-SXM4-80GB": "a100-80gb",
+        "L40S": "l40s", "B200": "b200", "B200 180GB (DGX B200)": "b200",
+        "RTX 6000 Pro Blackwell Server Edition": "rtx-pro-6000-server"}
+DTYPES = {"fp8": "fp8", "bf16": "bf16", "fp16": "fp16", "HF weights, BF16": "bf16"}
+ENGINES = {"TensorRT-LLM": "trtllm", "TensorRT-LLM (Triton tensorrtllm_backend)": "trtllm"}
+METRICS = ("output_tokens_per_s_total", "output_tokens_per_s_per_gpu", "output_tokens_per_s", "total_tokens_per_s",
+           "requests_per_s", "ttft_ms_mean", "itl_ms_mean")
+PROMPT_GROUPS = ((32_768, "isl>=32K"), (8_192, "isl 8K-32K"), (0, "isl<8K"))
+
+
+@dataclass(frozen=True, slots=True)
+class PublishedRow:
+    """One published cell, parsed; `run_key` groups the cells of one run."""
+    table: str
+    line: int
+    model: str
+    gpu: str
+    weight_dtype: str
+    engine: str
+    tp: int
+    pp: int
+    isl: int
+    osl: int
+    rate_per_s: float | None        # None: every request at once
+    num_requests: int
+    num_gpus: int
+    expert_parallel: int
+    metric: str
+    value: float
+    url: str
+
+    @property
+    def run_key(self) -> tuple:
+        return (self.table, self.model, self.gpu, self.weight_dtype, self.engine, self.tp, self.pp,
+                self.expert_parallel, self.isl, self.osl, self.rate_per_s, self.num_requests)
+
+
+class PublishedPoint(BaseModel):
+    """One row replayed: what was published and what ctxplan predicts."""
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    table: str
+    line: int
+    model: str
+    gpu: str
+    tp: int
+    weight_dtype: str
+    isl: int
+    osl: int
+    rate_per_s: float | None
+    metric: str
+    measured: float
+    predicted: float
+    pct_error: float                     # signed: 100 x (predicted / measured - 1)
+    url: str
+
+
+class PublishedReport(BaseModel):
+    """`ctxplan validate --published`: median |error| overall and by group, the worst rows, every point."""
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    tables: dict[str, int]
+    replayed: int
+    skipped: dict[str, int]
+    median_abs_pct_error: float | None
+    by: dict[str, dict[str, float]]      # group -> value -> median |error| in percent
+    counts: dict[str, dict[str, int]]    # group -> value -> rows
+    worst: list[PublishedPoint]
+    points: list[PublishedPoint]
+
+    def to_json_dict(self) -> dict:
+        return self.model_dump()
+
+
+def default_tables() -> list[Path]:
+    return sorted(VALIDATION_DIR.glob(TABLE_GLOB))
+
+
+def _rate(text: str) -> float | None:
+    match = re.fullmatch(r"qps=([0-9.]+)", text.strip())
+    return float(match.group(1)) if match else None
+
+
+def _catalog_model(name: str) -> str | None:
+    return next((ours for prefix, ours in MODELS if name.startswith(prefix)), None)
+
+
+def read_rows(paths: list[Path]) -> tuple[list[PublishedRow], dict[str, int], dict[str, int]]:
+    """(rows ctxplan can replay, rows per table, skipped rows by reason)."""
+    rows, tables, skipped = [], defaultdict(int), defaultdict(int)
+    for path in paths:
+        if not path.is_file():
+            raise InputError("published table not found", field="--table", value=str(path))
+        with path.open(newline="") as handle:
+            for line, raw in enumerate(csv.DictReader(handle), start=2):
+                tables[raw["source_table"]] += 1
+                model, gpu = _catalog_model(raw["model"]), GPUS.get(raw["gpu"])
+                dtype, engine = DTYPES.get(raw["weight_dtype"]), ENGINES.get(raw["engine"])
+                reason = _unreplayable(raw, model, gpu, dtype, engine)
+                if reason is not None:
+                    skipped[reason] += 1
+                    continue
+                tp, pp = int(raw["tp"]), int(raw.get("pp") or 1)
+                rows.append(PublishedRow(
+                    table=raw["source_table"], line=line, model=model, gpu=gpu, weight_dtype=dtype, engine=engine,
+                    tp=tp, pp=pp, isl=int(raw["isl"]), osl=int(raw["osl"]),
+                    rate_per_s=_rate(raw.get("concurrency_or_rate") or ""), num_requests=int(raw["num_requests"]),
+                    num_gpus=int(raw.get("num_gpus") or tp * pp), expert_parallel=int(raw.get("ep") or 1),
+                    metric=raw["metric"], value=float(raw["value"]),
+                    url=raw["url"]))
+    return rows, dict(tables), dict(sorted(skipped.items()))
+
+
+def _unreplayable(raw: dict, model, gpu, dtype, engine) -> str | None:
+    """Why ctxplan cannot replay a published row, or None."""
+    for value, name, column in ((model, "model", "model"), (gpu, "GPU", "gpu"), (dtype, "weight dtype", "weight_dtype"),
+                                (engine, "engine", "engine")):
+        if value is None:
+            return f"{name} {raw[column]!r} not modelled"
+    if raw["metric"] not in METRICS:
+        return f"metric {raw['metric']!r} not modelled"
+    if (raw.get("attention_dp") or "").lower() == "true":
+        return "attention data parallelism not modelled"
+    if (raw.get("ep") or "1") not in ("1", raw["tp"]):
+        return "expert parallelism other than 1 or TP not modelled"
+    if not (raw.get("num_requests") or "").strip():
+        return "request count not published"
+    return None
+
+
+def scenario_for(row: PublishedRow) -> dict:
+    """The scenario one published run is replayed as (module docstring)."""
+    arrival = ({"process": "all_at_once"} if row.rate_per_s is None
+               else {"process": "poisson", "rate_per_s": row.rate_per_s})
+    kv = "fp8" if row.weight_dtype == "fp8" else "fp16" if row.weight_dtype == "fp16" else "bf16"
+    engine = {"policy": row.engine}
+    if row.rate_per_s is None:
+        engine.update(enable_chunked_context=True, max_num_tokens=8192)
+    return {"name": "published-row", "seed": 0,
+            "workload": {"num_requests": row.num_requests, "arrival": arrival,
+                         "prompt_tokens": {"dist": "constant", "value": row.isl},
+                         "output_tokens": {"dist": "constant", "value": row.osl}},
+            "deployments": [{"name": "d", "model": row.model, "hardware": row.gpu, "tensor_parallel": row.tp,
+                             "pipeline_parallel": row.pp, "expert_parallel": row.expert_parallel,
+                             "weight_dtype": row.weight_dtype, "kv_cache_dtype": kv,
+                             "engine": engine}]}
+
+
+def predict_run(row: PublishedRow) -> dict[str, float]:
+    """Every metric of the run `row` belongs to, as the benchmark tools define them."""
+    from simulator.results.runner import run
+    from simulator.specs.scenario import ScenarioSpec
+    result = run(ScenarioSpec.model_validate(scenario_for(row))).deployments[0]
+    records, duration = result.records, result.summary.duration_s
+    done = records[records["status"] == "completed"]
+    output_tokens = float(done["output_tokens"].sum())
+    gaps = (done["output_tokens"] - 1).clip(lower=0)
+    itl_sum = float((done["itl_mean_s"].fillna(0.0) * gaps).sum())
+    return {"output_tokens_per_s_total": output_tokens / duration,
+            "output_tokens_per_s": output_tokens / duration,
+            "output_tokens_per_s_per_gpu": output_tokens / duration / row.num_gpus,
+            "total_tokens_per_s": (output_tokens + float(done["prompt_tokens"].sum())) / duration,
+            "requests_per_s": len(done) / duration,
+            "ttft_ms_mean": float(done["ttft_s"].mean()) * 1e3,
+            "itl_ms_mean": itl_sum / float(gaps.sum()) * 1e3 if gaps.sum() else math.nan}
+
+
+def _prompt_group(isl: int) -> str:
+    return next(name for low, name in PROMPT_GROUPS if isl >= low)
+
+
+GROUPS = {"metric": lambda p: p.metric, "table": lambda p: p.table, "gpu": lambda p: p.gpu,
+          "prompt": lambda p: _prompt_group(p.isl), "tp": lambda p: "tp1" if p.tp == 1 else "tp>1",
+          "model": lambda p: p.model}
+
+
+def _medians(points: list[PublishedPoint], key) -> dict[str, float]:
+    buckets = defaultdict(list)
+    for point in points:
+        buckets[key(point)].append(abs(point.pct_error))
+    return {name: round(statistics.median(errors), 2) for name, errors in sorted(buckets.items())}
+
+
+def replay(paths: list[Path] | None = None, workers: int | None = None, progress=None,
+           worst: int = 10) -> PublishedReport:
+    """Score ctxplan on every replayable row of `paths` (default: the bundled set)."""
+    from simulator.planning.executor import run_tasks
+    rows, tables, skipped = read_rows(paths or default_tables())
+    runs: dict[tuple, list[PublishedRow]] = defaultdict(list)
+    for row in rows:
+        runs[row.run_key].append(row)
+    keys = list(runs)
+    predictions = run_tasks(predict_run, [(runs[key][0],) for key in keys], workers=workers, progress=progress)
+    points = []
+    for key, predicted in zip(keys, predictions):
+        for row in runs[key]:
+            value = predicted[row.metric]
+            points.append(PublishedPoint(table=row.table, line=row.line, model=row.model, gpu=row.gpu, tp=row.tp,
+                                         weight_dtype=row.weight_dtype, isl=row.isl, osl=row.osl,
+                                         rate_per_s=row.rate_per_s, metric=row.metric, measured=row.value,
+                                         predicted=round(value, 4), pct_error=round(100 * (value / row.value - 1), 2),
+                                         url=row.url))
+    points.sort(key=lambda p: (p.table, p.line))
+    by = {name: _medians(points, key) for name, key in GROUPS.items()}
+    counts = {name: dict(sorted(Counter(key(p) for p in points).items())) for name, key in GROUPS.items()}
+    overall = round(statistics.median(abs(p.pct_error) for p in points), 2) if points else None
+    return PublishedReport(tables=dict(sorted(tables.items())), replayed=len(points), skipped=skipped,
+                           median_abs_pct_error=overall, by=by, counts=counts,
+                           worst=sorted(points, key=lambda p: -abs(p.pct_error))[:worst], points=points)

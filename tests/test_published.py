@@ -1,0 +1,78 @@
+"""`ctxplan validate --published`: the bundled published measurements, replayed and scored."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from simulator.results.published import (VALIDATION_DIR, default_tables, read_rows, replay, scenario_for)
+from simulator.specs.scenario import ScenarioSpec
+
+HEADER = ("source_table,engine,engine_version,model,weight_dtype,kv_dtype,gpu,num_gpus,tp,pp,ep,attention_dp,isl,osl,"
+          "mode,concurrency_or_rate,num_requests,metric,value,url")
+
+
+def _table(tmp_path: Path, rows: list[str]) -> Path:
+    path = tmp_path / "published_test.csv"
+    path.write_text("\n".join([HEADER, *rows]) + "\n")
+    return path
+
+
+def test_every_bundled_row_is_read_or_counted_as_skipped():
+    """No row is dropped silently: replayed + skipped = every data row of every bundled table."""
+    paths = default_tables()
+    assert {p.name for p in paths} >= {"published_trtllm_perf_overview_v0.17.csv", "published_tables.csv"}
+    rows, tables, skipped = read_rows(paths)
+    total = sum(sum(1 for _ in csv.DictReader(p.open())) for p in paths)
+    assert sum(tables.values()) == total
+    assert len(rows) + sum(skipped.values()) == total
+    assert all(p.parent == VALIDATION_DIR for p in paths)
+
+
+def test_rows_become_the_benchmark_runs_they_describe(tmp_path):
+    path = _table(tmp_path, [
+        "t,TensorRT-LLM,0.17,meta-llama/Llama-3.1-8B,fp8,fp8,H100 80GB HBM3,1,1,1,,false,128,128,offline,unlimited,"
+        "3000,output_tokens_per_s_total,100,u",
+        "t,TensorRT-LLM,0.14,meta-llama/Llama-3.1-70B,\"HF weights, BF16\",bf16,H200 141GB HBM3,4,4,1,,false,467,256,"
+        "online,qps=8,500,ttft_ms_mean,60,u",
+        "t,TensorRT-LLM,1.0,Qwen/Qwen3-235B-A22B,fp8,fp8,H200 141GB HBM3,4,4,1,4,true,1024,1024,offline,,3000,"
+        "output_tokens_per_s_total,1,u",
+        "t,TensorRT-LLM,1.0,meta-llama/Llama-3.1-8B,fp4,fp4,B200,1,1,1,,false,128,128,offline,,3000,"
+        "output_tokens_per_s_total,1,u",
+    ])
+    rows, tables, skipped = read_rows([path])
+    assert tables == {"t": 4} and len(rows) == 2 and sum(skipped.values()) == 2
+    offline, online = (ScenarioSpec.model_validate(scenario_for(r)) for r in rows)
+    assert offline.workload.arrival.process == "all_at_once" and offline.workload.num_requests == 3000
+    assert offline.deployments[0].kv_cache_dtype == "fp8" and offline.deployments[0].engine.policy == "trtllm"
+    assert online.workload.arrival.process == "poisson" and online.workload.arrival.rate_per_s == 8
+    assert online.deployments[0].tensor_parallel == 4 and online.deployments[0].weight_dtype == "bf16"
+
+
+def test_report_scores_what_it_simulates(tmp_path):
+    """A published value equal to ctxplan's own prediction scores 0%; twice it scores -50%."""
+    line = ("t,TensorRT-LLM,0.17,meta-llama/Llama-3.1-8B,fp8,fp8,H100 80GB HBM3,1,1,1,,false,128,128,offline,,200,"
+            "output_tokens_per_s_total,{},u")
+    first = replay([_table(tmp_path, [line.format(1000)])], workers=1)
+    predicted = first.points[0].predicted
+    report = replay([_table(tmp_path, [line.format(predicted), line.format(2 * predicted)])], workers=1)
+    assert sorted(p.pct_error for p in report.points) == pytest.approx([-50.0, 0.0], abs=0.01)
+    assert report.median_abs_pct_error == pytest.approx(25.0, abs=0.01)
+    assert report.counts["tp"] == {"tp1": 2}
+
+
+@pytest.mark.slow
+def test_bundled_set_stays_within_its_recorded_medians():
+    """Every replayable row of the bundled tables (deterministic: seeded runs, no clock).
+
+    The bounds are what this version reaches (closing notes of issue 16), so a change that makes the
+    numbers worse fails here; the issue's targets (8% overall, 12% TTFT, 10% for >= 32K and TP > 1)
+    are not met yet."""
+    report = replay(workers=2)
+    assert report.replayed >= 1100
+    assert report.median_abs_pct_error <= 14.5
+    assert report.by["metric"]["ttft_ms_mean"] <= 29.0
+    assert report.by["tp"]["tp>1"] <= 19.0
+    assert report.by["tp"]["tp1"] <= 10.5
