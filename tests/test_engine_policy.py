@@ -1,6 +1,7 @@
 """The scheduling policy is an object both steppers use: a different policy changes the schedule the
 same way step by step and with skip-ahead, and the default is vLLM v1's."""
 
+from collections import deque
 from dataclasses import replace
 
 import numpy as np
@@ -121,3 +122,66 @@ def test_engine_knobs_keep_each_engines_names():
                       ({"policy": "trtllm", "max_batch_size": 2, "max_num_seqs": 3}, "not both")):
         with pytest.raises(ValueError, match=says):
             EngineSpec.model_validate(bad)
+
+
+def test_sglang_knobs_keep_sglangs_names_and_its_gpu_rules():
+    from simulator.catalog import resolve_hardware
+    from simulator.specs.deployment import sglang_engine
+    from simulator.specs.scenario import EngineSpec
+    sgl = EngineSpec(policy="sglang", chunked_prefill_size=4096, max_running_requests=64, disable_radix_cache=True)
+    assert (sgl.max_num_batched_tokens, sgl.max_num_seqs, sgl.enable_prefix_caching) == (4096, 64, False)
+    assert sgl.gpu_memory_utilization is None and sgl.max_prefill_tokens == 16384
+    assert EngineSpec.model_validate(sgl.model_dump()) == sgl
+    auto = EngineSpec(policy="sglang")
+    assert auto.max_num_seqs is None and EngineSpec.model_validate(auto.model_dump()) == auto   # still SGLang's rule
+    # mem_fraction_static by GPU and TP (server_args.py): one L40S's dump prints 0.851 (sglang PR #13023)
+    l40s = sglang_engine(auto, resolve_hardware("l40s"), 1, 1)
+    assert (l40s.mem_fraction_static, l40s.max_num_batched_tokens) == (0.851, 4096)
+    h100 = [sglang_engine(auto, resolve_hardware("h100-sxm"), tp, 1).mem_fraction_static for tp in (1, 8)]
+    assert h100[0] > h100[1] and 0.8 < h100[1] < h100[0] < 0.85          # the 10 GiB floor, then 128 MiB per GPU
+    assert sglang_engine(auto, resolve_hardware("h200"), 1, 1, 400_000, 131072).max_num_seqs == 2048
+    for bad, says in (({"policy": "sglang", "gpu_memory_utilization": 0.8}, "not an SGLang knob"),
+                      ({"policy": "sglang", "max_running_requests": 2, "max_num_seqs": 3}, "not both"),
+                      ({"mem_fraction_static": 0.8}, "SGLang knob"),
+                      ({"max_num_seqs": None}, "must be a number")):
+        with pytest.raises(ValueError, match=says):
+            EngineSpec.model_validate(bad)
+
+
+def test_sglang_retracts_the_youngest_to_the_tail_and_resets_its_ratio():
+    from simulator.engine.policy import policy_for
+    from simulator.specs.scenario import engine_defaults
+    policy = policy_for("sglang", max_prefill_tokens=16384, sglang_params=engine_defaults()["sglang"]["new_token_ratio"])
+    assert policy.fresh() is not policy and policy.new_token_ratio == 0.7
+    running = [Request(i, 0.0, 100 + 10 * i, 50) for i in range(4)]
+    for r, out in zip(running, (30, 5, 5, 40)):
+        r.num_output_tokens = out
+    assert policy.pick_victim(running).request_id == 2     # fewest generated, then the longest prompt
+    for _ in range(700):
+        policy.after_decode(False, running)
+    assert policy.new_token_ratio == pytest.approx(0.7 * 0.14)        # decays to its floor in 600 steps
+    policy.after_decode(True, running)
+    assert policy.new_token_ratio == pytest.approx((30 + 5 + 40 + 20 * 3) / (150 + 1))
+    waiting = deque([Request(9, 0.0, 10, 10)])
+    policy.requeue(waiting, running[0])
+    assert waiting[-1] is running[0]
+    # the budget: the running requests' remaining output, clipped at 4096, times the ratio
+    assert policy.reserved_tokens(running) == pytest.approx((20 + 45 + 10) * policy.new_token_ratio)
+    assert policy.admission_tokens(waiting[0], 10, 10) == 20 and policy.admission_tokens(waiting[0], 4, 10) == 4
+
+
+def test_sglang_prefills_unmixed_and_runs_step_by_step():
+    """A prefill batch pauses every decode (enable_mixed_chunk off); the 20K/2K case completes. SGLang
+    retracts on this oversubscribed pool (its admission counts running requests' remaining output at
+    new_token_ratio, not at full length), as its users report (sgl-project/sglang#26248)."""
+    spec = _long_prompts_all_at_once({"policy": "sglang"}, num_requests=60)
+    result = run(spec).deployments[0]
+    assert result.summary.num_completed == 60
+    out = result.records
+    assert out["first_token_s"].notna().all()
+    reserved = run(_long_prompts_all_at_once({"policy": "trtllm", "enable_chunked_context": True},
+                                             num_requests=60)).deployments[0]
+    assert reserved.summary.num_preemptions == 0 < result.summary.num_preemptions
+    setup = result.resolved.setup
+    from simulator.engine.fast.skip import why_not_skip_ahead
+    assert "sglang" in why_not_skip_ahead(setup, exact=False, disaggregated=False, dependent_calls=False)

@@ -6,6 +6,9 @@ Per GPU, by the engine's own rule:
                    (vllm/v1/worker/gpu_worker.py determine_available_memory: a fraction of the total)
     TensorRT-LLM:  kv_capacity = free_gpu_memory_fraction x (memory - weights / (tp x pp) - reserve)
                    (KvCacheConfig: a fraction of what is free once weights and buffers are loaded)
+    SGLang:        kv_capacity = mem_fraction_static x (memory - startup) - weights / (tp x pp)
+                   (model_runner.py profile_max_num_token: free after weights - (1 - mfs) x free before
+                   them, with free before = memory - startup; activations live in the 1 - mfs share)
     num_kv_blocks = floor(kv_capacity / (block_size x kv_bytes_per_token))
 
 Pure functions of numbers and specs: the deployment resolver (simulator/specs/deployment.py) turns an
@@ -40,18 +43,25 @@ class MemoryPlan:
 
 def memory_plan(model: ModelSpec, hardware: HardwareProfile, tp: int, weight_dtype: str, kv_dtype: str, *,
                 block_size: int, reserve_bytes_per_gpu: float, gpu_memory_utilization: float | None = None,
-                free_gpu_memory_fraction: float | None = None, cp: int = 1, pp: int = 1) -> MemoryPlan:
-    """Per-GPU memory of a replica of tp x cp x pp GPUs, under vLLM's rule (`gpu_memory_utilization`) or
-    TensorRT-LLM's (`free_gpu_memory_fraction`): exactly one of the two.
+                free_gpu_memory_fraction: float | None = None, mem_fraction_static: float | None = None,
+                startup_bytes_per_gpu: float = 0.0, cp: int = 1, pp: int = 1) -> MemoryPlan:
+    """Per-GPU memory of a replica of tp x cp x pp GPUs, under vLLM's rule (`gpu_memory_utilization`),
+    TensorRT-LLM's (`free_gpu_memory_fraction`) or SGLang's (`mem_fraction_static`, with the memory the
+    CUDA context and NCCL took before weights loaded): exactly one of the three.
 
     Weights split over tp x pp (context-parallel ranks hold copies); a sequence's KV splits over
     tp (heads), pp (layers per stage) and cp (its tokens are sharded over the ring)."""
-    if (gpu_memory_utilization is None) == (free_gpu_memory_fraction is None):
-        raise ValueError("exactly one of gpu_memory_utilization and free_gpu_memory_fraction")
+    rules = (gpu_memory_utilization, free_gpu_memory_fraction, mem_fraction_static)
+    if sum(rule is not None for rule in rules) != 1:
+        raise ValueError("exactly one of gpu_memory_utilization, free_gpu_memory_fraction, mem_fraction_static")
     memory = hardware.memory_bytes
     weights = costmodel.weight_bytes(model, weight_dtype) / (tp * pp)
     if gpu_memory_utilization is not None:
         usable, text = gpu_memory_utilization * memory, f"{gpu_memory_utilization} x {memory / 1e9:.0f} GB"
+        capacity = usable - weights - reserve_bytes_per_gpu
+    elif mem_fraction_static is not None:
+        usable = mem_fraction_static * (memory - startup_bytes_per_gpu)
+        text = f"{mem_fraction_static} x ({memory / 1e9:.0f} GB - {startup_bytes_per_gpu / 1e9:.1f} GB at start-up)"
         capacity = usable - weights - reserve_bytes_per_gpu
     else:
         usable, text = memory, f"{memory / 1e9:.0f} GB"

@@ -106,7 +106,39 @@ class Scheduler:
 
     def schedule(self) -> Step:
         """Tokens for every running request the budget reaches, preempting when blocks run out; then admissions."""
+        if self.policy.prefill_first:
+            return self._schedule_prefill_first()
+        return self._schedule_running_first()
+
+    def _schedule_prefill_first(self) -> Step:
+        """A prefill batch (chunked requests continue, then admissions) when one forms, else every decode."""
+        policy = self.policy
+        if not self.running:
+            policy.idle()
         budget = self.config.max_num_batched_tokens
+        order: list[Request] = []
+        num_new_of: list[int] = []
+        for request in self.running:                 # a chunked prefill continues first
+            behind = request.num_tokens - request.num_computed_tokens
+            if behind > 1 and budget > 0:
+                num_new = min(behind, budget)
+                if self.kv.allocate_slots(request, num_new) is None:
+                    break
+                order.append(request)
+                num_new_of.append(num_new)
+                budget -= num_new
+        if budget > 0:
+            self.admit_waiting(budget, order, num_new_of)
+        if order:
+            transfer, self.transfer_tokens = self.transfer_tokens, 0
+            return Step(order, num_new_of, transfer)
+        preempted_before = self.num_preemptions          # a decode batch: every running request, one token
+        step = self._schedule_running_first(admit=False, budget=max(budget, len(self.running)))
+        policy.after_decode(self.num_preemptions > preempted_before, self.running)
+        return step
+
+    def _schedule_running_first(self, admit: bool = True, budget: int | None = None) -> Step:
+        budget = self.config.max_num_batched_tokens if budget is None else budget
         order: list[Request] = []
         num_new_of: list[int] = []
         preempted = False
@@ -139,7 +171,7 @@ class Scheduler:
                 order.append(request)
                 num_new_of.append(num_new)
                 budget -= num_new
-        if not preempted or self.policy.admits_after_preemption:
+        if admit and (not preempted or self.policy.admits_after_preemption):
             self.admit_waiting(budget, order, num_new_of)
         transfer, self.transfer_tokens = self.transfer_tokens, 0
         return Step(order, num_new_of, transfer)
@@ -147,7 +179,13 @@ class Scheduler:
     def admit_waiting(self, budget: int, order: list[Request], num_new_of: list[int]) -> int:
         """Admit waiting requests in queue order while budget, sequence slots and blocks last (appended to the step)."""
         kv = self.kv
-        reserves = self.policy.reserves_lifetime
+        policy = self.policy
+        reserves = policy.reserves_lifetime
+        token_budget = None                  # prefill-first policies: free tokens less the running requests' growth
+        if policy.prefill_first:
+            token_budget = kv.num_free_blocks * kv.block_size - policy.reserved_tokens(self.running)
+            prompt_budget = policy.max_prefill_tokens
+            first = True
         while self.waiting and budget > 0 and len(self.running) < self.config.max_num_seqs:
             request = self.waiting[0]
             if reserves:              # its whole lifetime must fit beside the running requests' lifetimes
@@ -157,11 +195,18 @@ class Scheduler:
             external = kv.external_tokens(request)   # swapped out before / KV sent by a prefill pool
             computed = NO_HITS if external else kv.get_computed_blocks(request)
             num_hit_tokens = external or computed.num_tokens
-            num_new = request.num_tokens - num_hit_tokens
+            num_new = uncached = request.num_tokens - num_hit_tokens
             if num_new > budget:
                 if not self.config.enable_chunked_prefill:
                     break
                 num_new = budget
+            if token_budget is not None:
+                charge = policy.admission_tokens(request, num_new, uncached)
+                if charge >= token_budget or (not first and uncached >= prompt_budget):
+                    break
+                token_budget -= charge
+                prompt_budget -= num_new
+                first = False
             if kv.allocate_slots(request, num_new, computed.blocks, external or computed.num_host_tokens) is None:
                 break
             self.waiting.popleft()

@@ -50,4 +50,4 @@ def build_kv_manager(num_blocks: int, config: SchedulerConfig,
 
 def build_scheduler(setup: ReplicaSetup) -> Scheduler:
     kv = build_kv_manager(setup.num_kv_blocks, setup.scheduler, setup.blocks_for_tokens, setup.full_blocks_for_tokens)
-    return Scheduler(setup.scheduler, kv, setup.policy)
+    return Scheduler(setup.scheduler, kv, setup.policy.fresh())

@@ -51,7 +51,8 @@ from enum import Enum
 
 from simulator.costs import costmodel
 from simulator.costs.memory import MemoryPlan, blocks_for_tokens_fn, fit_check
-from simulator.specs.deployment import MAX_TENSOR_PARALLEL, device_notes, memory_plan, valid_tp
+from simulator.specs.deployment import (MAX_TENSOR_PARALLEL, concrete_engine, device_notes, memory_plan,
+                                       valid_tp)
 from simulator.errors import InputError
 from simulator.costs.hardware import HardwareProfile, PricingTier
 from simulator.costs.model import ModelSpec
@@ -153,7 +154,8 @@ def layout_fit(model: ModelSpec, hardware: HardwareProfile, weight_dtype: str, k
     plan = memory_plan(model, hardware, tp, weight_dtype, kv_dtype, engine, cp, pp)
     blocks = blocks_for_tokens_fn(model, kv_dtype, tp, engine.block_size)(num_tokens)
     kv_per_gpu = costmodel.kv_bytes_for_sequence(model, kv_dtype, num_tokens, tp) / (cp * pp)
-    scores = score_bytes_per_gpu(model, engine, attention_impl, tp, cp, prompt_tokens)
+    scores = score_bytes_per_gpu(model, concrete_engine(engine, model, hardware, tp, pp, plan), attention_impl, tp,
+                                 cp, prompt_tokens)
     return memory_fit(plan, blocks, kv_per_gpu, scores)
 
 
@@ -207,6 +209,7 @@ def estimate(model: ModelSpec, hardware: HardwareProfile, prompt_tokens: int, ou
     num_gpus = tp * cp * pp
     total_tokens = prompt_tokens + output_tokens
     plan = memory_plan(model, hardware, tp, weight_dtype, kv_dtype, engine, cp, pp)
+    engine = concrete_engine(engine, model, hardware, tp, pp, plan)
     blocks_needed = blocks_for_tokens_fn(model, kv_dtype, tp, engine.block_size)(total_tokens)
     chunk = chunk_tokens(engine, cp, prompt_tokens)
     # a sequence's KV on one tensor-parallel rank, over every layer; the replica holds tp of these

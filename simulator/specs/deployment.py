@@ -28,11 +28,50 @@ MAX_TENSOR_PARALLEL = 64
 def memory_plan(model: ModelSpec, hardware: HardwareProfile, tp: int, weight_dtype: str, kv_dtype: str,
                 engine: EngineSpec, cp: int = 1, pp: int = 1) -> MemoryPlan:
     """The memory plan of tp x cp x pp GPUs under this engine's limits (reserve from engine_defaults.yaml)."""
+    if engine.policy == "sglang":
+        engine = sglang_engine(engine, hardware, tp, pp)
+        return memory.memory_plan(model, hardware, tp, weight_dtype, kv_dtype, block_size=engine.block_size,
+                                  reserve_bytes_per_gpu=0.0, mem_fraction_static=engine.mem_fraction_static,
+                                  startup_bytes_per_gpu=engine_defaults()["sglang"]["startup_bytes"], cp=cp, pp=pp)
     reserve = costmodel.activation_reserve_bytes(model, tp, engine.max_num_batched_tokens, engine.max_num_seqs,
                                                  engine_defaults()["memory_reserve"])
     return memory.memory_plan(model, hardware, tp, weight_dtype, kv_dtype, block_size=engine.block_size,
                               reserve_bytes_per_gpu=reserve, gpu_memory_utilization=engine.gpu_memory_utilization,
                               free_gpu_memory_fraction=engine.free_gpu_memory_fraction, cp=cp, pp=pp)
+
+
+def concrete_engine(engine: EngineSpec, model: ModelSpec, hardware: HardwareProfile, tp: int, pp: int,
+                    plan: MemoryPlan) -> EngineSpec:
+    """The engine with every knob a number: SGLang's unset ones by its rules (others are already)."""
+    if engine.policy != "sglang":
+        return engine
+    return sglang_engine(engine, hardware, tp, pp, plan.num_kv_blocks * plan.block_size, model.max_context_tokens)
+
+
+def sglang_engine(engine: EngineSpec, hardware: HardwareProfile, tp: int, pp: int,
+                  pool_tokens: int | None = None, context_tokens: int | None = None) -> EngineSpec:
+    """SGLang's knobs that depend on the GPU (chunked_prefill_size, mem_fraction_static) and, given the KV
+    pool, on it (max_running_requests), filled where the scenario left them unset (engine_defaults.yaml)."""
+    rules = engine_defaults()["sglang"]
+    gpu_mib = hardware.memory_bytes / 2 ** 20
+    _, chunk, graphs_small, graphs_large = next(row for row in rules["by_gpu_memory_mib"] if gpu_mib < row[0])
+    update: dict = {}
+    if engine.max_num_batched_tokens is None:
+        update["max_num_batched_tokens"] = chunk
+    chunk = update.get("max_num_batched_tokens", engine.max_num_batched_tokens)
+    if engine.mem_fraction_static is None:
+        reserved = (rules["reserve_base_mib"] + rules["reserve_per_chunk_token_mib"]
+                    * max(chunk, rules["reserve_min_chunk_tokens"])
+                    + rules["reserve_per_graph_batch_mib"] * (graphs_small if tp < 4 else graphs_large)
+                    + rules["reserve_per_gpu_of_group_mib"] * tp * pp)
+        if gpu_mib > 60 * 1024:
+            reserved = max(reserved, rules["reserve_floor_mib_above_60gib"])
+        update["mem_fraction_static"] = round((gpu_mib - reserved) / gpu_mib, 3)
+    if pool_tokens is not None and engine.max_num_seqs is None:
+        pool = rules["request_pool"]
+        requests = min(max(int(pool_tokens / context_tokens * pool["per_context"]), pool["min"]), pool["max"])
+        update["max_num_seqs"] = max(1, min(pool_tokens // rules["max_running_requests_per_pool_half"], requests))
+    return engine.model_copy(update=update) if update else engine
 
 
 def min_tensor_parallel(model: ModelSpec, hardware: HardwareProfile, weight_dtype: str, kv_dtype: str,
@@ -71,6 +110,7 @@ def resolve_deployment(spec: DeploymentSpec, field: str, base_dir: Path | None =
     cp, pp = spec.context_parallel, spec.pipeline_parallel
     check_degrees(model, tp, pp, spec.expert_parallel, lambda degree: f"{field}.{degree.value}")
     plan = memory_plan(model, hardware, tp, spec.weight_dtype, spec.kv_cache_dtype, engine, cp, pp)
+    engine = concrete_engine(engine, model, hardware, tp, pp, plan)
     reason = fit_check(plan, 1)
     if reason is not None:
         needed = min_tensor_parallel(model, hardware, spec.weight_dtype, spec.kv_cache_dtype, engine,
@@ -92,7 +132,8 @@ def resolve_deployment(spec: DeploymentSpec, field: str, base_dir: Path | None =
                                 host_offload=spec.kv_offload and caching,
                                 **_naive_scores(model, spec, plan))
     setup = ReplicaSetup(scheduler=scheduler, num_kv_blocks=plan.num_kv_blocks,
-                         policy=policy_for(engine.policy, engine.capacity_scheduler_policy),
+                         policy=policy_for(engine.policy, engine.capacity_scheduler_policy, engine.max_prefill_tokens,
+                                           engine_defaults()["sglang"]["new_token_ratio"]),
                          blocks_for_tokens=blocks_for_tokens_fn(model, spec.kv_cache_dtype, tp, engine.block_size),
                          full_blocks_for_tokens=full_blocks_for_tokens_fn(model, spec.kv_cache_dtype, tp,
                                                                           engine.block_size),
@@ -102,7 +143,7 @@ def resolve_deployment(spec: DeploymentSpec, field: str, base_dir: Path | None =
     price = (spec.price_per_gpu_hour_usd if spec.price_per_gpu_hour_usd is not None
              else hardware.price_usd_per_gpu_hour(spec.pricing))
     if spec.kv_offload or spec.preemption_mode == "swap":
-        notes.extend(_host_tier_notes(setup.cost, spec, caching))
+        notes.extend(_host_tier_notes(setup.cost, spec, engine, caching))
     num_gpus = spec.replicas * tp * cp * pp
     prefill = None
     if spec.prefill_pool is not None:
@@ -159,12 +200,12 @@ def _host_kv_blocks(hardware: HardwareProfile, plan: MemoryPlan) -> int:
     return int(hardware.host_memory_bytes // plan.block_bytes_per_gpu) if plan.block_bytes_per_gpu else 0
 
 
-def _host_tier_notes(cost, spec: DeploymentSpec, caching: bool) -> list[str]:
+def _host_tier_notes(cost, spec: DeploymentSpec, engine: EngineSpec, caching: bool) -> list[str]:
     """Say when the host link makes a reload slower than computing the same tokens again."""
     notes = []
     if spec.kv_offload and not caching:
         notes.append("kv_offload has no effect: prefix caching is off for this deployment")
-    chunk = spec.engine.max_num_batched_tokens
+    chunk = engine.max_num_batched_tokens
     prefill_s_per_token = costmodel.iteration_time_s(cost, [(chunk, chunk)], 0, 0, 0) / chunk
     reload_s_per_token = costmodel.transfer_time_s(cost, 1, cost.host_link_bytes_per_s)
     if reload_s_per_token > prefill_s_per_token:

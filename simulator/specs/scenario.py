@@ -194,15 +194,22 @@ TRTLLM_NAMES = {"max_batch_size": "max_num_seqs", "max_num_tokens": "max_num_bat
                 "tokens_per_block": "block_size", "enable_chunked_context": "enable_chunked_prefill",
                 "enable_block_reuse": "enable_prefix_caching"}     # TensorRT-LLM's knob -> the shared field
 TRTLLM_ONLY = ("free_gpu_memory_fraction", "capacity_scheduler_policy", "max_attention_window")
+SGLANG_NAMES = {"max_running_requests": "max_num_seqs", "chunked_prefill_size": "max_num_batched_tokens",
+                "page_size": "block_size"}                        # SGLang's knob -> the shared field
+SGLANG_ONLY = ("mem_fraction_static", "max_prefill_tokens")
+SGLANG_AUTO = ("max_num_seqs", "max_num_batched_tokens")    # unset: sized from the GPU and the KV pool at resolve
 VLLM_ONLY = ("gpu_memory_utilization",)
 
 
 class EngineSpec(_Strict):
     """The serving engine: `policy` names whose scheduler and memory rule (vLLM v1 by default); the shared
     knobs keep vLLM's names, and each engine's own knobs are accepted under its names beside them."""
-    policy: Literal["vllm", "trtllm"] = Field(default="vllm", description="vllm (v1) or trtllm (TensorRT-LLM)")
-    max_num_seqs: int = Field(default=_ENGINE["max_num_seqs"], ge=1, le=65536)
-    max_num_batched_tokens: int = Field(default=_ENGINE["max_num_batched_tokens"], ge=1, le=10_000_000)
+    policy: Literal["vllm", "trtllm", "sglang"] = Field(default="vllm",
+                                                        description="vllm (v1), trtllm (TensorRT-LLM) or sglang")
+    max_num_seqs: int | None = Field(default=_ENGINE["max_num_seqs"], ge=1, le=65536,
+                                     description="null only under sglang: its rule from the KV pool")
+    max_num_batched_tokens: int | None = Field(default=_ENGINE["max_num_batched_tokens"], ge=1, le=10_000_000,
+                                               description="null only under sglang: its rule from the GPU")
     enable_chunked_prefill: bool = _ENGINE["enable_chunked_prefill"]
     enable_prefix_caching: bool = _ENGINE["enable_prefix_caching"]
     block_size: int = Field(default=_ENGINE["block_size"], ge=1, le=4096)
@@ -212,6 +219,11 @@ class EngineSpec(_Strict):
                                                    "memory free after weights and buffers given to the KV cache")
     capacity_scheduler_policy: Literal["GUARANTEED_NO_EVICT", "MAX_UTILIZATION"] | None = Field(
         default=None, description="trtllm: reserve each request's lifetime at admission, or evict by recompute")
+    mem_fraction_static: float | None = Field(default=None, gt=0, lt=1, description="sglang: share of the memory "
+                                              "free before weights load that weights and the KV pool may take; "
+                                              "unset, SGLang's rule for the GPU and TP")
+    max_prefill_tokens: int | None = Field(default=None, ge=1, le=10_000_000,
+                                           description="sglang: prompt tokens per prefill batch")
     max_attention_window: int | None = Field(
         default=None, ge=1, le=MAX_TOKENS, description="trtllm: tokens every (non-chunked) layer keeps and attends "
         "to; unset, each keeps its whole context, a model's sliding window included (KvCacheConfig default)")
@@ -223,6 +235,14 @@ class EngineSpec(_Strict):
         if not isinstance(data, dict):
             return data
         policy = data.get("policy", "vllm")
+        if policy == "sglang":
+            return _sglang_names(data)
+        foreign = [k for k in (*SGLANG_NAMES, *SGLANG_ONLY, "disable_radix_cache") if data.get(k) is not None]
+        if foreign:
+            raise ValueError(f"{foreign[0]} is an SGLang knob: set policy: sglang, or use vLLM's names")
+        auto = [k for k in SGLANG_AUTO if k in data and data[k] is None]
+        if auto:
+            raise ValueError(f"{auto[0]} must be a number (null means SGLang's own rule: policy: sglang)")
         if policy != "trtllm":
             foreign = [k for k in (*TRTLLM_NAMES, *TRTLLM_ONLY) if data.get(k) is not None]
             if foreign:
@@ -243,6 +263,32 @@ class EngineSpec(_Strict):
                 data[knob] = defaults[knob]
         data["gpu_memory_utilization"] = None
         return data
+
+
+def _sglang_names(data: dict) -> dict:
+    """SGLang's names onto the shared fields; its fixed defaults where unset (GPU-dependent ones at resolve)."""
+    foreign = [k for k in (*VLLM_ONLY, *TRTLLM_NAMES, *TRTLLM_ONLY) if data.get(k) is not None]
+    if foreign:
+        raise ValueError(f"{foreign[0]} is not an SGLang knob (SGLang sizes its KV pool with mem_fraction_static)")
+    data, defaults = dict(data), engine_defaults()["sglang"]
+    for theirs, ours in SGLANG_NAMES.items():
+        if theirs in data and ours in data:
+            raise ValueError(f"set {theirs} (SGLang's name) or {ours}, not both")
+        if theirs in data:
+            data[ours] = data.pop(theirs)
+    for ours in SGLANG_AUTO:
+        data.setdefault(ours, None)          # unset: SGLang's rule, applied when the deployment is resolved
+    if "disable_radix_cache" in data:
+        if "enable_prefix_caching" in data:
+            raise ValueError("set disable_radix_cache (SGLang's name) or enable_prefix_caching, not both")
+        data["enable_prefix_caching"] = not data.pop("disable_radix_cache")
+    data.setdefault("block_size", defaults["page_size"])
+    data.setdefault("enable_chunked_prefill", True)
+    data.setdefault("enable_prefix_caching", not defaults["disable_radix_cache"])
+    if data.get("max_prefill_tokens") is None:
+        data["max_prefill_tokens"] = defaults["max_prefill_tokens"]
+    data["gpu_memory_utilization"] = None
+    return data
 
 
 WeightDtype = Literal["bf16", "fp16", "fp8", "int8", "int4"]

@@ -46,6 +46,9 @@ def why_not_skip_ahead(setup: ReplicaSetup, *, exact: bool, disaggregated: bool,
         return "disaggregated serving: handoffs reach the decode pool at times only the prefill pool knows"
     if dependent_calls:
         return "dependent calls (map-reduce, chat turns) arrive at times a stretch cannot foresee"
+    if setup.policy.prefill_first:
+        return (f"engine policy {setup.policy.name}: unmixed prefill batches and a new-token ratio that changes "
+                "every decode step")
     if setup.full_blocks_for_tokens is not None or not global_only_layers(setup.cost):
         return "windowed layers: decode attention and block counts are not linear in the context"
     if setup.scheduler.max_num_batched_tokens < setup.scheduler.max_num_seqs:
