@@ -26,7 +26,8 @@ def knobs(text: str) -> dict:
 def predicted_error(row) -> float:
     """ctxplan's KV capacity over the logged one, minus 1 (tokens when logged, else GiB)."""
     model, hardware = resolve_model(row.model, field="model"), resolve_hardware(row.hardware, field="hardware")
-    engine = EngineSpec(policy=row.engine, **knobs(row.engine_knobs))
+    version = {"version": ".".join(row.engine_version.split(".")[:2])} if row.engine == "vllm" else {}
+    engine = EngineSpec(policy=row.engine, **knobs(row.engine_knobs), **version)
     plan = memory_plan(model, hardware, int(row.tensor_parallel), row.weight_dtype, row.kv_cache_dtype, engine)
     if row.logged_kv_tokens:
         return plan.num_kv_blocks * engine.block_size / float(row.logged_kv_tokens) - 1

@@ -24,7 +24,7 @@ from simulator.specs.files import load_any_scenario
 from simulator.workloads.generate import read_trace, sample_lengths
 
 # String fields that never name a file. A new string field must be marked (x-ctxplan-path) or added here.
-NON_PATH_STRING_FIELDS = {"name", "description", "id", "column"}
+NON_PATH_STRING_FIELDS = {"name", "description", "id", "column", "version"}   # version: a pattern-checked number
 
 
 def _models_and_string_fields(root: type[BaseModel]):

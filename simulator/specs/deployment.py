@@ -33,8 +33,14 @@ def memory_plan(model: ModelSpec, hardware: HardwareProfile, tp: int, weight_dty
         return memory.memory_plan(model, hardware, tp, weight_dtype, kv_dtype, block_size=engine.block_size,
                                   reserve_bytes_per_gpu=0.0, mem_fraction_static=engine.mem_fraction_static,
                                   startup_bytes_per_gpu=engine_defaults()["sglang"]["startup_bytes"], cp=cp, pp=pp)
-    reserve = costmodel.activation_reserve_bytes(model, tp, engine.max_num_batched_tokens, engine.max_num_seqs,
-                                                 engine_defaults()["memory_reserve"])
+    defaults = engine_defaults()
+    if engine.policy == "vllm":
+        reserve = costmodel.vllm_reserve_bytes(model, tp, engine.max_num_batched_tokens, engine.max_num_seqs,
+                                               hardware.sm_count, engine.version, defaults["vllm_memory"],
+                                               defaults["memory_reserve"])
+    else:
+        reserve = costmodel.activation_reserve_bytes(model, tp, engine.max_num_batched_tokens, engine.max_num_seqs,
+                                                     defaults["memory_reserve"])
     return memory.memory_plan(model, hardware, tp, weight_dtype, kv_dtype, block_size=engine.block_size,
                               reserve_bytes_per_gpu=reserve, gpu_memory_utilization=engine.gpu_memory_utilization,
                               free_gpu_memory_fraction=engine.free_gpu_memory_fraction, cp=cp, pp=pp)

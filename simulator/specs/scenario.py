@@ -219,6 +219,9 @@ class EngineSpec(_Strict):
                                                    "memory free after weights and buffers given to the KV cache")
     capacity_scheduler_policy: Literal["GUARANTEED_NO_EVICT", "MAX_UTILIZATION"] | None = Field(
         default=None, description="trtllm: reserve each request's lifetime at admission, or evict by recompute")
+    version: str | None = Field(default=None, pattern=r"^\d{1,3}\.\d{1,3}(\.[0-9a-z]{1,8})?$",
+                                description="vllm: the version whose memory profile applies (default in "
+                                            "engine_defaults.yaml), e.g. 0.19 or 0.15.1")
     mem_fraction_static: float | None = Field(default=None, gt=0, lt=1, description="sglang: share of the memory "
                                               "free before weights load that weights and the KV pool may take; "
                                               "unset, SGLang's rule for the GPU and TP")
@@ -249,7 +252,11 @@ class EngineSpec(_Strict):
                 raise ValueError(f"{foreign[0]} is a TensorRT-LLM knob: set policy: trtllm, or use vLLM's names")
             if "gpu_memory_utilization" in data and data["gpu_memory_utilization"] is None:
                 raise ValueError("gpu_memory_utilization must be a number in (0, 1] for vllm")
+            if data.get("version") is None:
+                data = {**data, "version": engine_defaults()["vllm_memory"]["default_version"]}
             return data
+        if data.get("version") is not None:
+            raise ValueError("version selects vLLM's memory profile; it is not modelled for TensorRT-LLM")
         foreign = [k for k in VLLM_ONLY if data.get(k) is not None]
         if foreign:
             raise ValueError(f"{foreign[0]} is vLLM's; TensorRT-LLM sizes its KV cache with free_gpu_memory_fraction")
@@ -267,7 +274,7 @@ class EngineSpec(_Strict):
 
 def _sglang_names(data: dict) -> dict:
     """SGLang's names onto the shared fields; its fixed defaults where unset (GPU-dependent ones at resolve)."""
-    foreign = [k for k in (*VLLM_ONLY, *TRTLLM_NAMES, *TRTLLM_ONLY) if data.get(k) is not None]
+    foreign = [k for k in (*VLLM_ONLY, *TRTLLM_NAMES, *TRTLLM_ONLY, "version") if data.get(k) is not None]
     if foreign:
         raise ValueError(f"{foreign[0]} is not an SGLang knob (SGLang sizes its KV pool with mem_fraction_static)")
     data, defaults = dict(data), engine_defaults()["sglang"]
