@@ -119,7 +119,7 @@ def test_estimate_form_matches_the_cli(browser, server):
     cli["sequence_kv_cache_bytes"] = cli.get("sequence_kv_cache_bytes", cli["kv_cache_bytes"])
     shown = {field: float(browser.find_element(by("ID"), element).get_attribute("data-value")) for element, field in (
         ("out-weights", "weights_bytes_per_gpu"), ("out-kv", "sequence_kv_cache_bytes"),
-        ("out-max-seqs", "max_concurrent_sequences"), ("out-ttft", "prefill_time_s"),
+        ("out-max-seqs", "max_concurrent_sequences"), ("out-ttft", "ttft_s"),
         ("out-tpot", "decode_time_per_token_s"), ("out-cost-query", "cost_per_query_usd"),
         ("out-cost-mtok", "cost_per_million_output_tokens_usd"))}
     for field, value in shown.items():

@@ -88,7 +88,7 @@ function renderEstimate(section, r) {
       r.memory_bytes_per_gpu != null ?
         card("out-memory", "Memory per GPU", gb(r.memory_bytes_per_gpu), r.memory_bytes_per_gpu) : null,
       card("out-max-seqs", "Max concurrent sequences", num(r.max_concurrent_sequences), r.max_concurrent_sequences),
-      card("out-ttft", "TTFT (idle replica)", secs(r.prefill_time_s), r.prefill_time_s),
+      card("out-ttft", "TTFT (idle replica)", secs(r.ttft_s), r.ttft_s),
       card("out-tpot", "Time per output token", secs(r.decode_time_per_token_s), r.decode_time_per_token_s),
       card("out-cost-query", "$ per query", usd(r.cost_per_query_usd), r.cost_per_query_usd),
       card("out-cost-mtok", "$ per million output tokens", usd(r.cost_per_million_output_tokens_usd),
@@ -105,7 +105,7 @@ async function renderContextCurve(section, body, model) {
   for (const n of lengths) {
     try {
       const r = await api("POST", "/v1/estimate", {...body, prompt_tokens: n});
-      points.push([n, r.cost_per_query_usd, r.prefill_time_s, r.fits]);
+      points.push([n, r.cost_per_query_usd, r.ttft_s, r.fits]);
     } catch (e) { break; }
   }
   const axis = {xlabel: "prompt tokens", xscale: "log2", xfmt: tokens};

@@ -43,6 +43,7 @@ Approximations (each visible here, none hidden in callers):
 
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import dataclass
 from typing import Literal, get_args
@@ -225,6 +226,9 @@ class IterationCostParams:
     score_bytes_per_pair: float = 0.0      # naive attention: score-matrix HBM traffic per (query, key) per layer
     kv_bytes_per_token: float = 0.0        # all layers, per GPU (swap and transfer sizes)
     host_link_bytes_per_s: float = math.inf
+    host_step_s: float = 0.0               # the engine's host work per step not hidden behind the GPU
+    host_step_s_per_sequence: float = 0.0  # ... and per sequence in the step
+    graph_sizes: tuple[int, ...] = ()      # CUDA-graph batch sizes of decode-only steps (ascending; none: eager)
 
 
 def iteration_cost_params(model: ModelSpec, hardware: HardwareProfile, tp: int = 1,
@@ -378,8 +382,13 @@ def iteration_time_s(p: IterationCostParams, prefill_chunks: list[tuple[int, int
         num_tokens = num_decodes + -(-prefill_tokens // p.cp)
     if num_decodes:
         attention_s += decode_attention_time_s(p, decode_attended_tokens_sum) + p.cp_merge_latency_s
-    total = (p.iteration_overhead_s + linear_time_s(p, num_tokens, num_samples) + attention_s
+    linear_tokens = num_tokens
+    if not prefill_chunks and p.graph_sizes and num_tokens <= p.graph_sizes[-1]:
+        linear_tokens = p.graph_sizes[bisect.bisect_left(p.graph_sizes, num_tokens)]   # the padded graph's rows
+    total = (p.iteration_overhead_s + linear_time_s(p, linear_tokens, num_samples) + attention_s
              + allreduce_time_s(p, num_tokens))
+    if p.host_step_s or p.host_step_s_per_sequence:
+        total += p.host_step_s + p.host_step_s_per_sequence * (num_decodes + len(prefill_chunks))
     if p.pp > 1:
         total += (p.pp - 1) * (p.pp_hop_s + num_tokens * p.pp_bytes_per_token / p.pp_link_bytes_per_s)
     if p.alltoalls_per_iteration:

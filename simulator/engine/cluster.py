@@ -62,8 +62,11 @@ class Cluster:
         self.setup = setup
         self.router = Router(router_policy, num_replicas)
         self.num_replicas = num_replicas
-        self.roots = sorted((r for r in requests if not self.waiting_parents.get(r.request_id)),
-                            key=lambda r: (ready_s(r), r.request_id))
+        roots = [r for r in requests if not self.waiting_parents.get(r.request_id)]
+        if setup.request_overhead_s or setup.tokenize_s_per_token:     # the server's part before the scheduler
+            for r in roots:
+                r.ready_time_s = ready_s(r) + setup.serving_overhead_s(r)
+        self.roots = sorted(roots, key=lambda r: (ready_s(r), r.request_id))
         self.next_root = 0                 # index of the next root arrival
         self.in_system = 0
         self.in_system_area = 0.0
@@ -151,15 +154,20 @@ class Cluster:
                 self._account(+1)
                 self._on_done(child, routed=False)
             else:
-                self.env.process(self.release(child, self.calls.delay_s.get(rid, 0.0)))
+                delay = self.calls.delay_s.get(rid, 0.0)
+                self.env.process(self.release(child, delay, delay + self.setup.serving_overhead_s(child)))
 
-    def release(self, request: Request, delay_s: float):
+    def release(self, request: Request, delay_s: float, ready_after_s: float):
+        """A released call is sent after `delay_s` (think time) and reaches the scheduler after `ready_after_s`
+        (the serving overhead on top); one timed from its release counts its latency from the sending."""
         env = self.env
         if delay_s > 0:
             yield env.timeout(delay_s)
-        request.ready_time_s = env.now
         if request.request_id in self.calls.latency_from_release:
             request.arrival_time_s = env.now
+        if ready_after_s > delay_s:
+            yield env.timeout(ready_after_s - delay_s)
+        request.ready_time_s = env.now
         self._account(+1)
         self.engines[self.router.choose(request)].submit(request)
 

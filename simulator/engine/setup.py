@@ -24,6 +24,12 @@ class ReplicaSetup:
     cost: IterationCostParams
     full_blocks_for_tokens: Callable[[int], int] | None = None
     policy: FcfsPolicy = DEFAULT_POLICY
+    request_overhead_s: float = 0.0          # per request outside the engine's steps (server, tokenizer, stream)
+    tokenize_s_per_token: float = 0.0        # ... and per prompt token
+
+    def serving_overhead_s(self, request) -> float:
+        """Arrival at the server to the scheduler, plus the first chunk's way back (in TTFT and e2e)."""
+        return self.request_overhead_s + self.tokenize_s_per_token * request.num_prompt_tokens
 
 
 @dataclass(frozen=True, slots=True)

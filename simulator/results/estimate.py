@@ -57,6 +57,7 @@ from simulator.errors import InputError
 from simulator.costs.hardware import HardwareProfile, PricingTier
 from simulator.costs.model import ModelSpec
 from simulator.results.estimate_types import AttentionImplEstimate, AttentionImpls, Estimate, GpuLayout
+from simulator.specs.engine_time import request_overhead, with_engine_time
 from simulator.specs.parallel import Degree, check_degrees
 from simulator.specs.scenario import EngineSpec
 
@@ -216,7 +217,8 @@ def estimate(model: ModelSpec, hardware: HardwareProfile, prompt_tokens: int, ou
     prompt_kv_per_rank = costmodel.kv_bytes_for_sequence(model, kv_dtype, prompt_tokens, tp)
     sequence_kv_per_rank = costmodel.kv_bytes_for_sequence(model, kv_dtype, total_tokens, tp)
     sequence_kv_per_gpu = sequence_kv_per_rank / (cp * pp)
-    costs = {impl: costmodel.iteration_cost_params(model, hardware, tp, weight_dtype, kv_dtype, cp, pp, ep, impl)
+    costs = {impl: with_engine_time(costmodel.iteration_cost_params(model, hardware, tp, weight_dtype, kv_dtype,
+                                                                    cp, pp, ep, impl), engine)
              for impl in costmodel.ATTENTION_IMPLS}
     impls = _attention_impls(model, hardware, engine, plan, costs, prompt_tokens, blocks_needed, sequence_kv_per_gpu)
     memory = impls[attention_impl]
@@ -234,6 +236,8 @@ def estimate(model: ModelSpec, hardware: HardwareProfile, prompt_tokens: int, ou
 
     cost = costs[attention_impl]
     prefill_s = memory.prefill_time_s
+    per_request_s, per_token_s = request_overhead(engine)
+    overhead_s = per_request_s + per_token_s * prompt_tokens
     mean_context = prompt_tokens + output_tokens // 2
     attended = costmodel.decode_attended_tokens(cost, mean_context)
     decode_s = costmodel.iteration_time_s(cost, [], 1, attended, 1)
@@ -279,10 +283,12 @@ def estimate(model: ModelSpec, hardware: HardwareProfile, prompt_tokens: int, ou
         min_num_gpus=num_gpus if fits_in_memory else (needs["num_gpus"] if needs else None),
         needs=GpuLayout(**needs) if needs else None,
         prefill_time_s=prefill_s,
+        serving_overhead_s=overhead_s,
+        ttft_s=prefill_s + overhead_s,
         ring_communication_s=ring_s,
         attention=AttentionImpls(**impls),
         decode_time_per_token_s=decode_s,
-        e2e_latency_s=prefill_s + (output_tokens - 1) * decode_s,
+        e2e_latency_s=overhead_s + prefill_s + (output_tokens - 1) * decode_s,
         decode_batch_size=batch,
         decode_step_time_at_batch_s=batched_step_s,
         throughput_output_tokens_per_s=batch / batched_step_s,

@@ -94,7 +94,10 @@ class Estimate(Frozen):
                                      "layout up to the limits does")
     needs: GpuLayout | None = Field(description="the smallest layout whose memory holds the sequence; null when "
                                     "this one's does")
-    prefill_time_s: float = Field(description="TTFT on an idle replica (the chosen attention)")
+    prefill_time_s: float = Field(description="the engine's prefill on an idle replica (the chosen attention)")
+    serving_overhead_s: float = Field(description="outside the engine: the server, the tokenizer and the first "
+                                      "chunk's way back (catalog/serving_overhead.yaml)")
+    ttft_s: float = Field(description="TTFT on an idle replica: serving_overhead_s + prefill_time_s")
     ring_communication_s: float = Field(description="KV shards passed around the context-parallel ring")
     attention: AttentionImpls
     decode_time_per_token_s: float = Field(description="one decode step of this sequence alone, at the mean "

@@ -18,6 +18,7 @@ from simulator.errors import InputError
 from simulator.costs.hardware import HardwareProfile
 from simulator.costs.model import ModelSpec, WindowKind
 from simulator.specs.scenario import DeploymentSpec, EngineSpec, engine_defaults
+from simulator.specs.engine_time import request_overhead, with_engine_time
 from simulator.specs.parallel import check_degrees, valid_tp  # noqa: F401  (valid_tp: re-exported)
 from simulator.engine.policy import policy_for
 from simulator.engine.scheduler import SchedulerConfig
@@ -137,15 +138,17 @@ def resolve_deployment(spec: DeploymentSpec, field: str, base_dir: Path | None =
                                 swap=spec.preemption_mode == "swap", host_kv_blocks=_host_kv_blocks(hardware, plan),
                                 host_offload=spec.kv_offload and caching,
                                 **_naive_scores(model, spec, plan))
+    overhead_s, tokenize_s = request_overhead(engine)
     setup = ReplicaSetup(scheduler=scheduler, num_kv_blocks=plan.num_kv_blocks,
                          policy=policy_for(engine.policy, engine.capacity_scheduler_policy, engine.max_prefill_tokens,
                                            engine_defaults()["sglang"]["new_token_ratio"]),
                          blocks_for_tokens=blocks_for_tokens_fn(model, spec.kv_cache_dtype, tp, engine.block_size),
                          full_blocks_for_tokens=full_blocks_for_tokens_fn(model, spec.kv_cache_dtype, tp,
                                                                           engine.block_size),
-                         cost=costmodel.iteration_cost_params(model, hardware, tp, spec.weight_dtype,
-                                                              spec.kv_cache_dtype, cp, pp, spec.expert_parallel,
-                                                              spec.attention_impl))
+                         cost=with_engine_time(costmodel.iteration_cost_params(
+                             model, hardware, tp, spec.weight_dtype, spec.kv_cache_dtype, cp, pp,
+                             spec.expert_parallel, spec.attention_impl), engine),
+                         request_overhead_s=overhead_s, tokenize_s_per_token=tokenize_s)
     price = (spec.price_per_gpu_hour_usd if spec.price_per_gpu_hour_usd is not None
              else hardware.price_usd_per_gpu_hour(spec.pricing))
     if spec.kv_offload or spec.preemption_mode == "swap":

@@ -1,0 +1,67 @@
+"""Time outside the GPU, as each engine spends it (catalog/serving_overhead.yaml, with its sources).
+
+    per request:  serving_overhead_s = request_s + tokenize_s_per_token x prompt tokens
+                  (arrival at the server to the scheduler, and the first chunk's way back: in TTFT and e2e)
+    per step:     host_step_s + host_step_s_per_sequence x sequences, unless the engine overlaps its host
+                  work with the GPU (vLLM's async scheduling from its overlap version, TensorRT-LLM's and
+                  SGLang's overlap schedulers), when it is hidden
+    decode steps: a CUDA graph for the next captured batch size up (the padded rows are computed)
+
+Pure functions of an engine spec (with every knob a number: `specs.deployment.concrete_engine`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+import yaml
+
+from simulator.catalog import CATALOG_DIR
+from simulator.costs.costmodel import IterationCostParams, version_key
+from simulator.specs.scenario import EngineSpec
+
+
+@functools.lru_cache(maxsize=1)
+def serving_overhead() -> dict:
+    return yaml.safe_load((CATALOG_DIR / "serving_overhead.yaml").read_text())
+
+
+def _terms(engine: EngineSpec) -> dict:
+    return serving_overhead()[engine.policy]
+
+
+def overlapped(engine: EngineSpec) -> bool:
+    """The engine hides its host work behind the GPU's step."""
+    terms = _terms(engine)
+    if "overlap_from_version" in terms:
+        return version_key(engine.version) >= version_key(terms["overlap_from_version"])
+    return bool(terms["overlapped"])
+
+
+def request_overhead(engine: EngineSpec) -> tuple[float, float]:
+    """(seconds per request, seconds per prompt token) outside the engine's steps."""
+    terms = _terms(engine)
+    return float(terms["request_s"]), float(terms["tokenize_s_per_token"])
+
+
+def graph_sizes(engine: EngineSpec) -> tuple[int, ...]:
+    """The decode batch sizes the engine captures CUDA graphs for, ascending (vLLM caps them at
+    min(2 x max_num_seqs, 512): vllm/config/compilation.py)."""
+    spec = _terms(engine)["graph_sizes"]
+    sizes = set(spec["explicit"])
+    for start, stop, step in spec["ranges"]:
+        sizes.update(range(start, stop, step))
+    if engine.policy == "vllm":
+        cap = min(2 * engine.max_num_seqs, 512)
+        sizes = {s for s in sizes if s <= cap}
+    return tuple(sorted(sizes))
+
+
+def with_engine_time(cost: IterationCostParams, engine: EngineSpec) -> IterationCostParams:
+    """`cost` with the engine's exposed host time per step and its CUDA-graph sizes."""
+    terms = _terms(engine)
+    hidden = overlapped(engine)
+    return dataclasses.replace(cost, host_step_s=0.0 if hidden else float(terms["step_s"]),
+                               host_step_s_per_sequence=0.0 if hidden else float(terms["step_s_per_sequence"]),
+                               graph_sizes=graph_sizes(engine))
