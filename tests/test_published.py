@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from simulator.results.published import (VALIDATION_DIR, default_tables, read_rows, replay, scenario_for)
+from simulator.results.published import (VALIDATION_DIR, default_tables, read_rows, replay, scenario_for,
+                                         trtllm_bench_build)
 from simulator.specs.scenario import ScenarioSpec
 
 HEADER = ("source_table,engine,engine_version,model,weight_dtype,kv_dtype,gpu,num_gpus,tp,pp,ep,attention_dp,isl,osl,"
@@ -29,12 +30,14 @@ def test_every_bundled_row_is_read_or_counted_as_skipped():
     assert sum(tables.values()) == total
     assert len(rows) + sum(skipped.values()) == total
     assert all(p.parent == VALIDATION_DIR for p in paths)
+    cells = [(r.table, r.model, r.gpu, r.weight_dtype, r.tp, r.pp, r.isl, r.osl, r.rate_per_s, r.metric) for r in rows]
+    assert len(cells) == len(set(cells)), "a published cell is in the bundled set twice"
 
 
 def test_rows_become_the_benchmark_runs_they_describe(tmp_path):
     path = _table(tmp_path, [
-        "t,TensorRT-LLM,0.17,meta-llama/Llama-3.1-8B,fp8,fp8,H100 80GB HBM3,1,1,1,,false,128,128,offline,unlimited,"
-        "3000,output_tokens_per_s_total,100,u",
+        "t,TensorRT-LLM,0.17,meta-llama/Llama-3.1-8B,fp8,fp8,H100 80GB HBM3,1,1,1,,false,128,128,"
+        "max-throughput offline (trtllm-bench throughput),unlimited,3000,output_tokens_per_s_total,100,u",
         "t,TensorRT-LLM,0.14,meta-llama/Llama-3.1-70B,\"HF weights, BF16\",bf16,H200 141GB HBM3,4,4,1,,false,467,256,"
         "online,qps=8,500,ttft_ms_mean,60,u",
         "t,TensorRT-LLM,1.0,Qwen/Qwen3-235B-A22B,fp8,fp8,H200 141GB HBM3,4,4,1,4,true,1024,1024,offline,,3000,"
@@ -47,6 +50,11 @@ def test_rows_become_the_benchmark_runs_they_describe(tmp_path):
     offline, online = (ScenarioSpec.model_validate(scenario_for(r)) for r in rows)
     assert offline.workload.arrival.process == "all_at_once" and offline.workload.num_requests == 3000
     assert offline.deployments[0].kv_cache_dtype == "fp8" and offline.deployments[0].engine.policy == "trtllm"
+    # trtllm-bench's build: the KV memory holds far more than 4096 requests of 256 tokens, so its caps apply:
+    # 4096 requests, 4096 x (1 + 128/128) tokens
+    assert (offline.deployments[0].engine.max_num_seqs, offline.deployments[0].engine.max_num_batched_tokens) == \
+        trtllm_bench_build(rows[0]) == (4096, 8192)
+    assert online.deployments[0].engine.max_num_seqs == 2048          # the engine's defaults online
     assert online.workload.arrival.process == "poisson" and online.workload.arrival.rate_per_s == 8
     assert online.deployments[0].tensor_parallel == 4 and online.deployments[0].weight_dtype == "bf16"
 
@@ -71,8 +79,8 @@ def test_bundled_set_stays_within_its_recorded_medians():
     numbers worse fails here; the issue's targets (8% overall, 12% TTFT, 10% for >= 32K and TP > 1)
     are not met yet."""
     report = replay(workers=2)
-    assert report.replayed >= 1100
-    assert report.median_abs_pct_error <= 14.5
-    assert report.by["metric"]["ttft_ms_mean"] <= 29.0
-    assert report.by["tp"]["tp>1"] <= 19.0
-    assert report.by["tp"]["tp1"] <= 10.5
+    assert report.replayed >= 850
+    assert report.median_abs_pct_error <= 14.5           # 14.38 measured
+    assert report.by["metric"]["ttft_ms_mean"] <= 26.5   # 25.95
+    assert report.by["tp"]["tp>1"] <= 19.5               # 18.92
+    assert report.by["tp"]["tp1"] <= 10.0                # 9.70

@@ -10,12 +10,13 @@ How a row becomes a scenario (the same for every row, no per-row setting):
 - model, GPU, TP, PP and weight dtype from the row; the KV cache in fp8 when the weights are fp8 (the
   TensorRT-LLM pages: "If you specify FP8 quantization, the KV cache will automatically be set to FP8"),
   else 16-bit;
-- the row's engine as `engine.policy` with that engine's defaults, and chunked context on with
-  max_num_tokens 8192 for offline runs (trtllm-bench sizes max_num_tokens from the dataset instead,
-  tensorrt_llm/bench/build/tuning.py, which is not reproduced);
+- the row's engine as `engine.policy` with that engine's defaults; offline runs with chunked context
+  on and the max_batch_size and max_num_tokens that trtllm-bench builds the engine with for the row's
+  ISL/OSL, GPUs and dtypes (`trtllm_bench_build`);
 - offline max-throughput rows: `all_at_once` arrivals of the row's request count; online rows: Poisson
   arrivals at the row's rate (QPS), or all at once for INF, with constant lengths at the printed ISL/OSL
-  (the page prints dataset averages, not the distribution: an assumption that narrows the spread);
+  (the page prints dataset averages, not the distribution: an assumption that narrows the spread), and
+  the engine's defaults (the page does not give the server's build settings);
 - predicted values with the benchmark tools' definitions: output tokens per second over the run (per
   GPU where the table is), requests per second, mean TTFT, and mean ITL over all inter-token gaps.
 """
@@ -70,6 +71,7 @@ class PublishedRow:
     num_requests: int
     num_gpus: int
     expert_parallel: int
+    offline_bench: bool             # a trtllm-bench max-throughput run (its engine build heuristic applies)
     metric: str
     value: float
     url: str
@@ -149,6 +151,7 @@ def read_rows(paths: list[Path]) -> tuple[list[PublishedRow], dict[str, int], di
                     tp=tp, pp=pp, isl=int(raw["isl"]), osl=int(raw["osl"]),
                     rate_per_s=_rate(raw.get("concurrency_or_rate") or ""), num_requests=int(raw["num_requests"]),
                     num_gpus=int(raw.get("num_gpus") or tp * pp), expert_parallel=int(raw.get("ep") or 1),
+                    offline_bench="trtllm-bench" in raw.get("mode", ""),
                     metric=raw["metric"], value=float(raw["value"]),
                     url=raw["url"]))
     return rows, dict(tables), dict(sorted(skipped.items()))
@@ -171,14 +174,47 @@ def _unreplayable(raw: dict, model, gpu, dtype, engine) -> str | None:
     return None
 
 
+def trtllm_bench_build(row: PublishedRow) -> tuple[int, int]:
+    """(max_batch_size, max_num_tokens) trtllm-bench builds for a dataset of fixed ISL/OSL: the requests whose
+    whole sequence fits 95% of the memory left after the weights, over every GPU, then rounded up
+    (NVIDIA/TensorRT-LLM tensorrt_llm/bench/build/tuning.py calc_engine_setting and finetune_setting,
+    commit 04cba882; the same rule is assumed for the v0.17-1.2 tables). Its estimate counts a KV head per
+    GPU at least and takes 2 bytes per element unless fp8."""
+    from simulator.catalog import resolve_hardware, resolve_model
+    model, hardware = resolve_model(row.model), resolve_hardware(row.gpu)
+    elem = 1.0 if row.weight_dtype == "fp8" else 2.0
+    gib = 1024 ** 3
+    heads = max(row.tp, model.num_kv_heads)
+    per_token = 2 * model.num_layers * heads * model.head_dim * elem / gib
+    engine = model.params_total * elem / gib
+    cache = (hardware.memory_bytes / gib * row.tp * row.pp - engine) * 0.95
+    requests = cache / (per_token * (row.isl + row.osl))
+    raw_bs = min(requests, 4096) / row.pp
+    raw_tokens = min(raw_bs * (1 + row.isl / row.osl), 32768)
+    if raw_bs < 256:
+        max_bs = max(64, 32 * math.ceil(raw_bs / 32))
+    elif raw_bs < 1024:
+        max_bs = 128 * math.ceil(raw_bs / 128)
+    else:
+        max_bs = 256 * math.ceil(raw_bs / 256)
+    if raw_tokens < 4096:
+        max_tokens = max(2048, 256 * math.ceil(raw_tokens / 256))
+    elif raw_tokens < 8192:
+        max_tokens = 512 * math.ceil(raw_tokens / 512)
+    else:
+        max_tokens = 1024 * math.ceil(raw_tokens / 1024)
+    return max_bs, max_tokens
+
+
 def scenario_for(row: PublishedRow) -> dict:
     """The scenario one published run is replayed as (module docstring)."""
     arrival = ({"process": "all_at_once"} if row.rate_per_s is None
                else {"process": "poisson", "rate_per_s": row.rate_per_s})
     kv = "fp8" if row.weight_dtype == "fp8" else "fp16" if row.weight_dtype == "fp16" else "bf16"
     engine = {"policy": row.engine}
-    if row.rate_per_s is None:
-        engine.update(enable_chunked_context=True, max_num_tokens=8192)
+    if row.offline_bench:
+        max_bs, max_tokens = trtllm_bench_build(row)
+        engine.update(enable_chunked_context=True, max_batch_size=max_bs, max_num_tokens=max_tokens)
     return {"name": "published-row", "seed": 0,
             "workload": {"num_requests": row.num_requests, "arrival": arrival,
                          "prompt_tokens": {"dist": "constant", "value": row.isl},
