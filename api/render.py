@@ -79,6 +79,8 @@ def run_table(result: Result) -> Table:
     deployments = result.to_model().deployments
     for deployment in deployments:
         table.add_column(deployment.name, justify="right")
+    sources = dict.fromkeys(f"{d.hardware}: {d.hardware_provenance}" for d in deployments)
+    table.caption = "hardware numbers: " + "; ".join(sources) if sources else None
     closed = bool(deployments) and deployments[0].metrics.closed_loop is not None   # one workload for all
     for label, cell in ROWS + (CLOSED_LOOP_ROWS if closed else []):
         table.add_row(label, *[cell(d, d.metrics) for d in deployments])

@@ -22,6 +22,7 @@ recorded beside the errors: on a shared machine it explains them.
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import os
 import platform
 from pathlib import Path
@@ -114,7 +115,8 @@ def _calibrate(device: torch.device, quick: bool, out: Path, base_profile: str |
     checks = check_fit(profile, fit_rows, holdout_rows, limits)
 
     calibration = {
-        "device": name_of_device, "torch_version": str(torch.__version__), "host": platform.node(),
+        "device": name_of_device, "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d"),
+        "torch_version": str(torch.__version__), "host": platform.node(),
         "dtype": rows[0].dtype, "quick": quick, "num_measurements": len(rows),
         "measurements": files["measurements"].name, "fit_measurements": files["fit"].name,
         "holdout_measurements": files["holdout"].name,

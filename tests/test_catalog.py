@@ -113,3 +113,25 @@ def test_hardware_profile_file_with_base_and_overrides(tmp_path):
     path.write_text("base: h100-sxm\nmemory_gb: -1\n")
     with pytest.raises(InputError, match="memory_gb"):
         resolve_hardware(str(path))
+
+
+def test_every_result_says_where_its_hardware_numbers_come_from(tmp_path, chat_scenario):
+    """Provenance: the catalog's datasheet default, a calibration (device and date as recorded), or a user file."""
+    from simulator.catalog import resolve_hardware
+    from simulator.comparisons.compare import compare
+    from simulator.results.runner import run
+    from simulator.specs.scenario import ScenarioSpec
+    assert resolve_hardware("h100-sxm").provenance.startswith("datasheet default")
+    calibrated = tmp_path / "mine.yaml"
+    calibrated.write_text("base: h100-sxm\ncalibration: {device: NVIDIA H100 80GB HBM3, date: '2026-11-30'}\n")
+    assert resolve_hardware(str(calibrated)).provenance.startswith("calibrated on NVIDIA H100 80GB HBM3 at 2026-11-30")
+    edited = tmp_path / "edited.yaml"
+    edited.write_text("base: h100-sxm\nmemory_bandwidth_tb_s: 3.0\n")
+    assert resolve_hardware(str(edited)).provenance == "user profile edited.yaml over catalog entry h100-sxm"
+    chat_scenario["workload"]["num_requests"] = 20
+    chat_scenario["deployments"].append({"name": "mine", "model": "llama-3.1-8b", "hardware": str(calibrated)})
+    spec = ScenarioSpec.model_validate(chat_scenario)
+    simulated = run(spec).to_model().deployments
+    assert [d.hardware_provenance.split(" ")[0] for d in simulated] == ["datasheet", "calibrated"]
+    rows = compare(spec, search_capacity=False).deployments
+    assert [r.hardware_provenance for r in rows] == [d.hardware_provenance for d in simulated]

@@ -8,6 +8,8 @@ override any field, which is how calibrated profiles are stored).
 
 from __future__ import annotations
 
+import dataclasses
+
 import functools
 import json
 import re
@@ -127,7 +129,7 @@ def resolve_hardware(name_or_path: str, field: str = "hardware",
     defaults, rows = _hardware_catalog()
     key = name_or_path.strip().lower()
     if key in rows:
-        return rows[key].to_profile(defaults)
+        return dataclasses.replace(rows[key].to_profile(defaults), provenance=CATALOG_PROVENANCE)
     policy = as_policy(base_dir)
     policy.check(name_or_path, field, PathKind.HARDWARE)
     if not looks_like_path(name_or_path):
@@ -166,6 +168,30 @@ def profile_from_mapping(data: Any, default_name: str, file: str | None = None) 
     for ignored in ("calibration", "fit", "measurements"):
         data.pop(ignored, None)   # calibration metadata written beside the profile fields
     try:
-        return HardwareRow.model_validate(data).to_profile(defaults)
+        profile = HardwareRow.model_validate(data).to_profile(defaults)
     except ValidationError as exc:
         raise validation_error_to_input_error(exc, file, show_text=False) from None
+    return dataclasses.replace(profile, provenance=profile_provenance(calibration, base, file or default_name))
+
+
+CATALOG_PROVENANCE = ("datasheet default (catalog/hardware.yaml: datasheet peaks, one assumed set of efficiency "
+                      "curves for every GPU)")
+
+
+def profile_provenance(calibration: Any, base: Any, file: str) -> str:
+    """Where a profile file's numbers come from: a calibration (device and date as it recorded them), or the
+    user's file over a catalog base."""
+    if isinstance(calibration, dict):
+        device = _plain(calibration.get("device")) or "an unnamed device"
+        date = _plain(calibration.get("date")) or "an unrecorded date"
+        return f"calibrated on {device} at {date} (ctxplan calibrate; profile {_plain(Path(file).name)})"
+    over = f" over catalog entry {_plain(base)}" if _plain(base) else ""
+    return f"user profile {_plain(Path(file).name)}{over}"
+
+
+def _plain(value: Any, limit: int = 80) -> str | None:
+    """A short one-line printable rendering of a value read from a user's file, or None."""
+    if value is None:
+        return None
+    text = "".join(ch for ch in str(value) if ch.isprintable()).strip()
+    return text[:limit] or None

@@ -64,6 +64,7 @@ def _run_one(spec, index: int, base_dir: Path | None) -> Row:
                       ttft_s=m.ttft_s, e2e_s=m.e2e_s, tpot_s=m.tpot_s, slo_attainment=m.slo_attainment)
     return comparison_row(
         name=result.name, kind="llm", model=result.resolved.model.name, hardware=result.resolved.hardware.name,
+        hardware_provenance=result.resolved.hardware.provenance,
         answered=counts, num_gpus=result.resolved.num_gpus, num_retrieval_nodes=0, cost_usd=m.cost_usd,
         busy_cost_usd=m.gpu_busy_fraction * m.cost_usd, duration_s=m.duration_s, llm=m, expected_accuracy=None,
         accuracy_source=None, notes=list(result.resolved.notes))

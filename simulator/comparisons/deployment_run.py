@@ -217,7 +217,8 @@ def _summary(spec, dep, resolved, calls, extra, output, queries, llm: ServingMet
                        api_cost_per_query_usd=_api_cost(dep, calls) if dep.api_pricing else None,
                        fallback_fraction=extra.get("fallback_fraction"))
     return comparison_row(
-        name=dep.name, kind=dep.kind, model=resolved.model.name, hardware=resolved.hardware.name, answered=counts,
+        name=dep.name, kind=dep.kind, model=resolved.model.name, hardware=resolved.hardware.name,
+        hardware_provenance=resolved.hardware.provenance, answered=counts,
         num_gpus=resolved.num_gpus + extra["gpus"], num_retrieval_nodes=extra["nodes"], cost_usd=cost,
         busy_cost_usd=busy_llm + extra["busy_usd"], duration_s=duration, llm=llm, expected_accuracy=accuracy,
         accuracy_source=(f"prior: {extra['quality_source']}, Lost-in-the-Middle position curve, recall@k "

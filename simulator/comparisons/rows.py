@@ -45,7 +45,8 @@ class Answered:
     slo_attainment: float | None
 
 
-def comparison_row(*, name: str, kind: str, model: str, hardware: str, answered: Answered, num_gpus: int,
+def comparison_row(*, name: str, kind: str, model: str, hardware: str, hardware_provenance: str,
+                   answered: Answered, num_gpus: int,
                    num_retrieval_nodes: int, cost_usd: float, busy_cost_usd: float, duration_s: float,
                    llm: ServingMetrics, expected_accuracy: float | None, accuracy_source: str | None,
                    notes: list[str], query_costs: QueryCosts | None = None) -> ComparisonRow | ServingComparisonRow:
@@ -54,7 +55,8 @@ def comparison_row(*, name: str, kind: str, model: str, hardware: str, answered:
     per_query = cost_usd / n if n else None
     per_month = cost_usd / duration_s * SECONDS_PER_MONTH if duration_s > 0 else 0.0
     fields = dict(
-        name=name, kind=kind, model=model, hardware=hardware, num_queries=answered.num_queries, num_answered=n,
+        name=name, kind=kind, model=model, hardware=hardware, hardware_provenance=hardware_provenance,
+        num_queries=answered.num_queries, num_answered=n,
         num_refused=answered.num_refused, num_gpus=num_gpus, num_retrieval_nodes=num_retrieval_nodes,
         cost_usd=cost_usd, cost_per_query_usd=per_query, busy_cost_per_query_usd=busy_cost_usd / n if n else None,
         cost_per_month_usd=per_month + query_costs.indexing_per_month_usd if query_costs else per_month,

@@ -72,6 +72,7 @@ class HardwareProfile:
     source: str = ""
     verified: bool = False
     device_kind: str = "gpu"                # "cpu" for a profile calibrated on a CPU: a test device, not a target
+    provenance: str = "datasheet default"   # where its numbers come from, shown in every result
 
     def __post_init__(self) -> None:
         for field in ("memory_bytes", "memory_bandwidth_bytes_per_s", "bf16_flops_per_s",

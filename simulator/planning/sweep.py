@@ -187,7 +187,7 @@ def evaluate_point(doc: dict, base_dir: str | None) -> list[ComparisonRow | Serv
 def sweep_row(point: int, assignments: dict, d: ComparisonRow | ServingComparisonRow) -> SweepRow:
     """One row of the sweep table: the point, its swept values (extra columns), the deployment's metrics."""
     return SweepRow(point=point, **assignments, deployment=d.name, kind=d.kind, model=d.model, hardware=d.hardware,
-                    ttft_p50_s=d.ttft_s.p50, ttft_p99_s=d.ttft_s.p99, tpot_p50_s=d.tpot_s.p50,
+                    hardware_provenance=d.hardware_provenance, ttft_p50_s=d.ttft_s.p50, ttft_p99_s=d.ttft_s.p99, tpot_p50_s=d.tpot_s.p50,
                     tpot_p99_s=d.tpot_s.p99, e2e_p50_s=d.e2e_s.p50, e2e_p99_s=d.e2e_s.p99,
                     cost_per_query_usd=d.cost_per_query_usd, slo_attainment=d.slo_attainment, stable=d.stable,
                     expected_accuracy=d.expected_accuracy, num_gpus=d.num_gpus,

@@ -252,6 +252,7 @@ def estimate(model: ModelSpec, hardware: HardwareProfile, prompt_tokens: int, ou
     return Estimate(
         model=model.name,
         hardware=hardware.name,
+        hardware_provenance=hardware.provenance,
         tensor_parallel=tp,
         context_parallel=cp,
         pipeline_parallel=pp,

@@ -54,6 +54,8 @@ class Estimate(Frozen):
     """
     model: str
     hardware: str
+    hardware_provenance: str = Field(default="datasheet default", description="where the hardware profile's "
+                                     "numbers come from (datasheet default, calibration, or a user's file)")
     tensor_parallel: int
     context_parallel: int
     pipeline_parallel: int

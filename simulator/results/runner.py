@@ -35,7 +35,8 @@ class DeploymentResult:
     def to_model(self) -> SimulatedDeployment:
         r = self.resolved
         return SimulatedDeployment(
-            name=self.name, model=r.model.name, hardware=r.hardware.name, replicas=r.spec.replicas,
+            name=self.name, model=r.model.name, hardware=r.hardware.name, hardware_provenance=r.hardware.provenance,
+            replicas=r.spec.replicas,
             tensor_parallel=r.spec.tensor_parallel, context_parallel=r.spec.context_parallel,
             pipeline_parallel=r.spec.pipeline_parallel, layout=layout(r.spec), num_gpus=r.num_gpus,
             num_kv_blocks_per_replica=r.plan.num_kv_blocks,

@@ -115,11 +115,16 @@ class ServingMetrics(Frozen):
                                                  "concurrency`; the figures above cover the whole run")
 
 
+PROVENANCE = Field(description="where the hardware profile's numbers come from: the catalog's datasheet default, "
+                                "a calibration (device and date), or a user's profile file")
+
+
 class SimulatedDeployment(Frozen):
     """One deployment of a simulation (`simulator.results.runner.DeploymentResult.to_model`)."""
     name: str
     model: str
     hardware: str
+    hardware_provenance: str = PROVENANCE
     replicas: int
     tensor_parallel: int
     context_parallel: int
@@ -150,6 +155,7 @@ class ComparisonRow(Frozen):
     kind: DeploymentKind
     model: str
     hardware: str
+    hardware_provenance: str = PROVENANCE
     num_queries: int
     num_answered: int
     num_refused: int
@@ -217,6 +223,7 @@ class SweepRow(BaseModel):
     kind: DeploymentKind
     model: str
     hardware: str
+    hardware_provenance: str = PROVENANCE
     ttft_p50_s: float | None
     ttft_p99_s: float | None
     tpot_p50_s: float | None
