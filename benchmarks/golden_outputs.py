@@ -11,7 +11,8 @@ about 4 minutes on 2 cores; it is a check run by hand, not part of the test suit
 depend on the pyarrow version: compare on the same environment the manifest was written in.
 First recorded as the baseline of issue 15 (53 of 53 identical through its last commit, 454e5b3);
 re-recorded after issue 16's first changes (device memory as reported, engine rules, all-reduce by
-link), which change numbers on purpose, as the baseline for the next behaviour-preserving work.
+link), which change numbers on purpose, as the baseline for the next behaviour-preserving work; and again
+after the engine policies, vLLM's versioned memory profile, time outside the GPU and provenance (session 25).
 """
 
 from __future__ import annotations
