@@ -191,19 +191,18 @@ def trtllm_bench_build(row: PublishedRow) -> tuple[int, int]:
     requests = cache / (per_token * (row.isl + row.osl))
     raw_bs = min(requests, 4096) / row.pp
     raw_tokens = min(raw_bs * (1 + row.isl / row.osl), 32768)
-    if raw_bs < 256:
-        max_bs = max(64, 32 * math.ceil(raw_bs / 32))
-    elif raw_bs < 1024:
-        max_bs = 128 * math.ceil(raw_bs / 128)
-    else:
-        max_bs = 256 * math.ceil(raw_bs / 256)
-    if raw_tokens < 4096:
-        max_tokens = max(2048, 256 * math.ceil(raw_tokens / 256))
-    elif raw_tokens < 8192:
-        max_tokens = 512 * math.ceil(raw_tokens / 512)
-    else:
-        max_tokens = 1024 * math.ceil(raw_tokens / 1024)
-    return max_bs, max_tokens
+    return (_round_up(raw_bs, ((256, 32), (1024, 128), (math.inf, 256)), floor=64),
+            _round_up(raw_tokens, ((4096, 256), (8192, 512), (math.inf, 1024)), floor=2048))
+
+
+def _round_up(value: float, ladder: tuple[tuple[float, int], ...], floor: int) -> int:
+    """finetune_setting's rounding: up to a multiple of the step of the first rung `value` is under, at least
+    `floor` on the first rung."""
+    for rung, (below, step) in enumerate(ladder):
+        if value < below:
+            rounded = step * math.ceil(value / step)
+            return max(floor, rounded) if rung == 0 else rounded
+    raise AssertionError(value)
 
 
 def scenario_for(row: PublishedRow) -> dict:

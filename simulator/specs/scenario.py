@@ -260,11 +260,9 @@ class EngineSpec(_Strict):
         foreign = [k for k in VLLM_ONLY if data.get(k) is not None]
         if foreign:
             raise ValueError(f"{foreign[0]} is vLLM's; TensorRT-LLM sizes its KV cache with free_gpu_memory_fraction")
-        data, defaults = dict(data), engine_defaults()["trtllm"]
+        data, defaults = _own_names(data, TRTLLM_NAMES, "TensorRT-LLM"), engine_defaults()["trtllm"]
         for theirs, ours in TRTLLM_NAMES.items():
-            if theirs in data and ours in data:
-                raise ValueError(f"set {theirs} (TensorRT-LLM's name) or {ours}, not both")
-            data[ours] = data.pop(theirs) if theirs in data else data.get(ours, defaults[theirs])
+            data.setdefault(ours, defaults[theirs])
         for knob in TRTLLM_ONLY:
             if data.get(knob) is None:
                 data[knob] = defaults[knob]
@@ -272,17 +270,23 @@ class EngineSpec(_Strict):
         return data
 
 
+def _own_names(data: dict, names: dict[str, str], engine: str) -> dict:
+    """A copy of `data` with an engine's own knob names moved onto the shared fields (both at once: an error)."""
+    data = dict(data)
+    for theirs, ours in names.items():
+        if theirs in data and ours in data:
+            raise ValueError(f"set {theirs} ({engine}'s name) or {ours}, not both")
+        if theirs in data:
+            data[ours] = data.pop(theirs)
+    return data
+
+
 def _sglang_names(data: dict) -> dict:
     """SGLang's names onto the shared fields; its fixed defaults where unset (GPU-dependent ones at resolve)."""
     foreign = [k for k in (*VLLM_ONLY, *TRTLLM_NAMES, *TRTLLM_ONLY, "version") if data.get(k) is not None]
     if foreign:
         raise ValueError(f"{foreign[0]} is not an SGLang knob (SGLang sizes its KV pool with mem_fraction_static)")
-    data, defaults = dict(data), engine_defaults()["sglang"]
-    for theirs, ours in SGLANG_NAMES.items():
-        if theirs in data and ours in data:
-            raise ValueError(f"set {theirs} (SGLang's name) or {ours}, not both")
-        if theirs in data:
-            data[ours] = data.pop(theirs)
+    data, defaults = _own_names(data, SGLANG_NAMES, "SGLang"), engine_defaults()["sglang"]
     for ours in SGLANG_AUTO:
         data.setdefault(ours, None)          # unset: SGLang's rule, applied when the deployment is resolved
     if "disable_radix_cache" in data:
