@@ -102,3 +102,25 @@ def full_blocks_for_tokens_fn(model: ModelSpec, kv_dtype: str, tp: int, block_si
         return None
     block_bytes = block_size * costmodel.kv_bytes_per_token(model, kv_dtype, tp)
     return lambda n: math.floor(costmodel.kv_bytes_for_sequence(model, kv_dtype, n, tp) / block_bytes + 1e-9)
+
+
+def version_key(version: str) -> tuple[int, int]:
+    """(major, minor) of a version string such as "0.19.0", "0.2.x" or "0.17"."""
+    major, minor = version.split(".")[:2]
+    return int(major), int("".join(ch for ch in minor if ch.isdigit()) or 0)
+
+
+def vllm_reserve_bytes(model: ModelSpec, tp: int, max_num_batched_tokens: int, max_num_seqs: int, sm_count: int,
+                       version: str, rules: dict, reserve: dict) -> float:
+    """What vLLM's profile run keeps out of the KV cache on each GPU at `version` (engine_defaults.yaml
+    `vllm_memory`): non-torch memory, the larger of the forward and sampler peaks, and CUDA graphs."""
+    key = version_key(version)
+    per_logit, triton = next((b, t) for first, last, b, t in rules["sampler"]
+                             if version_key(first) <= key <= version_key(last))
+    rows, h, vocab = min(max_num_seqs, max_num_batched_tokens), model.hidden_size, model.vocab_size
+    sampler = (2 * max_num_batched_tokens * h + 4 * rows * h + per_logit * rows * vocab
+               + (4 * sm_count * vocab if triton else 0) + rules["sampler_constant_bytes"])
+    forward = costmodel.activation_reserve_bytes(model, tp, max_num_batched_tokens, 0, {**reserve, "fixed_bytes": 0})
+    non_torch = rules["non_torch_bytes_tp1"] if tp == 1 else rules["non_torch_bytes_tp_multi"]
+    graphs = rules["cudagraph_bytes"] if key >= version_key(rules["cudagraph_from_version"]) else 0
+    return non_torch + max(forward, sampler) + graphs

@@ -36,7 +36,7 @@ def memory_plan(model: ModelSpec, hardware: HardwareProfile, tp: int, weight_dty
                                   startup_bytes_per_gpu=engine_defaults()["sglang"]["startup_bytes"], cp=cp, pp=pp)
     defaults = engine_defaults()
     if engine.policy == "vllm":
-        reserve = costmodel.vllm_reserve_bytes(model, tp, engine.max_num_batched_tokens, engine.max_num_seqs,
+        reserve = memory.vllm_reserve_bytes(model, tp, engine.max_num_batched_tokens, engine.max_num_seqs,
                                                hardware.sm_count, engine.version, defaults["vllm_memory"],
                                                defaults["memory_reserve"])
     else:

@@ -18,7 +18,8 @@ import functools
 import yaml
 
 from simulator.catalog import CATALOG_DIR
-from simulator.costs.costmodel import IterationCostParams, version_key
+from simulator.costs.costmodel import IterationCostParams
+from simulator.costs.memory import version_key
 from simulator.specs.scenario import EngineSpec
 
 
