@@ -42,6 +42,7 @@ class EfficiencyCurvesOut(_Closed):
     iteration_overhead_s: float
     allreduce_latency_s: float
     interconnect_efficiency: float
+    allreduce_step_latency_s: float
 
 
 class ResolvedProfile(_Closed):

@@ -113,6 +113,20 @@ def test_tensor_parallel_adds_allreduce_time(h100):
     assert costmodel.allreduce_time_s(tp2, 512) > costmodel.allreduce_time_s(tp2, 1) > 0
 
 
+def test_allreduce_latency_grows_with_the_ring_as_in_nccls_model(h100):
+    """NCCL's ring model: base + 2 (n - 1) steps per call, so an empty all-reduce costs more on a longer ring."""
+    curves = h100.curves
+    assert curves.allreduce_step_latency_s > 0
+    assert curves.allreduce_call_latency_s(1) == 0
+    for n in (2, 4, 8):
+        expected = curves.allreduce_latency_s + 2 * (n - 1) * curves.allreduce_step_latency_s
+        assert curves.allreduce_call_latency_s(n) == pytest.approx(expected)
+        params = costmodel.iteration_cost_params(resolve_model("llama-3.1-70b"), h100, tp=n)
+        assert costmodel.allreduce_time_s(params, 0) == pytest.approx(params.allreduces_per_iteration * expected)
+    from simulator.costs.kernel_model import allreduce_s
+    assert allreduce_s(h100, 0, 8) - allreduce_s(h100, 0, 2) == pytest.approx(12 * curves.allreduce_step_latency_s)
+
+
 def test_windowed_model_needs_fewer_blocks_than_tokens():
     from simulator.costs.memory import blocks_for_tokens_fn
     mistral = resolve_model("mistral-7b")

@@ -56,6 +56,7 @@ class CurvesRow(BaseModel):
     iteration_overhead_s: float | None = Field(default=None, ge=0)
     allreduce_latency_s: float | None = Field(default=None, ge=0)
     interconnect_efficiency: float | None = Field(default=None, gt=0, le=1)
+    allreduce_step_latency_s: float | None = Field(default=None, ge=0)
 
 
 class HardwareDefaults(BaseModel):
@@ -70,9 +71,11 @@ class HardwareDefaults(BaseModel):
     iteration_overhead_s: float = Field(ge=0)
     allreduce_latency_s: float = Field(ge=0)
     interconnect_efficiency: float = Field(gt=0, le=1)
+    allreduce_step_latency_s: float = Field(ge=0)
     fp32_fraction_of_bf16_when_unknown: float = Field(gt=0, le=1)
     pcie_allreduce_latency_s: float = Field(ge=0)
     pcie_interconnect_efficiency: float = Field(gt=0, le=1)
+    pcie_allreduce_step_latency_s: float = Field(ge=0)
     internode_gb_s: float = Field(gt=0)
     gpus_per_node: int = Field(ge=1)
     host_link_gb_s: float = Field(gt=0)
@@ -86,7 +89,8 @@ class HardwareDefaults(BaseModel):
         values = {f: getattr(self, f) for f in CurvesRow.model_fields}
         if interconnect_kind == "pcie":
             values.update(allreduce_latency_s=self.pcie_allreduce_latency_s,
-                          interconnect_efficiency=self.pcie_interconnect_efficiency)
+                          interconnect_efficiency=self.pcie_interconnect_efficiency,
+                          allreduce_step_latency_s=self.pcie_allreduce_step_latency_s)
         if overrides is not None:
             values.update(overrides.model_dump(exclude_none=True))
         return EfficiencyCurves(**values)

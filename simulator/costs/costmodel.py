@@ -13,7 +13,8 @@ Time of an iteration (per GPU of a tensor-parallel group, all terms added, no ov
   + linear:    max(linear_flops / achieved_matmul(T), weight_bytes_read / achieved_bw)
   + attention: sum over prefill chunks of max(flops_i / achieved_attn(new_i), kv_bytes_i / achieved_bw)
                + decodes: max(sum flops / (peak * a_max), sum kv_bytes / achieved_decode_bw)
-  + all-reduce: 2 per layer of T x hidden 16-bit activations, ring algorithm over the interconnect
+  + all-reduce: 2 per layer of T x hidden 16-bit activations, ring algorithm over the interconnect, each call
+               base latency + 2 (tp - 1) ring steps (NCCL's model, `EfficiencyCurves.allreduce_call_latency_s`)
 
 Approximations (each visible here, none hidden in callers):
 - linear FLOPs are 2 x active non-embedding parameters per token, plus the LM head only for
@@ -187,7 +188,7 @@ class IterationCostParams:
     iteration_overhead_s: float
     allreduce_bytes_per_token: float       # per all-reduce, per token
     allreduces_per_iteration: int
-    allreduce_latency_s: float
+    allreduce_latency_s: float             # one call over the TP ring (base + ring steps); all-to-alls reuse it
     allreduce_bandwidth_bytes_per_s: float  # achieved ring bus bandwidth; inf when tp == 1
     tp: int
     cp: int = 1                            # context parallel: each sequence's tokens sharded over cp ranks
@@ -252,7 +253,7 @@ def iteration_cost_params(model: ModelSpec, hardware: HardwareProfile, tp: int =
         iteration_overhead_s=curves.iteration_overhead_s,
         allreduce_bytes_per_token=model.hidden_size * ACTIVATION_BYTES * ring_factor,
         allreduces_per_iteration=2 * model.num_layers if tp > 1 else 0,
-        allreduce_latency_s=curves.allreduce_latency_s,
+        allreduce_latency_s=curves.allreduce_call_latency_s(tp) if tp > 1 else curves.allreduce_latency_s,
         allreduce_bandwidth_bytes_per_s=(hardware.link_bytes_per_s(tp) * curves.interconnect_efficiency
                                          if tp > 1 else math.inf),
         tp=tp,

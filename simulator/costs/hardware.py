@@ -7,7 +7,7 @@ depends on shape; `EfficiencyCurves` holds the fitted (or, until calibration, as
     achieved attention FLOP/s = peak * a_max * L / (L + L_half)     L = query tokens of one sequence
     achieved bandwidth        = peak_bw * bw_eff
 
-plus a fixed per-iteration overhead and a per-all-reduce latency. Profiles are frozen; a
+plus a fixed per-iteration overhead and an all-reduce latency that grows with the ring's length. Profiles are frozen; a
 calibrated profile is a new object built by `dataclasses.replace`.
 """
 
@@ -33,8 +33,16 @@ class EfficiencyCurves:
     decode_bandwidth_efficiency: float      # KV reads of decode attention (paged, scattered)
     kernel_launch_s: float                  # fixed floor of one kernel (microbenchmark predictions)
     iteration_overhead_s: float
-    allreduce_latency_s: float
+    allreduce_latency_s: float              # fixed part of one all-reduce call
     interconnect_efficiency: float
+    allreduce_step_latency_s: float = 0.0   # per ring step: a ring all-reduce over n GPUs takes 2 (n - 1) steps
+
+    def allreduce_call_latency_s(self, num_gpus: int) -> float:
+        """Latency of one ring all-reduce over `num_gpus`, NCCL's own model (src/graph/tuning.cc): the base latency
+        plus 2 (n - 1) ring steps of `allreduce_step_latency_s`; 0 for a single GPU."""
+        if num_gpus <= 1:
+            return 0.0
+        return self.allreduce_latency_s + 2 * (num_gpus - 1) * self.allreduce_step_latency_s
 
     def __post_init__(self) -> None:
         for field in ("matmul_efficiency_max", "attention_efficiency_max", "bandwidth_efficiency",
@@ -43,7 +51,7 @@ class EfficiencyCurves:
             if not 0 < value <= 1:
                 raise ValueError(f"{field} must be in (0, 1], got {value}")
         for field in ("matmul_half_saturation_tokens", "attention_half_saturation_tokens",
-                      "kernel_launch_s", "iteration_overhead_s", "allreduce_latency_s"):
+                      "kernel_launch_s", "iteration_overhead_s", "allreduce_latency_s", "allreduce_step_latency_s"):
             if getattr(self, field) < 0:
                 raise ValueError(f"{field} must be >= 0, got {getattr(self, field)}")
 

@@ -8,7 +8,7 @@ measurement file checks the curves directly (`ctxplan validate`) and calibration
                                     bytes / (bw * bw_eff))          T = B * q_len query tokens
     attention_decode   launch + max(4 * Hq * d * sum(kv) / (peak * a_max), KV bytes / (bw * decode_bw_eff))
     memcpy             launch + 2 * bytes / (bw * bw_eff)           (read and write)
-    allreduce          latency + 2 (g - 1) / g * bytes / (link_bw * link_eff)
+    allreduce          latency + 2 (g - 1) step + 2 (g - 1) / g * bytes / (link_bw * link_eff)   (NCCL's ring model)
 
 Causal prefill pairs: a chunk of q new tokens after kv - q cached ones attends to
 q * (kv - q) + q (q + 1) / 2 keys; non-causal attends to q * kv.
@@ -72,7 +72,7 @@ def allreduce_s(profile: HardwareProfile, num_bytes: float, num_gpus: int) -> fl
     if num_gpus <= 1:
         return c.kernel_launch_s
     ring = 2.0 * (num_gpus - 1) / num_gpus * num_bytes
-    return c.allreduce_latency_s + ring / (profile.interconnect_bytes_per_s * c.interconnect_efficiency)
+    return c.allreduce_call_latency_s(num_gpus) + ring / (profile.interconnect_bytes_per_s * c.interconnect_efficiency)
 
 
 class KernelRow(Protocol):
