@@ -43,6 +43,7 @@ class EfficiencyCurvesOut(_Closed):
     allreduce_latency_s: float
     interconnect_efficiency: float
     allreduce_step_latency_s: float
+    matmul_tile: int
 
 
 class ResolvedProfile(_Closed):

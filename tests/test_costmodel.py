@@ -1,5 +1,6 @@
 """Cost-model layer: closed-form checks on one shape, monotonicity, limits."""
 
+import dataclasses
 import math
 
 import pytest
@@ -125,6 +126,28 @@ def test_allreduce_latency_grows_with_the_ring_as_in_nccls_model(h100):
         assert costmodel.allreduce_time_s(params, 0) == pytest.approx(params.allreduces_per_iteration * expected)
     from simulator.costs.kernel_model import allreduce_s
     assert allreduce_s(h100, 0, 8) - allreduce_s(h100, 0, 2) == pytest.approx(12 * curves.allreduce_step_latency_s)
+
+
+def test_wave_quantisation_charges_a_part_empty_last_wave():
+    from simulator.costs.hardware import wave_efficiency
+    assert wave_efficiency(128 * 132, 128, 128, 132) == 1.0           # exactly one wave
+    assert wave_efficiency(128 * 133, 128, 128, 132) == pytest.approx(133 / 264)   # one tile spills over
+    assert wave_efficiency(128, 128 * 10, 128, 132) == 1.0            # under one wave: split-K fills the GPU
+    assert wave_efficiency(4096, 1280, 0, 132) == 1.0                 # tile 0: CPU profiles, no waves
+
+
+def test_narrow_tensor_parallel_slices_lose_more_to_waves(h100):
+    """Per GPU, TP 8 runs 1/8 of the TP 1 FLOPs but in narrower GEMMs: its linear time is above 1/8."""
+    model = resolve_model("llama-3.1-70b")
+    tp1 = costmodel.iteration_cost_params(model, h100, tp=1, weight_dtype="fp8")
+    tp8 = costmodel.iteration_cost_params(model, h100, tp=8, weight_dtype="fp8")
+    widths = dict(tp8.gemm_widths)
+    assert min(widths) == pytest.approx((64 * 128) / 8 + 2 * 128)     # QKV: 8 query heads + 1 KV head per GPU
+    assert sum(share for _, share in tp8.gemm_widths) == pytest.approx(1.0)
+    no_waves = dataclasses.replace(tp8, gemm_widths=())
+    tokens = 4096
+    assert costmodel.linear_time_s(tp8, tokens, 0) > costmodel.linear_time_s(no_waves, tokens, 0)
+    assert costmodel.linear_time_s(tp8, tokens, 0) > costmodel.linear_time_s(tp1, tokens, 0) / 8
 
 
 def test_windowed_model_needs_fewer_blocks_than_tokens():

@@ -57,6 +57,7 @@ class CurvesRow(BaseModel):
     allreduce_latency_s: float | None = Field(default=None, ge=0)
     interconnect_efficiency: float | None = Field(default=None, gt=0, le=1)
     allreduce_step_latency_s: float | None = Field(default=None, ge=0)
+    matmul_tile: int | None = Field(default=None, ge=0)
 
 
 class HardwareDefaults(BaseModel):
@@ -72,6 +73,7 @@ class HardwareDefaults(BaseModel):
     allreduce_latency_s: float = Field(ge=0)
     interconnect_efficiency: float = Field(gt=0, le=1)
     allreduce_step_latency_s: float = Field(ge=0)
+    matmul_tile: int = Field(ge=0)
     fp32_fraction_of_bf16_when_unknown: float = Field(gt=0, le=1)
     pcie_allreduce_latency_s: float = Field(ge=0)
     pcie_interconnect_efficiency: float = Field(gt=0, le=1)

@@ -18,7 +18,8 @@ Time of an iteration (per GPU of a tensor-parallel group, all terms added, no ov
 
 Approximations (each visible here, none hidden in callers):
 - linear FLOPs are 2 x active non-embedding parameters per token, plus the LM head only for
-  sequences that sample a token this iteration;
+  sequences that sample a token this iteration; the dense projections also lose the empty part of their
+  last wave of output tiles at their per-GPU widths (`hardware.wave_efficiency`, `dense_gemm_widths`);
 - MoE reads the shared weights plus the experts the batch is expected to touch,
   E * (1 - (1 - k/E)^T) experts with uniform routing; the experts run as a grouped GEMM after the
   dense layers: each touched expert multiplies T k / touched tokens, so its GEMM efficiency is that
@@ -45,12 +46,13 @@ Approximations (each visible here, none hidden in callers):
 from __future__ import annotations
 
 import bisect
+import functools
 import math
 from dataclasses import dataclass
 from typing import Literal, get_args
 
-from simulator.costs.hardware import HardwareProfile
-from simulator.costs.model import LayerGroup, ModelSpec, WindowKind
+from simulator.costs.hardware import HardwareProfile, wave_efficiency
+from simulator.costs.model import AttentionKind, LayerGroup, ModelSpec, WindowKind
 
 BYTES_PER_ELEMENT = {"fp32": 4.0, "bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int8": 1.0, "int4": 0.5}
 ACTIVATION_BYTES = 2.0   # 16-bit activations on the wire for all-reduce
@@ -208,6 +210,25 @@ class IterationCostParams:
     host_step_s: float = 0.0               # the engine's host work per step not hidden behind the GPU
     host_step_s_per_sequence: float = 0.0  # ... and per sequence in the step
     graph_sizes: tuple[int, ...] = ()      # CUDA-graph batch sizes of decode-only steps (ascending; none: eager)
+    gemm_widths: tuple[tuple[float, float], ...] = ()   # dense projections: (per-GPU output width, FLOP share)
+    matmul_tile: int = 0                   # wave quantisation tile (0: none)
+    sm_count: int = 0
+
+
+def dense_gemm_widths(model: ModelSpec, tp: int) -> tuple[tuple[float, float], ...]:
+    """Per-GPU output widths of a layer's dense projections with their share of its FLOPs: QKV and gate/up are
+    split over the TP ranks (column parallel), O and down keep the hidden width (row parallel). MoE models list
+    the attention projections only (experts have their own GEMMs); MLA models none (not priced by shape)."""
+    if model.attention is AttentionKind.MLA:
+        return ()
+    h, d = model.hidden_size, model.head_dim
+    q, kv = model.num_attention_heads * d, kv_heads_per_gpu(model, tp) * d
+    shapes = [(q / tp + 2 * kv, h * (q + 2 * model.num_kv_heads * d)), (h, h * q)]
+    if not model.num_experts:                       # gated MLP: gate and up fused, then down
+        shapes += [(2 * model.intermediate_size / tp, 2 * h * model.intermediate_size),
+                   (h, h * model.intermediate_size)]
+    total = sum(flops for _, flops in shapes)
+    return tuple((width, flops / total) for width, flops in shapes)
 
 
 def iteration_cost_params(model: ModelSpec, hardware: HardwareProfile, tp: int = 1,
@@ -275,10 +296,20 @@ def iteration_cost_params(model: ModelSpec, hardware: HardwareProfile, tp: int =
                               if attention_impl == "naive" else 0.0),
         kv_bytes_per_token=kv_bytes_per_token(model, kv_dtype, tp),
         host_link_bytes_per_s=hardware.host_link_bytes_per_s,
+        gemm_widths=dense_gemm_widths(model, tp) if curves.matmul_tile else (),
+        matmul_tile=curves.matmul_tile,
+        sm_count=hardware.sm_count,
     )
 
 
 # ----- iteration time -----------------------------------------------------------------------
+
+@functools.lru_cache(maxsize=1 << 16)
+def dense_wave_efficiency(widths: tuple[tuple[float, float], ...], tile: int, sm_count: int, num_tokens: int) -> float:
+    """The dense projections' wave efficiency at `num_tokens` rows: the FLOP-weighted harmonic mean (memoised:
+    decode batches repeat the same few sizes)."""
+    return 1.0 / sum(share / wave_efficiency(num_tokens, width, tile, sm_count) for width, share in widths)
+
 
 def linear_time_s(p: IterationCostParams, num_tokens: int, num_samples: int) -> float:
     """Dense and MoE projections of `num_tokens` tokens, LM head for `num_samples` sequences."""
@@ -287,6 +318,8 @@ def linear_time_s(p: IterationCostParams, num_tokens: int, num_samples: int) -> 
     dense_flops = ((p.linear_flops_per_token - p.expert_flops_per_token) * num_tokens
                    + p.lm_head_flops_per_sample * num_samples)
     efficiency = p.matmul_efficiency_max * num_tokens / (num_tokens + p.matmul_half_saturation_tokens)
+    if p.gemm_widths:
+        efficiency *= dense_wave_efficiency(p.gemm_widths, p.matmul_tile, p.sm_count, num_tokens)
     dense_s = max(dense_flops / (p.matmul_peak_flops_per_s * efficiency),
                   p.dense_weight_bytes / p.achieved_bandwidth_bytes_per_s)
     if not p.num_experts:

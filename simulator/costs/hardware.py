@@ -6,6 +6,7 @@ depends on shape; `EfficiencyCurves` holds the fitted (or, until calibration, as
     achieved matmul FLOP/s    = peak * m_max * T / (T + T_half)     T = tokens in the iteration
     achieved attention FLOP/s = peak * a_max * L / (L + L_half)     L = query tokens of one sequence
     achieved bandwidth        = peak_bw * bw_eff
+    GEMMs of one full wave or more lose the empty part of their last wave (`wave_efficiency`)
 
 plus a fixed per-iteration overhead and an all-reduce latency that grows with the ring's length. Profiles are frozen; a
 calibrated profile is a new object built by `dataclasses.replace`.
@@ -13,6 +14,7 @@ calibrated profile is a new object built by `dataclasses.replace`.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from enum import Enum
 
@@ -36,6 +38,7 @@ class EfficiencyCurves:
     allreduce_latency_s: float              # fixed part of one all-reduce call
     interconnect_efficiency: float
     allreduce_step_latency_s: float = 0.0   # per ring step: a ring all-reduce over n GPUs takes 2 (n - 1) steps
+    matmul_tile: int = 0                    # GEMM output tile edge for wave quantisation; 0: none (CPU profiles)
 
     def allreduce_call_latency_s(self, num_gpus: int) -> float:
         """Latency of one ring all-reduce over `num_gpus`, NCCL's own model (src/graph/tuning.cc): the base latency
@@ -43,6 +46,20 @@ class EfficiencyCurves:
         if num_gpus <= 1:
             return 0.0
         return self.allreduce_latency_s + 2 * (num_gpus - 1) * self.allreduce_step_latency_s
+
+
+def wave_efficiency(m: float, n: float, tile: int, sm_count: int) -> float:
+    """Share of the multiprocessors a GEMM's output tiles keep busy over its waves (wave quantisation).
+
+    An (m x n) output in `tile` x `tile` blocks runs ceil(m/tile) ceil(n/tile) blocks, one per multiprocessor
+    per wave; the last wave runs partly empty. Below one full wave libraries split K to fill the GPU
+    (cuBLAS/CUTLASS split-K heuristics), priced here as no loss. `tile` 0: no quantisation (CPU profiles)."""
+    if tile <= 0 or sm_count <= 0:
+        return 1.0
+    tiles = math.ceil(m / tile) * math.ceil(n / tile)
+    if tiles < sm_count:
+        return 1.0
+    return tiles / (math.ceil(tiles / sm_count) * sm_count)
 
     def __post_init__(self) -> None:
         for field in ("matmul_efficiency_max", "attention_efficiency_max", "bandwidth_efficiency",

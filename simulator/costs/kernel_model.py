@@ -3,7 +3,7 @@
 The same achieved-rate curves that price engine iterations price each microbenchmark row, so a
 measurement file checks the curves directly (`ctxplan validate`) and calibration can fit them:
 
-    matmul             launch + max(2mnk / (peak * m_max * m/(m + m_half)), bytes / (bw * bw_eff))
+    matmul             launch + max(2mnk / (peak * m_max * m/(m + m_half) * wave(m, n)), bytes / (bw * bw_eff))
     attention_prefill  launch + max(4 * B * Hq * d * pairs / (peak * a_max * T/(T + a_half)),
                                     bytes / (bw * bw_eff))          T = B * q_len query tokens
     attention_decode   launch + max(4 * Hq * d * sum(kv) / (peak * a_max), KV bytes / (bw * decode_bw_eff))
@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from simulator.costs.costmodel import BYTES_PER_ELEMENT as DTYPE_BYTES   # the one dtype byte table
-from simulator.costs.hardware import HardwareProfile
+from simulator.costs.hardware import HardwareProfile, wave_efficiency
 
 
 def _peak(profile: HardwareProfile, dtype: str) -> float:
@@ -29,7 +29,8 @@ def _peak(profile: HardwareProfile, dtype: str) -> float:
 def matmul_s(profile: HardwareProfile, m: int, n: int, k: int, dtype: str) -> float:
     c = profile.curves
     size = DTYPE_BYTES[dtype]
-    efficiency = c.matmul_efficiency_max * m / (m + c.matmul_half_saturation_tokens)
+    efficiency = (c.matmul_efficiency_max * m / (m + c.matmul_half_saturation_tokens)
+                  * wave_efficiency(m, n, c.matmul_tile, profile.sm_count))
     compute = 2.0 * m * n * k / (_peak(profile, dtype) * efficiency)
     memory = (m * k + k * n + m * n) * size / (profile.memory_bandwidth_bytes_per_s * c.bandwidth_efficiency)
     return c.kernel_launch_s + max(compute, memory)
