@@ -8,7 +8,7 @@ import pytest
 from simulator.costs import costmodel
 from simulator.catalog import resolve_hardware, resolve_model
 from simulator.results.estimate import estimate
-from simulator.costs.model import LayerGroup, WindowKind
+from simulator.costs.model import LayerGroup, WindowKind, attended_length, attended_pairs
 
 
 @pytest.fixture(scope="module")
@@ -32,10 +32,10 @@ def test_attended_pairs_closed_forms_match_brute_force():
                   LayerGroup(1, WindowKind.CHUNKED, 4)):
         for context in (0, 3, 7, 12):
             for new in (1, 2, 9):
-                brute = sum(costmodel.attended_length(group, p) for p in range(context, context + new))
-                assert costmodel.attended_pairs(group, context, new) == brute, (group, context, new)
-    assert costmodel.attended_length(LayerGroup(1, WindowKind.CHUNKED, 4), 5) == 2
-    assert costmodel.attended_length(LayerGroup(1, WindowKind.SLIDING, 4), 5) == 4
+                brute = sum(attended_length(group, p) for p in range(context, context + new))
+                assert attended_pairs(group, context, new) == brute, (group, context, new)
+    assert attended_length(LayerGroup(1, WindowKind.CHUNKED, 4), 5) == 2
+    assert attended_length(LayerGroup(1, WindowKind.SLIDING, 4), 5) == 4
 
 
 def test_prefill_of_64k_costs_more_than_8x_an_8k_prompt(h100):

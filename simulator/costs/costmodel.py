@@ -52,7 +52,7 @@ from dataclasses import dataclass
 from typing import Literal, get_args
 
 from simulator.costs.hardware import HardwareProfile, wave_efficiency
-from simulator.costs.model import AttentionKind, LayerGroup, ModelSpec, WindowKind
+from simulator.costs.model import AttentionKind, LayerGroup, ModelSpec, WindowKind, attended_length, attended_pairs
 
 BYTES_PER_ELEMENT = {"fp32": 4.0, "bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int8": 1.0, "int4": 0.5}
 ACTIVATION_BYTES = 2.0   # 16-bit activations on the wire for all-reduce
@@ -129,40 +129,6 @@ def activation_reserve_bytes(model: ModelSpec, tp: int, max_num_batched_tokens: 
     activations = max_num_batched_tokens * per_token * reserve["activation_bytes_per_element"]
     logits = max_num_seqs * model.vocab_size * reserve["logits_bytes_per_element"]
     return reserve["fixed_bytes"] + activations + logits
-
-
-# ----- attention work -----------------------------------------------------------------------
-
-def _sum_capped(first: int, last: int, cap: int) -> int:
-    """sum_{x=first}^{last} min(x, cap) for 1 <= first <= last."""
-    below_end = min(last, cap)
-    total = (below_end * (below_end + 1) - (first - 1) * first) // 2 if first <= below_end else 0
-    return total + cap * max(0, last - max(first - 1, cap))
-
-
-def _chunk_prefix_sum(num_positions: int, chunk: int) -> int:
-    """sum_{x=0}^{n-1} ((x mod chunk) + 1): pairs of the first n positions under chunked attention."""
-    full, rest = divmod(num_positions, chunk)
-    return full * chunk * (chunk + 1) // 2 + rest * (rest + 1) // 2
-
-
-def attended_pairs(group: LayerGroup, context_tokens: int, new_tokens: int) -> int:
-    """(query, key) pairs in one layer when `new_tokens` causal queries follow `context_tokens`."""
-    first, last = context_tokens + 1, context_tokens + new_tokens   # keys seen by first/last query
-    if group.kind is WindowKind.GLOBAL:
-        return (first + last) * new_tokens // 2
-    if group.kind is WindowKind.SLIDING:
-        return _sum_capped(first, last, group.window_tokens)
-    return _chunk_prefix_sum(last, group.window_tokens) - _chunk_prefix_sum(context_tokens, group.window_tokens)
-
-
-def attended_length(group: LayerGroup, position: int) -> int:
-    """Keys a query at 0-based `position` attends to in one layer of `group`."""
-    if group.kind is WindowKind.GLOBAL:
-        return position + 1
-    if group.kind is WindowKind.SLIDING:
-        return min(position + 1, group.window_tokens)
-    return position % group.window_tokens + 1
 
 
 # ----- per-deployment constants -------------------------------------------------------------

@@ -132,3 +132,37 @@ class ModelSpec:
             return self.params_total, 0.0
         per_expert = (self.params_total - self.params_active) / (self.num_experts - self.experts_per_token)
         return self.params_total - self.num_experts * per_expert, per_expert
+
+
+# ----- attention work of a layer group ----------------------------------------------------
+
+def _sum_capped(first: int, last: int, cap: int) -> int:
+    """sum_{x=first}^{last} min(x, cap) for 1 <= first <= last."""
+    below_end = min(last, cap)
+    total = (below_end * (below_end + 1) - (first - 1) * first) // 2 if first <= below_end else 0
+    return total + cap * max(0, last - max(first - 1, cap))
+
+
+def _chunk_prefix_sum(num_positions: int, chunk: int) -> int:
+    """sum_{x=0}^{n-1} ((x mod chunk) + 1): pairs of the first n positions under chunked attention."""
+    full, rest = divmod(num_positions, chunk)
+    return full * chunk * (chunk + 1) // 2 + rest * (rest + 1) // 2
+
+
+def attended_pairs(group: LayerGroup, context_tokens: int, new_tokens: int) -> int:
+    """(query, key) pairs in one layer when `new_tokens` causal queries follow `context_tokens`."""
+    first, last = context_tokens + 1, context_tokens + new_tokens   # keys seen by first/last query
+    if group.kind is WindowKind.GLOBAL:
+        return (first + last) * new_tokens // 2
+    if group.kind is WindowKind.SLIDING:
+        return _sum_capped(first, last, group.window_tokens)
+    return _chunk_prefix_sum(last, group.window_tokens) - _chunk_prefix_sum(context_tokens, group.window_tokens)
+
+
+def attended_length(group: LayerGroup, position: int) -> int:
+    """Keys a query at 0-based `position` attends to in one layer of `group`."""
+    if group.kind is WindowKind.GLOBAL:
+        return position + 1
+    if group.kind is WindowKind.SLIDING:
+        return min(position + 1, group.window_tokens)
+    return position % group.window_tokens + 1

@@ -55,7 +55,7 @@ from simulator.specs.deployment import (MAX_TENSOR_PARALLEL, concrete_engine, de
                                        valid_tp)
 from simulator.errors import InputError
 from simulator.costs.hardware import HardwareProfile, PricingTier
-from simulator.costs.model import ModelSpec
+from simulator.costs.model import ModelSpec, attended_length
 from simulator.results.estimate_types import AttentionImplEstimate, AttentionImpls, Estimate, GpuLayout
 from simulator.specs.engine_time import request_overhead, with_engine_time
 from simulator.specs.parallel import Degree, check_degrees
@@ -109,7 +109,7 @@ def ring_communication_s(cost: costmodel.IterationCostParams, prompt_tokens: int
     while done < prompt_tokens:
         new = min(chunk, prompt_tokens - done)
         last = done + new - 1
-        kv_tokens = sum(g.num_layers * (costmodel.attended_length(g, last) + new) for g in cost.layer_groups)
+        kv_tokens = sum(g.num_layers * (attended_length(g, last) + new) for g in cost.layer_groups)
         total += kv_tokens * cost.kv_bytes_per_token_per_layer * (cost.cp - 1) / cost.cp / cost.cp_link_bytes_per_s
         done += new
     return total

@@ -19,7 +19,7 @@ from simulator.costs import costmodel
 from simulator.catalog import CATALOG_DIR, resolve_hardware, resolve_model
 from simulator.errors import InputError
 from simulator.costs.hardware import HardwareProfile
-from simulator.costs.model import AttentionKind, ModelSpec
+from simulator.costs.model import AttentionKind, ModelSpec, attended_pairs
 
 
 @functools.lru_cache(maxsize=1)
@@ -31,7 +31,7 @@ def mean_attended_keys(model: ModelSpec, context_tokens: int) -> float:
     """Keys a token attends to, summed over layers, averaged over the positions of a causal sequence."""
     total = 0
     for group in model.layer_groups():
-        pairs = costmodel.attended_pairs(group, 0, context_tokens)      # all queries of the sequence
+        pairs = attended_pairs(group, 0, context_tokens)      # all queries of the sequence
         total += group.num_layers * pairs
     return total / context_tokens
 
