@@ -150,6 +150,23 @@ def test_narrow_tensor_parallel_slices_lose_more_to_waves(h100):
     assert costmodel.linear_time_s(tp8, tokens, 0) > costmodel.linear_time_s(tp1, tokens, 0) / 8
 
 
+def test_elementwise_kernels_stream_each_layers_activations_once(h100):
+    """Norms, RoPE and the gated activation per token and layer: the norms' 8 hidden vectors stay whole on every
+    TP rank, the rest splits; their bytes add to the linear time at achieved bandwidth."""
+    from simulator.costs.model import elementwise_elements_per_token_per_layer as elements
+    llama8 = resolve_model("llama-3.1-8b")              # h 4096, 32 query / 8 KV heads of 128, intermediate 14336
+    assert elements(llama8, 1) == 8 * 4096 + 2 * (4096 + 1024) + 3 * 14336
+    assert elements(llama8, 4) == 8 * 4096 + 2 * (1024 + 256) + 3 * 14336 / 4
+    mixtral = resolve_model("mixtral-8x7b")             # 2 of 8 experts of width 14336: activation on both, moe_sum
+    assert elements(mixtral, 1) == pytest.approx(8 * 4096 + 2 * (4096 + 1024) + 3 * 2 * 14336 + 3 * 4096, rel=1e-3)
+    params = costmodel.iteration_cost_params(llama8, h100)
+    assert params.elementwise_bytes_per_token == 32 * 2 * elements(llama8, 1)
+    without = dataclasses.replace(params, elementwise_bytes_per_token=0.0)
+    tokens = 2048
+    extra_s = costmodel.linear_time_s(params, tokens, 0) - costmodel.linear_time_s(without, tokens, 0)
+    assert extra_s == pytest.approx(tokens * params.elementwise_bytes_per_token / params.achieved_bandwidth_bytes_per_s)
+
+
 def test_windowed_model_needs_fewer_blocks_than_tokens():
     from simulator.costs.memory import blocks_for_tokens_fn
     mistral = resolve_model("mistral-7b")

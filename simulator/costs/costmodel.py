@@ -20,6 +20,9 @@ Approximations (each visible here, none hidden in callers):
 - linear FLOPs are 2 x active non-embedding parameters per token, plus the LM head only for
   sequences that sample a token this iteration; the dense projections also lose the empty part of their
   last wave of output tiles at their per-GPU widths (`hardware.wave_efficiency`, `dense_gemm_widths`);
+- the memory-bound kernels between the GEMMs (residual-add RMSNorms, RoPE, the gated activation, MoE's sum over
+  experts) stream their activations once per kernel at achieved bandwidth, after the GEMMs, not overlapped
+  (`model.elementwise_elements_per_token_per_layer`: vLLM's kernels; the norms are replicated on every TP rank);
 - MoE reads the shared weights plus the experts the batch is expected to touch,
   E * (1 - (1 - k/E)^T) experts with uniform routing; the experts run as a grouped GEMM after the
   dense layers: each touched expert multiplies T k / touched tokens, so its GEMM efficiency is that
@@ -52,7 +55,8 @@ from dataclasses import dataclass
 from typing import Literal, get_args
 
 from simulator.costs.hardware import HardwareProfile, wave_efficiency
-from simulator.costs.model import AttentionKind, LayerGroup, ModelSpec, WindowKind, attended_length, attended_pairs
+from simulator.costs.model import (AttentionKind, LayerGroup, ModelSpec, WindowKind, attended_length, attended_pairs,
+                                   elementwise_elements_per_token_per_layer)
 
 BYTES_PER_ELEMENT = {"fp32": 4.0, "bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int8": 1.0, "int4": 0.5}
 ACTIVATION_BYTES = 2.0   # 16-bit activations on the wire for all-reduce
@@ -179,6 +183,7 @@ class IterationCostParams:
     gemm_widths: tuple[tuple[float, float], ...] = ()   # dense projections: (per-GPU output width, FLOP share)
     matmul_tile: int = 0                   # wave quantisation tile (0: none)
     sm_count: int = 0
+    elementwise_bytes_per_token: float = 0.0   # norms, RoPE, activation between the GEMMs; all layers, per GPU
 
 
 def dense_gemm_widths(model: ModelSpec, tp: int) -> tuple[tuple[float, float], ...]:
@@ -265,6 +270,8 @@ def iteration_cost_params(model: ModelSpec, hardware: HardwareProfile, tp: int =
         gemm_widths=dense_gemm_widths(model, tp) if curves.matmul_tile else (),
         matmul_tile=curves.matmul_tile,
         sm_count=hardware.sm_count,
+        elementwise_bytes_per_token=(model.num_layers * ACTIVATION_BYTES
+                                     * elementwise_elements_per_token_per_layer(model, tp)),
     )
 
 
@@ -286,8 +293,9 @@ def linear_time_s(p: IterationCostParams, num_tokens: int, num_samples: int) -> 
     efficiency = p.matmul_efficiency_max * num_tokens / (num_tokens + p.matmul_half_saturation_tokens)
     if p.gemm_widths:
         efficiency *= dense_wave_efficiency(p.gemm_widths, p.matmul_tile, p.sm_count, num_tokens)
-    dense_s = max(dense_flops / (p.matmul_peak_flops_per_s * efficiency),
-                  p.dense_weight_bytes / p.achieved_bandwidth_bytes_per_s)
+    dense_s = (max(dense_flops / (p.matmul_peak_flops_per_s * efficiency),
+                   p.dense_weight_bytes / p.achieved_bandwidth_bytes_per_s)
+               + num_tokens * p.elementwise_bytes_per_token / p.achieved_bandwidth_bytes_per_s)
     if not p.num_experts:
         return dense_s
     touched = p.num_experts * (1.0 - (1.0 - p.experts_per_token / p.num_experts) ** num_tokens)

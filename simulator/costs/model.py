@@ -134,6 +134,39 @@ class ModelSpec:
         return self.params_total - self.num_experts * per_expert, per_expert
 
 
+# ----- non-GEMM kernels of a layer --------------------------------------------------------
+
+# Elements of 16-bit activations that the memory-bound kernels between the GEMMs of one decoder layer read plus
+# write per token, as vLLM runs them (csrc/ops.h and the kernels it declares, v0.6-v0.11): fused_add_rms_norm
+# twice per layer (before attention and before the MLP; in place on the input and the residual, so 2 hidden
+# vectors read and 2 written), rotary_embedding (in place on the rank's query and key heads), silu_and_mul
+# (csrc/activation_kernels.cu: reads gate and up, writes their product) and, in an MoE layer, moe_sum (reads the
+# k expert outputs, writes one hidden vector). TensorRT-LLM and SGLang run the same sequence with some of these
+# fused into neighbours; the same counts are used for them (an APPROXIMATION that prices them slightly high).
+NORM_VECTORS_PER_LAYER = 8        # 2 fused residual-add RMSNorms x (read 2 + write 2) hidden vectors
+ROPE_PASSES = 2                   # read and write the query and key heads
+GATED_ACTIVATION_PASSES = 3       # read gate and up, write one intermediate vector
+
+
+def elementwise_elements_per_token_per_layer(model: ModelSpec, tp: int) -> float:
+    """Activation elements the non-GEMM kernels of one layer read and write per token on one GPU of a TP group.
+
+    The norms act on the whole hidden vector on every rank (replicated under TP); RoPE and the activation act on
+    the rank's slice. MoE layers apply the activation to each of the k experts' intermediate vectors (the expert
+    width from the parameter counts); MLA is approximated by its head_dim like GQA."""
+    h = model.hidden_size
+    query = model.num_attention_heads * model.head_dim / tp
+    key = max(1.0, model.num_kv_heads / tp) * model.head_dim
+    elements = NORM_VECTORS_PER_LAYER * h + ROPE_PASSES * (query + key)
+    if model.is_moe:
+        _, per_expert = model.expert_split()            # a routed expert's gated MLP, summed over the layers
+        width = model.experts_per_token * per_expert / (3 * h * model.num_layers)
+        elements += GATED_ACTIVATION_PASSES * width / tp + (model.experts_per_token + 1) * h
+    else:
+        elements += GATED_ACTIVATION_PASSES * model.intermediate_size / tp
+    return elements
+
+
 # ----- attention work of a layer group ----------------------------------------------------
 
 def _sum_capped(first: int, last: int, cap: int) -> int:
