@@ -137,7 +137,8 @@ def hardware_list(format: Annotated[OutputFormat, typer.Option("--format")] = Ou
         stdout.print(rows_table("hardware", rows, [
             Column("name", "name", justify="left"), Column("memory_gb", "memory (GB)"),
             Column("memory_bandwidth_tb_s", "bandwidth (TB/s)"), Column("bf16_dense_tflops", "BF16 TFLOPS"),
-            Column("fp8_dense_tflops", "FP8 TFLOPS"), Column("interconnect_gb_s", "interconnect (GB/s)"),
+            Column("fp8_dense_tflops", "FP8 TFLOPS"), Column("fp4_dense_tflops", "FP4 TFLOPS"),
+            Column("interconnect_gb_s", "interconnect (GB/s)"),
             Column("on_demand_usd_per_gpu_hour", "on-demand $/GPU-hour"), Column("verified", "verified")]))
 
 

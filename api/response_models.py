@@ -44,6 +44,7 @@ class EfficiencyCurvesOut(_Closed):
     interconnect_efficiency: float
     allreduce_step_latency_s: float
     matmul_tile: int
+    fp4_matmul_efficiency_max: float | None
 
 
 class ResolvedProfile(_Closed):

@@ -67,12 +67,14 @@ def _profile_fields(profile: HardwareProfile) -> dict:
         "memory_bandwidth_tb_s": round(profile.memory_bandwidth_bytes_per_s / 1e12, 6),
         "bf16_dense_tflops": round(profile.bf16_flops_per_s / 1e12, 6),
         "fp8_dense_tflops": round(profile.fp8_flops_per_s / 1e12, 6) if profile.fp8_flops_per_s else None,
+        "fp4_dense_tflops": round(profile.fp4_flops_per_s / 1e12, 6) if profile.fp4_flops_per_s else None,
         "fp32_tflops": round(profile.fp32_flops_per_s / 1e12, 6),
         "sm_count": profile.sm_count,
         "l2_mb": round(profile.l2_bytes / 1e6, 3),
         "interconnect_gb_s": round(profile.interconnect_bytes_per_s / 1e9, 3),
         "on_demand_usd_per_gpu_hour": profile.on_demand_usd_per_gpu_hour,
-        "efficiency": {f.name: float(f"{getattr(c, f.name):.6g}") for f in dataclasses.fields(c)},
+        "efficiency": {f.name: float(f"{getattr(c, f.name):.6g}") for f in dataclasses.fields(c)
+                       if getattr(c, f.name) is not None},
     }
 
 
@@ -107,7 +109,7 @@ def _calibrate(device: torch.device, quick: bool, out: Path, base_profile: str |
     if base_name is None:   # no datasheet: describe this machine, peaks come from the measurements
         base = dataclasses.replace(base, name="measured", memory_bytes=_cpu_memory_gb() * 1e9,
                                    sm_count=torch.get_num_threads(), l2_bytes=0.0, interconnect_bytes_per_s=1e9,
-                                   on_demand_usd_per_gpu_hour=0.0, fp8_flops_per_s=None,
+                                   on_demand_usd_per_gpu_hour=0.0, fp8_flops_per_s=None, fp4_flops_per_s=None,
                                    curves=dataclasses.replace(base.curves, matmul_tile=0))   # no GPU waves
     profile = fit_profile(base, fit_rows, use_measured_peaks=base_name is None)
     overhead = measure_iteration_overhead_s(profile, device)

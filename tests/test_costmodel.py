@@ -167,6 +167,27 @@ def test_elementwise_kernels_stream_each_layers_activations_once(h100):
     assert extra_s == pytest.approx(tokens * params.elementwise_bytes_per_token / params.achieved_bandwidth_bytes_per_s)
 
 
+def test_fp4_weights_take_nvfp4_bytes_and_fp4_tensor_cores_where_the_gpu_has_them(h100):
+    """NVFP4: 16 four-bit values share one 8-bit scale. FP4 tensor cores at their own measured efficiency on the
+    Blackwell datacenter rows; on a GPU without them fp4 weights compute at the fp8 rate."""
+    llama70 = resolve_model("llama-3.1-70b")
+    assert costmodel.bytes_per_element("fp4") == (16 * 0.5 + 1) / 16
+    b200 = resolve_hardware("b200")
+    on_b200 = costmodel.iteration_cost_params(llama70, b200, weight_dtype="fp4")
+    assert on_b200.matmul_peak_flops_per_s == 9000e12 and on_b200.matmul_efficiency_max == 0.43
+    fp8_on_b200 = costmodel.iteration_cost_params(llama70, b200, weight_dtype="fp8")
+    assert fp8_on_b200.matmul_efficiency_max == b200.curves.matmul_efficiency_max      # fp8 keeps its curve
+    on_h100 = costmodel.iteration_cost_params(llama70, h100, weight_dtype="fp4")
+    assert on_h100.matmul_peak_flops_per_s == h100.fp8_flops_per_s
+    assert on_h100.matmul_efficiency_max == h100.curves.matmul_efficiency_max
+    workstation = resolve_hardware("rtx-pro-6000")                                    # FP4 cores, no measurement
+    on_rtx = costmodel.iteration_cost_params(llama70, workstation, weight_dtype="fp4")
+    assert on_rtx.matmul_peak_flops_per_s == workstation.fp4_flops_per_s
+    assert on_rtx.matmul_efficiency_max == workstation.curves.matmul_efficiency_max
+    head = llama70.vocab_size * llama70.hidden_size      # the LM head stays 16-bit; the input table is not streamed
+    assert on_b200.dense_weight_bytes == pytest.approx((llama70.params_total - 2 * head) * 0.5625 + head * 2.0)
+
+
 def test_windowed_model_needs_fewer_blocks_than_tokens():
     from simulator.costs.memory import blocks_for_tokens_fn
     mistral = resolve_model("mistral-7b")

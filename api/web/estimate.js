@@ -5,7 +5,7 @@ import {lineChart} from "/static/charts.js";
 import {gb, num, secs, tokens, usd, usdTick} from "/static/format.js";
 import {COLORS, alertBox, api, card, clearErrors, field, fill, h, main, numberInput, put, say, select, showErrors} from "/static/ui.js";
 
-const WEIGHT_DTYPES = ["bf16", "fp16", "fp8", "int8", "int4"];
+const WEIGHT_DTYPES = ["bf16", "fp16", "fp8", "fp4", "int8", "int4"];
 const KV_DTYPES = ["bf16", "fp16", "fp8", "int4"];
 const INTEGER_FIELDS = ["prompt_tokens", "output_tokens", "tp", "pipeline_parallel", "expert_parallel", "context_parallel"];
 

@@ -58,6 +58,7 @@ class CurvesRow(BaseModel):
     interconnect_efficiency: float | None = Field(default=None, gt=0, le=1)
     allreduce_step_latency_s: float | None = Field(default=None, ge=0)
     matmul_tile: int | None = Field(default=None, ge=0)
+    fp4_matmul_efficiency_max: float | None = Field(default=None, gt=0, le=1)
 
 
 class HardwareDefaults(BaseModel):
@@ -74,6 +75,7 @@ class HardwareDefaults(BaseModel):
     interconnect_efficiency: float = Field(gt=0, le=1)
     allreduce_step_latency_s: float = Field(ge=0)
     matmul_tile: int = Field(ge=0)
+    fp4_matmul_efficiency_max: float | None = Field(default=None, gt=0, le=1)   # None: as 16-bit GEMMs
     fp32_fraction_of_bf16_when_unknown: float = Field(gt=0, le=1)
     pcie_allreduce_latency_s: float = Field(ge=0)
     pcie_interconnect_efficiency: float = Field(gt=0, le=1)
@@ -111,6 +113,8 @@ class HardwareRow(BaseModel):
     memory_bandwidth_tb_s: float = Field(gt=0)
     bf16_dense_tflops: float = Field(gt=0)
     fp8_dense_tflops: float | None = Field(default=None, gt=0)
+    fp4_dense_tflops: float | None = Field(default=None, gt=0, description="dense FP4 (NVFP4) tensor rate; "
+                                           "none: fp4 weights compute at the fp8 rate")
     fp32_tflops: float | None = Field(default=None, gt=0, description="FP32 (non-tensor) rate; CPU profiles use it")
     sm_count: int = Field(gt=0)
     l2_mb: float = Field(ge=0)
@@ -137,6 +141,7 @@ class HardwareRow(BaseModel):
             memory_bandwidth_bytes_per_s=self.memory_bandwidth_tb_s * 1e12,
             bf16_flops_per_s=self.bf16_dense_tflops * 1e12,
             fp8_flops_per_s=self.fp8_dense_tflops * 1e12 if self.fp8_dense_tflops else None,
+            fp4_flops_per_s=self.fp4_dense_tflops * 1e12 if self.fp4_dense_tflops else None,
             fp32_flops_per_s=(self.fp32_tflops * 1e12 if self.fp32_tflops
                               else self.bf16_dense_tflops * 1e12 * defaults.fp32_fraction_of_bf16_when_unknown),
             sm_count=self.sm_count, l2_bytes=self.l2_mb * 1e6,

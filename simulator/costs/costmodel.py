@@ -58,7 +58,9 @@ from simulator.costs.hardware import HardwareProfile, wave_efficiency
 from simulator.costs.model import (AttentionKind, LayerGroup, ModelSpec, WindowKind, attended_length, attended_pairs,
                                    elementwise_elements_per_token_per_layer)
 
-BYTES_PER_ELEMENT = {"fp32": 4.0, "bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int8": 1.0, "int4": 0.5}
+# fp4 is NVFP4: 16 E2M1 values share one FP8 E4M3 scale, (16 x 0.5 + 1) / 16 bytes per element (NVIDIA, "Introducing
+# NVFP4 for Efficient and Accurate Low-Precision Inference"; the per-tensor FP32 scale is negligible).
+BYTES_PER_ELEMENT = {"fp32": 4.0, "bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int8": 1.0, "int4": 0.5, "fp4": 0.5625}
 ACTIVATION_BYTES = 2.0   # 16-bit activations on the wire for all-reduce
 AttentionImpl = Literal["flash", "naive"]   # the one list of attention implementations (specs, CLI, API)
 ATTENTION_IMPLS: tuple[str, ...] = get_args(AttentionImpl)
@@ -216,9 +218,11 @@ def iteration_cost_params(model: ModelSpec, hardware: HardwareProfile, tp: int =
     head_matrix = model.vocab_size * model.hidden_size
     shared, per_expert = model.expert_split()
     embedding_not_streamed = 0 if model.tie_word_embeddings else head_matrix   # input table: row lookups only
-    compute_dtype = weight_dtype if weight_dtype in ("fp8", "fp32") else "bf16"   # int4/int8: bf16 compute
+    compute_dtype = weight_dtype if weight_dtype in ("fp4", "fp8", "fp32") else "bf16"   # int4/int8: bf16 compute
     matmul_peak = hardware.matmul_peak_flops_per_s(compute_dtype)
     curves = hardware.curves
+    fp4_cores = compute_dtype == "fp4" and hardware.fp4_flops_per_s and curves.fp4_matmul_efficiency_max
+    matmul_efficiency_max = curves.fp4_matmul_efficiency_max if fp4_cores else curves.matmul_efficiency_max
     ring_factor = 2 * (tp - 1) / tp
     return IterationCostParams(
         layer_groups=model.layer_groups(),
@@ -238,7 +242,7 @@ def iteration_cost_params(model: ModelSpec, hardware: HardwareProfile, tp: int =
         achieved_bandwidth_bytes_per_s=hardware.memory_bandwidth_bytes_per_s * curves.bandwidth_efficiency,
         achieved_decode_bandwidth_bytes_per_s=(hardware.memory_bandwidth_bytes_per_s
                                                * curves.decode_bandwidth_efficiency),
-        matmul_efficiency_max=curves.matmul_efficiency_max,
+        matmul_efficiency_max=matmul_efficiency_max,
         matmul_half_saturation_tokens=curves.matmul_half_saturation_tokens,
         attention_efficiency_max=curves.attention_efficiency_max,
         attention_half_saturation_tokens=curves.attention_half_saturation_tokens,

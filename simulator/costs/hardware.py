@@ -39,6 +39,7 @@ class EfficiencyCurves:
     interconnect_efficiency: float
     allreduce_step_latency_s: float = 0.0   # per ring step: a ring all-reduce over n GPUs takes 2 (n - 1) steps
     matmul_tile: int = 0                    # GEMM output tile edge for wave quantisation; 0: none (CPU profiles)
+    fp4_matmul_efficiency_max: float | None = None   # FP4 GEMMs' own large-shape efficiency; None: matmul's
 
     def allreduce_call_latency_s(self, num_gpus: int) -> float:
         """Latency of one ring all-reduce over `num_gpus`, NCCL's own model (src/graph/tuning.cc): the base latency
@@ -98,6 +99,7 @@ class HardwareProfile:
     verified: bool = False
     device_kind: str = "gpu"                # "cpu" for a profile calibrated on a CPU: a test device, not a target
     provenance: str = "datasheet default"   # where its numbers come from, shown in every result
+    fp4_flops_per_s: float | None = None    # dense FP4 (NVFP4) tensor rate where the GPU has one
 
     def __post_init__(self) -> None:
         for field in ("memory_bytes", "memory_bandwidth_bytes_per_s", "bf16_flops_per_s",
@@ -115,8 +117,12 @@ class HardwareProfile:
                 PricingTier.SPOT: self.spot_usd_per_gpu_hour}[PricingTier(tier)]
 
     def matmul_peak_flops_per_s(self, compute_dtype: str) -> float:
-        """Dense rate for a compute dtype: fp8 falls back to bf16 where the GPU has no fp8; fp16 = bf16."""
-        if compute_dtype == "fp8" and self.fp8_flops_per_s:
+        """Dense rate for a compute dtype: fp4 falls back to fp8 where the GPU has no fp4 tensor cores (4-bit
+        weights with 8-bit activations, as TensorRT-LLM runs them on Hopper; an assumption), fp8 to bf16 where
+        the GPU has no fp8; fp16 = bf16."""
+        if compute_dtype == "fp4" and self.fp4_flops_per_s:
+            return self.fp4_flops_per_s
+        if compute_dtype in ("fp4", "fp8") and self.fp8_flops_per_s:
             return self.fp8_flops_per_s
         if compute_dtype == "fp32":
             return self.fp32_flops_per_s

@@ -8,8 +8,9 @@ metrics per run) share one simulation.
 
 How a row becomes a scenario (the same for every row, no per-row setting):
 - model, GPU, TP, PP and weight dtype from the row; the KV cache in fp8 when the weights are fp8 (the
-  TensorRT-LLM pages: "If you specify FP8 quantization, the KV cache will automatically be set to FP8"),
-  else 16-bit;
+  TensorRT-LLM pages: "If you specify FP8 quantization, the KV cache will automatically be set to FP8") or
+  NVFP4 (whose checkpoints quantize the KV cache to FP8: trtllm-bench's tuning.py sizes it at 1 byte), else
+  16-bit;
 - the row's engine as `engine.policy` with that engine's defaults; offline runs with chunked context
   on and the max_batch_size and max_num_tokens that trtllm-bench builds the engine with for the row's
   ISL/OSL, GPUs and dtypes (`trtllm_bench_build`);
@@ -46,8 +47,10 @@ MODELS = (("meta-llama/Llama-3.1-8B", "llama-3.1-8b"), ("meta-llama/Llama-3.1-70
 GPUS = {"H200 141GB HBM3": "h200", "H200 SXM 141GB (DGX H200)": "h200", "H200 131GB HBM3 (sic, as printed)": "h200",
         "H100 80GB HBM3": "h100-sxm", "H100 SXM 80GB (DGX H100)": "h100-sxm", "A100-SXM4-80GB": "a100-80gb",
         "L40S": "l40s", "B200": "b200", "B200 180GB (DGX B200)": "b200",
+        "GB200 192GB (GB200 NVL72)": "gb200", "GB200 NVL72": "gb200", "B300 288GB (DGX B300) [beta]": "b300",
+        "GB300 288GB (GB300 NVL72) [beta]": "gb300", "GB300 NVL72": "gb300",
         "RTX 6000 Pro Blackwell Server Edition": "rtx-pro-6000-server"}
-DTYPES = {"fp8": "fp8", "bf16": "bf16", "fp16": "fp16", "HF weights, BF16": "bf16"}
+DTYPES = {"fp8": "fp8", "fp4": "fp4", "nvfp4": "fp4", "bf16": "bf16", "fp16": "fp16", "HF weights, BF16": "bf16"}
 ENGINES = {"TensorRT-LLM": "trtllm", "TensorRT-LLM (Triton tensorrtllm_backend)": "trtllm"}
 METRICS = ("output_tokens_per_s_total", "output_tokens_per_s_per_gpu", "output_tokens_per_s", "total_tokens_per_s",
            "requests_per_s", "ttft_ms_mean", "itl_ms_mean")
@@ -169,6 +172,8 @@ def _unreplayable(raw: dict, model, gpu, dtype, engine) -> str | None:
         return "attention data parallelism not modelled"
     if (raw.get("ep") or "1") not in ("1", raw["tp"]):
         return "expert parallelism other than 1 or TP not modelled"
+    if (raw.get("pp") or "1") != "1":
+        return "pipeline parallelism with micro-batches in flight not modelled"   # ctxplan keeps one batch in flight
     if not (raw.get("num_requests") or "").strip():
         return "request count not published"
     return None
@@ -179,13 +184,14 @@ def trtllm_bench_build(row: PublishedRow) -> tuple[int, int]:
     whole sequence fits 95% of the memory left after the weights, over every GPU, then rounded up
     (NVIDIA/TensorRT-LLM tensorrt_llm/bench/build/tuning.py calc_engine_setting and finetune_setting,
     commit 04cba882; the same rule is assumed for the v0.17-1.2 tables). Its estimate counts a KV head per
-    GPU at least and takes 2 bytes per element unless fp8."""
+    GPU at least and takes its BYTES_PER_ELEM: 1 for fp8, 0.5 for NVFP4 weights with an fp8 KV cache, else 2."""
     from simulator.catalog import resolve_hardware, resolve_model
     model, hardware = resolve_model(row.model), resolve_hardware(row.gpu)
-    elem = 1.0 if row.weight_dtype == "fp8" else 2.0
+    elem = {"fp8": 1.0, "fp4": 0.5}.get(row.weight_dtype, 2.0)
+    kv_elem = 1.0 if row.weight_dtype in ("fp8", "fp4") else 2.0
     gib = 1024 ** 3
     heads = max(row.tp, model.num_kv_heads)
-    per_token = 2 * model.num_layers * heads * model.head_dim * elem / gib
+    per_token = 2 * model.num_layers * heads * model.head_dim * kv_elem / gib
     engine = model.params_total * elem / gib
     cache = (hardware.memory_bytes / gib * row.tp * row.pp - engine) * 0.95
     requests = cache / (per_token * (row.isl + row.osl))
@@ -209,7 +215,7 @@ def scenario_for(row: PublishedRow) -> dict:
     """The scenario one published run is replayed as (module docstring)."""
     arrival = ({"process": "all_at_once"} if row.rate_per_s is None
                else {"process": "poisson", "rate_per_s": row.rate_per_s})
-    kv = "fp8" if row.weight_dtype == "fp8" else "fp16" if row.weight_dtype == "fp16" else "bf16"
+    kv = "fp8" if row.weight_dtype in ("fp8", "fp4") else "fp16" if row.weight_dtype == "fp16" else "bf16"
     engine = {"policy": row.engine}
     if row.offline_bench:
         max_bs, max_tokens = trtllm_bench_build(row)

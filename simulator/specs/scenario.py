@@ -302,7 +302,7 @@ def _sglang_names(data: dict) -> dict:
     return data
 
 
-WeightDtype = Literal["bf16", "fp16", "fp8", "int8", "int4"]
+WeightDtype = Literal["bf16", "fp16", "fp8", "fp4", "int8", "int4"]
 KVDtype = Literal["bf16", "fp16", "fp8", "int4"]
 
 
