@@ -80,13 +80,15 @@ def test_bundled_set_stays_within_its_recorded_medians():
     """Every replayable row of the bundled tables (deterministic: seeded runs, no clock).
 
     The bounds are what this version reaches (closing notes of issue 16), so a change that makes the
-    numbers worse fails here. The issue's targets of 8% overall and 10% at TP > 1 are met; 12% on TTFT,
-    10% on >= 10 rows at prompts >= 32K (8 rows here, within 10%) and no row worse than 30% are not yet."""
+    numbers worse fails here. None of the issue's targets (8% overall, 12% on TTFT, 10% at TP > 1 and on
+    >= 10 rows at prompts >= 32K, no row worse than 30%) holds on every row yet: small-active MoE (Qwen3-30B-A3B)
+    on Blackwell is predicted 20-480% fast; on the 985 rows before the MoE models were added the median was 7.47%."""
     report = replay(workers=2)
-    assert report.replayed >= 980
-    assert report.median_abs_pct_error <= 8.0            # 7.47 measured
+    assert report.replayed >= 1130
+    assert report.median_abs_pct_error <= 8.5            # 8.25 measured
     assert report.by["metric"]["ttft_ms_mean"] <= 15.0   # 14.52
-    assert report.by["tp"]["tp>1"] <= 7.0                # 6.75
-    assert report.by["tp"]["tp1"] <= 8.0                 # 7.78
-    assert report.by["prompt"]["isl>=32K"] <= 5.0        # 3.79 on 8 rows
-    assert sum(abs(p.pct_error) > 30 for p in report.points) <= 50   # 50 rows
+    assert report.by["tp"]["tp>1"] <= 8.0                # 7.79
+    assert report.by["tp"]["tp1"] <= 9.0                 # 8.71
+    assert report.counts["prompt"]["isl>=32K"] >= 16
+    assert report.by["prompt"]["isl>=32K"] <= 12.5       # 12.04 on 16 rows
+    assert sum(abs(p.pct_error) > 30 for p in report.points) <= 98   # 98 rows, 44 of them Qwen3-30B-A3B
