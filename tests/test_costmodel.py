@@ -169,7 +169,7 @@ def test_elementwise_kernels_stream_each_layers_activations_once(h100):
 
 def test_fp4_weights_take_nvfp4_bytes_and_fp4_tensor_cores_where_the_gpu_has_them(h100):
     """NVFP4: 16 four-bit values share one 8-bit scale. FP4 tensor cores at their own measured efficiency on the
-    Blackwell datacenter rows; on a GPU without them fp4 weights compute at the fp8 rate."""
+    Blackwell datacenter rows; on a GPU without them fp4 weights compute at the bf16 rate (weight-only)."""
     llama70 = resolve_model("llama-3.1-70b")
     assert costmodel.bytes_per_element("fp4") == (16 * 0.5 + 1) / 16
     b200 = resolve_hardware("b200")
@@ -177,13 +177,21 @@ def test_fp4_weights_take_nvfp4_bytes_and_fp4_tensor_cores_where_the_gpu_has_the
     assert on_b200.matmul_peak_flops_per_s == 9000e12 and on_b200.matmul_efficiency_max == 0.43
     fp8_on_b200 = costmodel.iteration_cost_params(llama70, b200, weight_dtype="fp8")
     assert fp8_on_b200.matmul_efficiency_max == b200.curves.matmul_efficiency_max      # fp8 keeps its curve
-    on_h100 = costmodel.iteration_cost_params(llama70, h100, weight_dtype="fp4")
-    assert on_h100.matmul_peak_flops_per_s == h100.fp8_flops_per_s
+    on_h100 = costmodel.iteration_cost_params(llama70, h100, weight_dtype="fp4")     # W4A16 without FP4 cores
+    assert on_h100.matmul_peak_flops_per_s == h100.bf16_flops_per_s
     assert on_h100.matmul_efficiency_max == h100.curves.matmul_efficiency_max
     workstation = resolve_hardware("rtx-pro-6000")                                    # FP4 cores, no measurement
     on_rtx = costmodel.iteration_cost_params(llama70, workstation, weight_dtype="fp4")
     assert on_rtx.matmul_peak_flops_per_s == workstation.fp4_flops_per_s
     assert on_rtx.matmul_efficiency_max == workstation.curves.matmul_efficiency_max
+    from simulator.costs.kernel_model import matmul_s                                 # the kernel predictor agrees
+    from simulator.costs.hardware import wave_efficiency
+    m, n, k = 8192, 8192, 8192
+    waves = wave_efficiency(m, n, b200.curves.matmul_tile, b200.sm_count)
+    assert matmul_s(b200, m, n, k, "fp4") == pytest.approx(b200.curves.kernel_launch_s + 2 * m * n * k / (
+        9000e12 * 0.43 * m / (m + b200.curves.matmul_half_saturation_tokens) * waves))
+    with pytest.raises(ValueError, match="fp4_matmul_efficiency_max"):
+        dataclasses.replace(b200.curves, fp4_matmul_efficiency_max=1.5)
     head = llama70.vocab_size * llama70.hidden_size      # the LM head stays 16-bit; the input table is not streamed
     assert on_b200.dense_weight_bytes == pytest.approx((llama70.params_total - 2 * head) * 0.5625 + head * 2.0)
 

@@ -260,3 +260,15 @@ def test_one_pass_criterion_answers_both_questions():
     assert not plan.passes(RunVerdict(stable=True, clean=False, ttft_p99_s=0.1))
     assert Targets(2.0, 0.05).criterion().text("over the seeds") == \
         "mean p99 TTFT <= 2 s and mean p99 TPOT <= 50 ms over the seeds, nothing rejected or unfinished"
+
+
+def test_every_catalog_model_emits_its_hugging_face_repository_and_fp4_names_its_checkpoint():
+    from simulator.catalog import model_names, resolve_model
+    from simulator.planning.emit import Deployable, model_id, notes
+    for name in model_names():
+        repo = model_id(name, resolve_model(name).source)
+        assert repo.count("/") == 1 and repo != name, (name, repo)
+    nvfp4 = Deployable(model_id="m/x", tensor_parallel=1, replicas=1, max_num_seqs=256, max_num_batched_tokens=8192,
+                       gpu_memory_utilization=0.9, kv_cache_dtype="fp8", weight_dtype="fp4", enable_prefix_caching=True,
+                       max_model_len=8192)
+    assert any("NVFP4" in line for line in notes(nvfp4))

@@ -114,7 +114,7 @@ class HardwareRow(BaseModel):
     bf16_dense_tflops: float = Field(gt=0)
     fp8_dense_tflops: float | None = Field(default=None, gt=0)
     fp4_dense_tflops: float | None = Field(default=None, gt=0, description="dense FP4 (NVFP4) tensor rate; "
-                                           "none: fp4 weights compute at the fp8 rate")
+                                           "none: fp4 weights compute at the bf16 rate (W4A16)")
     fp32_tflops: float | None = Field(default=None, gt=0, description="FP32 (non-tensor) rate; CPU profiles use it")
     sm_count: int = Field(gt=0)
     l2_mb: float = Field(ge=0)

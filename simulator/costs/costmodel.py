@@ -11,6 +11,7 @@ Time of an iteration (per GPU of a tensor-parallel group, all terms added, no ov
 
     overhead                                   fixed per-iteration floor from the profile
   + linear:    max(linear_flops / achieved_matmul(T), weight_bytes_read / achieved_bw)
+               + T x elementwise_bytes_per_token / achieved_bw   (norms, RoPE, activation between the GEMMs)
   + attention: sum over prefill chunks of max(flops_i / achieved_attn(new_i), kv_bytes_i / achieved_bw)
                + decodes: max(sum flops / (peak * a_max), sum kv_bytes / achieved_decode_bw)
   + all-reduce: 2 per layer of T x hidden 16-bit activations, ring algorithm over the interconnect, each call
@@ -221,8 +222,7 @@ def iteration_cost_params(model: ModelSpec, hardware: HardwareProfile, tp: int =
     compute_dtype = weight_dtype if weight_dtype in ("fp4", "fp8", "fp32") else "bf16"   # int4/int8: bf16 compute
     matmul_peak = hardware.matmul_peak_flops_per_s(compute_dtype)
     curves = hardware.curves
-    fp4_cores = compute_dtype == "fp4" and hardware.fp4_flops_per_s and curves.fp4_matmul_efficiency_max
-    matmul_efficiency_max = curves.fp4_matmul_efficiency_max if fp4_cores else curves.matmul_efficiency_max
+
     ring_factor = 2 * (tp - 1) / tp
     return IterationCostParams(
         layer_groups=model.layer_groups(),
@@ -242,7 +242,7 @@ def iteration_cost_params(model: ModelSpec, hardware: HardwareProfile, tp: int =
         achieved_bandwidth_bytes_per_s=hardware.memory_bandwidth_bytes_per_s * curves.bandwidth_efficiency,
         achieved_decode_bandwidth_bytes_per_s=(hardware.memory_bandwidth_bytes_per_s
                                                * curves.decode_bandwidth_efficiency),
-        matmul_efficiency_max=matmul_efficiency_max,
+        matmul_efficiency_max=hardware.matmul_efficiency_max(compute_dtype),
         matmul_half_saturation_tokens=curves.matmul_half_saturation_tokens,
         attention_efficiency_max=curves.attention_efficiency_max,
         attention_half_saturation_tokens=curves.attention_half_saturation_tokens,

@@ -41,6 +41,19 @@ class EfficiencyCurves:
     matmul_tile: int = 0                    # GEMM output tile edge for wave quantisation; 0: none (CPU profiles)
     fp4_matmul_efficiency_max: float | None = None   # FP4 GEMMs' own large-shape efficiency; None: matmul's
 
+    def __post_init__(self) -> None:
+        for field in ("matmul_efficiency_max", "attention_efficiency_max", "bandwidth_efficiency",
+                      "decode_bandwidth_efficiency", "interconnect_efficiency"):
+            value = getattr(self, field)
+            if not 0 < value <= 1:
+                raise ValueError(f"{field} must be in (0, 1], got {value}")
+        if self.fp4_matmul_efficiency_max is not None and not 0 < self.fp4_matmul_efficiency_max <= 1:
+            raise ValueError(f"fp4_matmul_efficiency_max must be in (0, 1], got {self.fp4_matmul_efficiency_max}")
+        for field in ("matmul_half_saturation_tokens", "attention_half_saturation_tokens",
+                      "kernel_launch_s", "iteration_overhead_s", "allreduce_latency_s", "allreduce_step_latency_s"):
+            if getattr(self, field) < 0:
+                raise ValueError(f"{field} must be >= 0, got {getattr(self, field)}")
+
     def allreduce_call_latency_s(self, num_gpus: int) -> float:
         """Latency of one ring all-reduce over `num_gpus`, NCCL's own model (src/graph/tuning.cc): the base latency
         plus 2 (n - 1) ring steps of `allreduce_step_latency_s`; 0 for a single GPU."""
@@ -61,18 +74,6 @@ def wave_efficiency(m: float, n: float, tile: int, sm_count: int) -> float:
     if tiles < sm_count:
         return 1.0
     return tiles / (math.ceil(tiles / sm_count) * sm_count)
-
-    def __post_init__(self) -> None:
-        for field in ("matmul_efficiency_max", "attention_efficiency_max", "bandwidth_efficiency",
-                      "decode_bandwidth_efficiency", "interconnect_efficiency"):
-            value = getattr(self, field)
-            if not 0 < value <= 1:
-                raise ValueError(f"{field} must be in (0, 1], got {value}")
-        for field in ("matmul_half_saturation_tokens", "attention_half_saturation_tokens",
-                      "kernel_launch_s", "iteration_overhead_s", "allreduce_latency_s", "allreduce_step_latency_s"):
-            if getattr(self, field) < 0:
-                raise ValueError(f"{field} must be >= 0, got {getattr(self, field)}")
-
 
 @dataclass(frozen=True, slots=True)
 class HardwareProfile:
@@ -116,13 +117,19 @@ class HardwareProfile:
                 PricingTier.RESERVED: self.reserved_usd_per_gpu_hour,
                 PricingTier.SPOT: self.spot_usd_per_gpu_hour}[PricingTier(tier)]
 
+    def matmul_efficiency_max(self, compute_dtype: str) -> float:
+        """Large-shape GEMM efficiency for a compute dtype: FP4 tensor cores have their own where measured."""
+        if compute_dtype == "fp4" and self.fp4_flops_per_s and self.curves.fp4_matmul_efficiency_max:
+            return self.curves.fp4_matmul_efficiency_max
+        return self.curves.matmul_efficiency_max
+
     def matmul_peak_flops_per_s(self, compute_dtype: str) -> float:
-        """Dense rate for a compute dtype: fp4 falls back to fp8 where the GPU has no fp4 tensor cores (4-bit
-        weights with 8-bit activations, as TensorRT-LLM runs them on Hopper; an assumption), fp8 to bf16 where
-        the GPU has no fp8; fp16 = bf16."""
+        """Dense rate for a compute dtype: fp4 falls back to bf16 where the GPU has no FP4 tensor cores (weight-only
+        W4A16, as vLLM's FP4 Marlin kernels and TensorRT-LLM's Hopper W4A16 path run NVFP4 checkpoints there), fp8
+        to bf16 where the GPU has no fp8; fp16 = bf16."""
         if compute_dtype == "fp4" and self.fp4_flops_per_s:
             return self.fp4_flops_per_s
-        if compute_dtype in ("fp4", "fp8") and self.fp8_flops_per_s:
+        if compute_dtype == "fp8" and self.fp8_flops_per_s:
             return self.fp8_flops_per_s
         if compute_dtype == "fp32":
             return self.fp32_flops_per_s

@@ -29,7 +29,7 @@ def _peak(profile: HardwareProfile, dtype: str) -> float:
 def matmul_s(profile: HardwareProfile, m: int, n: int, k: int, dtype: str) -> float:
     c = profile.curves
     size = DTYPE_BYTES[dtype]
-    efficiency = (c.matmul_efficiency_max * m / (m + c.matmul_half_saturation_tokens)
+    efficiency = (profile.matmul_efficiency_max(dtype) * m / (m + c.matmul_half_saturation_tokens)
                   * wave_efficiency(m, n, c.matmul_tile, profile.sm_count))
     compute = 2.0 * m * n * k / (_peak(profile, dtype) * efficiency)
     memory = (m * k + k * n + m * n) * size / (profile.memory_bandwidth_bytes_per_s * c.bandwidth_efficiency)

@@ -153,10 +153,14 @@ def elementwise_elements_per_token_per_layer(model: ModelSpec, tp: int) -> float
 
     The norms act on the whole hidden vector on every rank (replicated under TP); RoPE and the activation act on
     the rank's slice. MoE layers apply the activation to each of the k experts' intermediate vectors (the expert
-    width from the parameter counts); MLA is approximated by its head_dim like GQA."""
+    width from the parameter counts; shared experts, dense layers of MoE models and per-head QK norms are left out).
+    MLA applies RoPE to each head's qk_rope_head_dim and to one shared rope key."""
     h = model.hidden_size
-    query = model.num_attention_heads * model.head_dim / tp
-    key = max(1.0, model.num_kv_heads / tp) * model.head_dim
+    if model.attention is AttentionKind.MLA:        # RoPE on each head's rope part and one shared rope key
+        query, key = model.num_attention_heads * model.qk_rope_head_dim / tp, model.qk_rope_head_dim
+    else:
+        query = model.num_attention_heads * model.head_dim / tp
+        key = max(1.0, model.num_kv_heads / tp) * model.head_dim
     elements = NORM_VECTORS_PER_LAYER * h + ROPE_PASSES * (query + key)
     if model.is_moe:
         _, per_expert = model.expert_split()            # a routed expert's gated MLP, summed over the layers

@@ -72,7 +72,9 @@ def notes(d: Deployable) -> list[str]:
     out = []
     if d.kv_cache_dtype not in _KV_DTYPE:
         out.append(f"kv_cache_dtype {d.kv_cache_dtype}: vLLM has no such KV cache dtype")
-    if d.weight_dtype not in _WEIGHT_DTYPE:
+    if d.weight_dtype == "fp4":
+        out.append("weight_dtype fp4: serve an NVFP4 checkpoint (NVIDIA ModelOpt; vLLM detects modelopt_fp4 from it)")
+    elif d.weight_dtype not in _WEIGHT_DTYPE:
         out.append(f"weight_dtype {d.weight_dtype}: serve a checkpoint quantized to it (e.g. AWQ or GPTQ)")
     if d.context_parallel > 1:
         out.append(f"context_parallel {d.context_parallel}: vLLM serve has no context-parallel flag")

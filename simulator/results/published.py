@@ -3,7 +3,8 @@
 The bundled set is `validation/published_*.csv` (one row per published cell: model, GPU, TP, dtypes,
 engine and version, ISL/OSL, mode, metric, value, source URL; see validation/README.md). Every row of
 every table is read; a row is skipped, with its reason counted, only when ctxplan cannot express it
-(a model, GPU or dtype it does not have). Rows that describe one run (the online table prints five
+(a model, GPU or dtype it does not have, attention data parallelism, expert parallelism other than 1 or TP,
+pipeline parallelism, no published request count). Rows that describe one run (the online table prints five
 metrics per run) share one simulation.
 
 How a row becomes a scenario (the same for every row, no per-row setting):
