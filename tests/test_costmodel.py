@@ -159,6 +159,13 @@ def test_elementwise_kernels_stream_each_layers_activations_once(h100):
     assert elements(llama8, 4) == 8 * 4096 + 2 * (1024 + 256) + 3 * 14336 / 4
     mixtral = resolve_model("mixtral-8x7b")             # 2 of 8 experts of width 14336: activation on both, moe_sum
     assert elements(mixtral, 1) == pytest.approx(8 * 4096 + 2 * (4096 + 1024) + 3 * 2 * 14336 + 3 * 4096, rel=1e-3)
+    from simulator.costs.model import active_mlp_width
+    qwen = resolve_model("qwen3-30b-a3b")                # top-8 of experts 768 wide: the reserve holds all 8
+    assert active_mlp_width(qwen) == pytest.approx(8 * 768, rel=0.01)
+    reserve = {"fixed_bytes": 0, "activation_hidden_multiplier": 0, "activation_intermediate_multiplier": 2,
+               "activation_bytes_per_element": 2, "logits_bytes_per_element": 4}
+    assert costmodel.activation_reserve_bytes(qwen, 1, 1000, 0, reserve) == pytest.approx(1000 * 2 * 8 * 768 * 2,
+                                                                                         rel=0.01)
     params = costmodel.iteration_cost_params(llama8, h100)
     assert params.elementwise_bytes_per_token == 32 * 2 * elements(llama8, 1)
     without = dataclasses.replace(params, elementwise_bytes_per_token=0.0)

@@ -57,7 +57,7 @@ from typing import Literal, get_args
 
 from simulator.costs.hardware import HardwareProfile, wave_efficiency
 from simulator.costs.model import (AttentionKind, LayerGroup, ModelSpec, WindowKind, attended_length, attended_pairs,
-                                   elementwise_elements_per_token_per_layer)
+                                   active_mlp_width, elementwise_elements_per_token_per_layer)
 
 # fp4 is NVFP4: 16 E2M1 values share one FP8 E4M3 scale, (16 x 0.5 + 1) / 16 bytes per element (NVIDIA, "Introducing
 # NVFP4 for Efficient and Accurate Low-Precision Inference"; the per-tensor FP32 scale is negligible).
@@ -130,9 +130,10 @@ def kv_bytes_for_sequence(model: ModelSpec, kv_dtype: str, num_tokens: int, tp: 
 
 def activation_reserve_bytes(model: ModelSpec, tp: int, max_num_batched_tokens: int, max_num_seqs: int,
                              reserve: dict) -> float:
-    """Memory per GPU kept out of the KV cache for activations, logits and runtime buffers."""
+    """Memory per GPU kept out of the KV cache for activations, logits and runtime buffers. An MoE token's gate/up
+    buffers hold its k experts' rows (vLLM fused_moe's intermediate caches are [tokens, top_k, 2 x width])."""
     per_token = (reserve["activation_hidden_multiplier"] * model.hidden_size
-                 + reserve["activation_intermediate_multiplier"] * model.intermediate_size / tp)
+                 + reserve["activation_intermediate_multiplier"] * active_mlp_width(model) / tp)
     activations = max_num_batched_tokens * per_token * reserve["activation_bytes_per_element"]
     logits = max_num_seqs * model.vocab_size * reserve["logits_bytes_per_element"]
     return reserve["fixed_bytes"] + activations + logits

@@ -148,6 +148,16 @@ ROPE_PASSES = 2                   # read and write the query and key heads
 GATED_ACTIVATION_PASSES = 3       # read gate and up, write one intermediate vector
 
 
+def active_mlp_width(model: ModelSpec) -> float:
+    """Width of the gated-MLP intermediate a token passes through in one layer: the dense intermediate, or in an MoE
+    layer its k routed experts' widths together (an expert's width from the parameter counts: a gated expert holds
+    3 x hidden x width per layer; shared experts are left out)."""
+    if not model.is_moe:
+        return float(model.intermediate_size)
+    _, per_expert = model.expert_split()                # a routed expert's gated MLP, summed over the layers
+    return model.experts_per_token * per_expert / (3 * model.hidden_size * model.num_layers)
+
+
 def elementwise_elements_per_token_per_layer(model: ModelSpec, tp: int) -> float:
     """Activation elements the non-GEMM kernels of one layer read and write per token on one GPU of a TP group.
 
@@ -162,12 +172,9 @@ def elementwise_elements_per_token_per_layer(model: ModelSpec, tp: int) -> float
         query = model.num_attention_heads * model.head_dim / tp
         key = max(1.0, model.num_kv_heads / tp) * model.head_dim
     elements = NORM_VECTORS_PER_LAYER * h + ROPE_PASSES * (query + key)
+    elements += GATED_ACTIVATION_PASSES * active_mlp_width(model) / tp
     if model.is_moe:
-        _, per_expert = model.expert_split()            # a routed expert's gated MLP, summed over the layers
-        width = model.experts_per_token * per_expert / (3 * h * model.num_layers)
-        elements += GATED_ACTIVATION_PASSES * width / tp + (model.experts_per_token + 1) * h
-    else:
-        elements += GATED_ACTIVATION_PASSES * model.intermediate_size / tp
+        elements += (model.experts_per_token + 1) * h  # moe_sum: read the k expert outputs, write one vector
     return elements
 
 
