@@ -57,7 +57,7 @@ from typing import Literal, get_args
 
 from simulator.costs.hardware import HardwareProfile, wave_efficiency
 from simulator.costs.model import (AttentionKind, LayerGroup, ModelSpec, WindowKind, attended_length, attended_pairs,
-                                   active_mlp_width, elementwise_elements_per_token_per_layer)
+                                   active_mlp_width, elementwise_elements_per_token_per_layer, kv_heads_per_gpu)
 
 # fp4 is NVFP4: 16 E2M1 values share one FP8 E4M3 scale, (16 x 0.5 + 1) / 16 bytes per element (NVIDIA, "Introducing
 # NVFP4 for Efficient and Accurate Low-Precision Inference"; the per-tensor FP32 scale is negligible).
@@ -94,11 +94,6 @@ def weight_bytes(model: ModelSpec, weight_dtype: str) -> float:
     embedding = model.embedding_params()
     return ((model.params_total - embedding) * bytes_per_element(weight_dtype)
             + embedding * embedding_bytes_per_element(weight_dtype))
-
-
-def kv_heads_per_gpu(model: ModelSpec, tp: int) -> float:
-    """KV heads held by one rank: split evenly, replicated when TP exceeds the KV head count."""
-    return max(1.0, model.num_kv_heads / tp)
 
 
 def kv_bytes_per_token_per_layer(model: ModelSpec, kv_dtype: str, tp: int = 1) -> float:
@@ -223,7 +218,6 @@ def iteration_cost_params(model: ModelSpec, hardware: HardwareProfile, tp: int =
     compute_dtype = weight_dtype if weight_dtype in ("fp4", "fp8", "fp32") else "bf16"   # int4/int8: bf16 compute
     matmul_peak = hardware.matmul_peak_flops_per_s(compute_dtype)
     curves = hardware.curves
-
     ring_factor = 2 * (tp - 1) / tp
     return IterationCostParams(
         layer_groups=model.layer_groups(),

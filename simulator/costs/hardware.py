@@ -75,6 +75,7 @@ def wave_efficiency(m: float, n: float, tile: int, sm_count: int) -> float:
         return 1.0
     return tiles / (math.ceil(tiles / sm_count) * sm_count)
 
+
 @dataclass(frozen=True, slots=True)
 class HardwareProfile:
     name: str

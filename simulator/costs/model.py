@@ -148,6 +148,11 @@ ROPE_PASSES = 2                   # read and write the query and key heads
 GATED_ACTIVATION_PASSES = 3       # read gate and up, write one intermediate vector
 
 
+def kv_heads_per_gpu(model: ModelSpec, tp: int) -> float:
+    """KV heads held by one rank: split evenly, replicated when TP exceeds the KV head count."""
+    return max(1.0, model.num_kv_heads / tp)
+
+
 def active_mlp_width(model: ModelSpec) -> float:
     """Width of the gated-MLP intermediate a token passes through in one layer: the dense intermediate, or in an MoE
     layer its k routed experts' widths together (an expert's width from the parameter counts: a gated expert holds
@@ -170,7 +175,7 @@ def elementwise_elements_per_token_per_layer(model: ModelSpec, tp: int) -> float
         query, key = model.num_attention_heads * model.qk_rope_head_dim / tp, model.qk_rope_head_dim
     else:
         query = model.num_attention_heads * model.head_dim / tp
-        key = max(1.0, model.num_kv_heads / tp) * model.head_dim
+        key = kv_heads_per_gpu(model, tp) * model.head_dim
     elements = NORM_VECTORS_PER_LAYER * h + ROPE_PASSES * (query + key)
     elements += GATED_ACTIVATION_PASSES * active_mlp_width(model) / tp
     if model.is_moe:

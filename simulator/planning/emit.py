@@ -21,6 +21,8 @@ from simulator.results.plan_types import PlanEmit
 IMAGE = "vllm/vllm-openai:latest"     # pin a tag in production
 _KV_DTYPE = {"bf16": "auto", "fp16": "auto", "fp8": "fp8"}
 _WEIGHT_DTYPE = {"bf16": ["--dtype", "bfloat16"], "fp16": ["--dtype", "float16"], "fp8": ["--quantization", "fp8"]}
+# dtypes vLLM takes from the checkpoint rather than a flag: what to serve
+_CHECKPOINT = {"fp4": "an NVFP4 checkpoint (NVIDIA ModelOpt; vLLM detects modelopt_fp4 from it)"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,10 +74,9 @@ def notes(d: Deployable) -> list[str]:
     out = []
     if d.kv_cache_dtype not in _KV_DTYPE:
         out.append(f"kv_cache_dtype {d.kv_cache_dtype}: vLLM has no such KV cache dtype")
-    if d.weight_dtype == "fp4":
-        out.append("weight_dtype fp4: serve an NVFP4 checkpoint (NVIDIA ModelOpt; vLLM detects modelopt_fp4 from it)")
-    elif d.weight_dtype not in _WEIGHT_DTYPE:
-        out.append(f"weight_dtype {d.weight_dtype}: serve a checkpoint quantized to it (e.g. AWQ or GPTQ)")
+    if d.weight_dtype not in _WEIGHT_DTYPE:
+        checkpoint = _CHECKPOINT.get(d.weight_dtype, "a checkpoint quantized to it (e.g. AWQ or GPTQ)")
+        out.append(f"weight_dtype {d.weight_dtype}: serve {checkpoint}")
     if d.context_parallel > 1:
         out.append(f"context_parallel {d.context_parallel}: vLLM serve has no context-parallel flag")
     return out

@@ -184,6 +184,11 @@ def _unreplayable(raw: dict, model, gpu, dtype, engine) -> str | None:
     return None
 
 
+def kv_cache_dtype(row: PublishedRow) -> str:
+    """The KV cache dtype a row ran with: fp8 under fp8 or NVFP4 weights (see the module docstring), else 16-bit."""
+    return "fp8" if row.weight_dtype in ("fp8", "fp4") else "fp16" if row.weight_dtype == "fp16" else "bf16"
+
+
 def trtllm_bench_build(row: PublishedRow) -> tuple[int, int]:
     """(max_batch_size, max_num_tokens) trtllm-bench builds for a dataset of fixed ISL/OSL: the requests whose
     whole sequence fits 95% of the memory left after the weights, over every GPU, then rounded up
@@ -193,7 +198,7 @@ def trtllm_bench_build(row: PublishedRow) -> tuple[int, int]:
     from simulator.catalog import resolve_hardware, resolve_model
     model, hardware = resolve_model(row.model), resolve_hardware(row.gpu)
     elem = {"fp8": 1.0, "fp4": 0.5}.get(row.weight_dtype, 2.0)
-    kv_elem = 1.0 if row.weight_dtype in ("fp8", "fp4") else 2.0
+    kv_elem = 1.0 if kv_cache_dtype(row) == "fp8" else 2.0
     gib = 1024 ** 3
     heads = max(row.tp, model.num_kv_heads)
     per_token = 2 * model.num_layers * heads * model.head_dim * kv_elem / gib
@@ -220,7 +225,7 @@ def scenario_for(row: PublishedRow) -> dict:
     """The scenario one published run is replayed as (module docstring)."""
     arrival = ({"process": "all_at_once"} if row.rate_per_s is None
                else {"process": "poisson", "rate_per_s": row.rate_per_s})
-    kv = "fp8" if row.weight_dtype in ("fp8", "fp4") else "fp16" if row.weight_dtype == "fp16" else "bf16"
+    kv = kv_cache_dtype(row)
     engine = {"policy": row.engine}
     if row.offline_bench:
         max_bs, max_tokens = trtllm_bench_build(row)
