@@ -15,10 +15,11 @@ How a row becomes a scenario (the same for every row, no per-row setting):
 - the row's engine as `engine.policy` with that engine's defaults; offline runs with chunked context
   on and the max_batch_size and max_num_tokens that trtllm-bench builds the engine with for the row's
   ISL/OSL, GPUs and dtypes (`trtllm_bench_build`);
-- offline max-throughput rows: `all_at_once` arrivals of the row's request count; online rows: Poisson
-  arrivals at the row's rate (QPS), or all at once for INF, with constant lengths at the printed ISL/OSL
-  (the page prints dataset averages, not the distribution: an assumption that narrows the spread), and
-  the engine's defaults (the page does not give the server's build settings);
+- offline max-throughput rows: `all_at_once` arrivals of the row's request count; online rows: the requests
+  their client sent (`BENCHMARK_SERVING_TABLES`: vLLM's benchmark_serving.py send times at its seed, all at
+  once for INF; the per-request lengths of the dataset where `DATASETS` knows it, else constant at the printed
+  ISL/OSL), Poisson arrivals at the row's rate for other online tables, and the engine's defaults (the page
+  does not give the server's build settings);
 - predicted values with the benchmark tools' definitions: output tokens per second over the run (per
   GPU where the table is), requests per second, mean TTFT, and mean ITL over all inter-token gaps.
 """
@@ -29,10 +30,12 @@ import csv
 import math
 import re
 import statistics
+import tempfile
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from simulator.errors import InputError
@@ -59,6 +62,13 @@ DTYPES = {"fp8": "fp8", "fp4": "fp4", "nvfp4": "fp4", "bf16": "bf16", "fp16": "f
 ENGINES = {"TensorRT-LLM": "trtllm", "TensorRT-LLM (Triton tensorrtllm_backend)": "trtllm"}
 METRICS = ("output_tokens_per_s_total", "output_tokens_per_s_per_gpu", "output_tokens_per_s", "total_tokens_per_s",
            "requests_per_s", "ttft_ms_mean", "itl_ms_mean")
+# Online tables measured with vLLM's benchmark_serving.py (its send times are replayed: benchmark_serving_arrivals_s),
+# and the per-request lengths of a (table, ISL, OSL) whose page prints only the dataset's averages. The v0.14
+# table's 202/214 are the means of the first 500 requests vLLM's ShareGPT sampler draws at its default seed 0
+# with the Llama-3.1 tokenizer (201.8 / 213.9; validation/README.md): that client and dataset, not a fit.
+BENCHMARK_SERVING_TABLES = frozenset({"trtllm_online_serving_v0.14"})
+BENCHMARK_SERVING_SEED = 0
+DATASETS = {("trtllm_online_serving_v0.14", 202, 214): "sharegpt_vllm_sampler_seed0.csv"}
 PROMPT_GROUPS = ((32_768, "isl>=32K"), (8_192, "isl 8K-32K"), (0, "isl<8K"))
 
 
@@ -221,19 +231,55 @@ def _round_up(value: float, ladder: tuple[tuple[float, int], ...], floor: int) -
     raise AssertionError(value)
 
 
-def scenario_for(row: PublishedRow) -> dict:
-    """The scenario one published run is replayed as (module docstring)."""
-    arrival = ({"process": "all_at_once"} if row.rate_per_s is None
-               else {"process": "poisson", "rate_per_s": row.rate_per_s})
+def benchmark_serving_arrivals_s(num: int, rate_per_s: float | None) -> np.ndarray:
+    """Send times of vLLM's benchmark_serving.py at its default seed: the first request at 0, then one gap
+    after each request drawn from numpy's global RandomState seeded 0, exponential (gamma of shape 1, the
+    same draw in the legacy generator) of mean 1 / rate; all at 0 for rate inf (vllm-project/vllm
+    benchmarks/benchmark_serving.py get_request and main's np.random.seed(args.seed), v0.6.x)."""
+    if rate_per_s is None:
+        return np.zeros(num)
+    gaps = np.random.RandomState(BENCHMARK_SERVING_SEED).standard_exponential(num - 1) / rate_per_s
+    return np.concatenate(([0.0], np.cumsum(gaps)))
+
+
+def _benchmark_trace(row: PublishedRow, directory: Path) -> Path:
+    """The requests of an online row as its client sent them, written as a trace CSV in `directory`."""
+    dataset = DATASETS.get((row.table, row.isl, row.osl))
+    if dataset is None:
+        prompt, output = np.full(row.num_requests, row.isl), np.full(row.num_requests, row.osl)
+    else:
+        with (VALIDATION_DIR / dataset).open(newline="") as handle:
+            pairs = [(int(r["prompt_tokens"]), int(r["output_tokens"])) for r in csv.DictReader(handle)]
+        if len(pairs) < row.num_requests:
+            raise InputError("dataset holds fewer requests than the row", field="num_requests",
+                             value=row.num_requests, allowed=f"at most {len(pairs)}", file=dataset)
+        prompt, output = np.array(pairs[:row.num_requests]).T
+    times = benchmark_serving_arrivals_s(row.num_requests, row.rate_per_s)
+    path = directory / "trace.csv"
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(("arrival_time_s", "prompt_tokens", "output_tokens"))
+        writer.writerows(zip(times.tolist(), prompt.tolist(), output.tolist()))
+    return path
+
+
+def scenario_for(row: PublishedRow, trace: Path | None = None) -> dict:
+    """The scenario one published run is replayed as (module docstring); `trace`: the online client's
+    requests (`_benchmark_trace`)."""
+    if trace is not None:
+        workload = {"arrival": {"process": "trace", "path": str(trace)}}
+    else:
+        arrival = ({"process": "all_at_once"} if row.rate_per_s is None
+                   else {"process": "poisson", "rate_per_s": row.rate_per_s})
+        workload = {"num_requests": row.num_requests, "arrival": arrival,
+                    "prompt_tokens": {"dist": "constant", "value": row.isl},
+                    "output_tokens": {"dist": "constant", "value": row.osl}}
     kv = kv_cache_dtype(row)
     engine = {"policy": row.engine}
     if row.offline_bench:
         max_bs, max_tokens = trtllm_bench_build(row)
         engine.update(enable_chunked_context=True, max_batch_size=max_bs, max_num_tokens=max_tokens)
-    return {"name": "published-row", "seed": 0,
-            "workload": {"num_requests": row.num_requests, "arrival": arrival,
-                         "prompt_tokens": {"dist": "constant", "value": row.isl},
-                         "output_tokens": {"dist": "constant", "value": row.osl}},
+    return {"name": "published-row", "seed": 0, "workload": workload,
             "deployments": [{"name": "d", "model": row.model, "hardware": row.gpu, "tensor_parallel": row.tp,
                              "pipeline_parallel": row.pp, "expert_parallel": row.expert_parallel,
                              "weight_dtype": row.weight_dtype, "kv_cache_dtype": kv,
@@ -244,7 +290,12 @@ def predict_run(row: PublishedRow) -> dict[str, float]:
     """Every metric of the run `row` belongs to, as the benchmark tools define them."""
     from simulator.results.runner import run
     from simulator.specs.scenario import ScenarioSpec
-    result = run(ScenarioSpec.model_validate(scenario_for(row))).deployments[0]
+    if row.table in BENCHMARK_SERVING_TABLES:
+        with tempfile.TemporaryDirectory(prefix="ctxplan-published-") as directory:
+            spec = ScenarioSpec.model_validate(scenario_for(row, _benchmark_trace(row, Path(directory))))
+            result = run(spec).deployments[0]
+    else:
+        result = run(ScenarioSpec.model_validate(scenario_for(row))).deployments[0]
     records, duration = result.records, result.summary.duration_s
     done = records[records["status"] == "completed"]
     output_tokens = float(done["output_tokens"].sum())
