@@ -53,6 +53,29 @@ def test_host_time_per_step_shows_only_where_the_engine_does_not_overlap_it():
     assert slow["e2e_s"] > fast["e2e_s"]
 
 
+def test_overlapped_host_work_is_the_floor_of_a_step():
+    """An overlapping engine's step takes the longer of its GPU work and its host work: TensorRT-LLM's PyTorch
+    backend (34 us per sequence) is host-bound on a large decode batch of a small model, its TensorRT
+    engine flow (10 us, assumed) is not."""
+    cost = costmodel.iteration_cost_params(resolve_model("llama-3.1-8b"), resolve_hardware("h100-sxm"), 1, "bf16",
+                                           "bf16")
+    pytorch, tensorrt = EngineSpec(policy="trtllm"), EngineSpec(policy="trtllm", backend="tensorrt")
+    assert pytorch.backend == "pytorch" and overlapped(pytorch) and overlapped(tensorrt)
+    per_sequence = serving_overhead()["trtllm"]["backends"]["pytorch"]["step_s_per_sequence"]
+    gpu_s = costmodel.iteration_time_s(cost, [], 1024, 1024 * 300, 1024)
+    host_s = serving_overhead()["trtllm"]["step_s"] + per_sequence * 1024
+    assert host_s > gpu_s
+    assert costmodel.iteration_time_s(with_engine_time(cost, pytorch), [], 1024, 1024 * 300, 1024) == \
+        pytest.approx(host_s)
+    assert costmodel.iteration_time_s(with_engine_time(cost, tensorrt), [], 1024, 1024 * 300, 1024) == \
+        pytest.approx(gpu_s)
+    # one sequence: the GPU's step is the longer, the host work hides behind it
+    assert costmodel.iteration_time_s(with_engine_time(cost, pytorch), [], 1, 300, 1) == \
+        costmodel.iteration_time_s(cost, [], 1, 300, 1)
+    with pytest.raises(ValueError, match="TensorRT-LLM knob"):
+        EngineSpec(policy="vllm", backend="pytorch")
+
+
 def test_decode_steps_run_the_next_captured_graph_size():
     sizes = graph_sizes(EngineSpec())
     assert sizes[:4] == (1, 2, 4, 8) and 24 in sizes and 20 not in sizes and sizes[-1] == 512    # min(2 x 256, 512)

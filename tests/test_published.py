@@ -112,13 +112,13 @@ def test_bundled_set_stays_within_its_recorded_medians():
     The bounds are what this version reaches (closing notes of issue 16), so a change that makes the
     numbers worse fails here. None of the issue's targets (8% overall, 12% on TTFT, 10% at TP > 1 and on
     >= 10 rows at prompts >= 32K, no row worse than 30%) holds on every row yet: small-active MoE (Qwen3-30B-A3B)
-    on Blackwell is predicted 20-480% fast."""
+    on Blackwell is predicted up to 120% fast on prompt-heavy runs."""
     report = replay(workers=2)
     assert report.replayed >= 1075
-    assert report.median_abs_pct_error <= 6.6            # 6.30 measured
+    assert report.median_abs_pct_error <= 6.3            # 6.02 measured
     assert report.by["metric"]["ttft_ms_mean"] <= 11.5   # 10.91
-    assert report.by["tp"]["tp>1"] <= 6.0                # 5.74
-    assert report.by["tp"]["tp1"] <= 7.5                 # 7.22
+    assert report.by["tp"]["tp>1"] <= 6.0                # 5.71
+    assert report.by["tp"]["tp1"] <= 7.0                 # 6.64
     assert report.counts["prompt"]["isl>=32K"] >= 16
     assert report.by["prompt"]["isl>=32K"] <= 12.5       # 12.04 on 16 rows
-    assert sum(abs(p.pct_error) > 30 for p in report.points) <= 46   # 46 rows, most of them Qwen3-30B-A3B
+    assert sum(abs(p.pct_error) > 30 for p in report.points) <= 26   # 26 rows, 15 of them Qwen3-30B-A3B

@@ -58,6 +58,13 @@ MIXES = {
                                   {"name": "a", "model": "llama-3.1-8b", "hardware": "l4",
                                    "engine": {"policy": "trtllm", "capacity_scheduler_policy": "MAX_UTILIZATION",
                                               "max_num_tokens": 4096, "enable_chunked_context": True}}),
+    # TensorRT-LLM's PyTorch backend: its host work per step (34 us per sequence) is longer than the GPU's
+    # decode step at this batch, until the KV the batch reads grows past it (both regimes, and the crossing)
+    "trtllm-host-bound": mix({"dist": "lognormal", "median": 100, "sigma": 0.5, "max": 2000},
+                             {"dist": "lognormal", "median": 600, "sigma": 0.4, "max": 3000}, 200, 500,
+                             {"name": "a", "model": "qwen3-30b-a3b", "hardware": "b200", "weight_dtype": "fp4",
+                              "kv_cache_dtype": "fp8", "engine": {"policy": "trtllm", "enable_chunked_context": True}},
+                             prefixes=False),
 }
 
 

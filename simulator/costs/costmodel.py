@@ -178,6 +178,8 @@ class IterationCostParams:
     host_link_bytes_per_s: float = math.inf
     host_step_s: float = 0.0               # the engine's host work per step not hidden behind the GPU
     host_step_s_per_sequence: float = 0.0  # ... and per sequence in the step
+    overlapped_host_step_s: float = 0.0    # host work run beside the GPU's step: the step takes the longer
+    overlapped_host_step_s_per_sequence: float = 0.0
     graph_sizes: tuple[int, ...] = ()      # CUDA-graph batch sizes of decode-only steps (ascending; none: eager)
     gemm_widths: tuple[tuple[float, float], ...] = ()   # dense projections: (per-GPU output width, FLOP share)
     matmul_tile: int = 0                   # wave quantisation tile (0: none)
@@ -379,7 +381,14 @@ def iteration_time_s(p: IterationCostParams, prefill_chunks: list[tuple[int, int
     if p.alltoalls_per_iteration:
         total += p.alltoalls_per_iteration * (p.allreduce_latency_s + num_tokens * p.alltoall_bytes_per_token
                                               / p.alltoall_bandwidth_bytes_per_s)
+    if p.overlapped_host_step_s or p.overlapped_host_step_s_per_sequence:
+        return max(total, overlapped_host_time_s(p, num_decodes + len(prefill_chunks)))
     return total
+
+
+def overlapped_host_time_s(p: IterationCostParams, num_sequences: int) -> float:
+    """The host work an overlapping engine runs beside a step of `num_sequences` (the step's floor)."""
+    return p.overlapped_host_step_s + p.overlapped_host_step_s_per_sequence * num_sequences
 
 
 def transfer_time_s(p: IterationCostParams, num_tokens: int, bandwidth_bytes_per_s: float) -> float:

@@ -12,7 +12,8 @@ How a row becomes a scenario (the same for every row, no per-row setting):
   TensorRT-LLM pages: "If you specify FP8 quantization, the KV cache will automatically be set to FP8") or
   NVFP4 (whose checkpoints quantize the KV cache to FP8: trtllm-bench's tuning.py sizes it at 1 byte), else
   16-bit;
-- the row's engine as `engine.policy` with that engine's defaults; offline runs with chunked context
+- the row's engine as `engine.policy` with that engine's defaults (TensorRT-LLM's runtime: a built engine for
+  the tables before v0.19, `TENSORRT_ENGINE_TABLES`, else PyTorch); offline runs with chunked context
   on and the max_batch_size and max_num_tokens that trtllm-bench builds the engine with for the row's
   ISL/OSL, GPUs and dtypes (`trtllm_bench_build`);
 - offline max-throughput rows: `all_at_once` arrivals of the row's request count; online rows: the requests
@@ -66,6 +67,9 @@ METRICS = ("output_tokens_per_s_total", "output_tokens_per_s_per_gpu", "output_t
 # and the per-request lengths of a (table, ISL, OSL) whose page prints only the dataset's averages. The v0.14
 # table's 202/214 are the means of the first 500 requests vLLM's ShareGPT sampler draws at its default seed 0
 # with the Llama-3.1 tokenizer (201.8 / 213.9; validation/README.md): that client and dataset, not a fit.
+# Tables measured on TensorRT-LLM's built-engine flow (the C++ executor); the later pages run `--backend pytorch`
+# ("Starting with v0.19, testing was performed using the PyTorch backend"; docs/research/published-tables.md).
+TENSORRT_ENGINE_TABLES = frozenset({"trtllm_online_serving_v0.14", "trtllm_perf_overview_v0.17"})
 BENCHMARK_SERVING_TABLES = frozenset({"trtllm_online_serving_v0.14"})
 BENCHMARK_SERVING_SEED = 0
 DATASETS = {("trtllm_online_serving_v0.14", 202, 214): "sharegpt_vllm_sampler_seed0.csv"}
@@ -276,6 +280,8 @@ def scenario_for(row: PublishedRow, trace: Path | None = None) -> dict:
                     "output_tokens": {"dist": "constant", "value": row.osl}}
     kv = kv_cache_dtype(row)
     engine = {"policy": row.engine}
+    if row.table in TENSORRT_ENGINE_TABLES:
+        engine["backend"] = "tensorrt"
     if row.offline_bench:
         max_bs, max_tokens = trtllm_bench_build(row)
         engine.update(enable_chunked_context=True, max_batch_size=max_bs, max_num_tokens=max_tokens)

@@ -2,9 +2,9 @@
 
     per request:  serving_overhead_s = request_s + tokenize_s_per_token x prompt tokens
                   (arrival at the server to the scheduler, and the first chunk's way back: in TTFT and e2e)
-    per step:     host_step_s + host_step_s_per_sequence x sequences, unless the engine overlaps its host
-                  work with the GPU (vLLM's async scheduling from its overlap version, TensorRT-LLM's and
-                  SGLang's overlap schedulers), when it is hidden
+    per step:     host_step_s + host_step_s_per_sequence x sequences, added to the GPU's time, unless the
+                  engine overlaps its host work with the GPU (vLLM's async scheduling from its overlap version,
+                  TensorRT-LLM's and SGLang's overlap schedulers): then a step takes the longer of the two
     decode steps: a CUDA graph for the next captured batch size up (the padded rows are computed)
 
 Pure functions of an engine spec (with every knob a number: `specs.deployment.concrete_engine`).
@@ -29,7 +29,10 @@ def serving_overhead() -> dict:
 
 
 def _terms(engine: EngineSpec) -> dict:
-    return serving_overhead()[engine.policy]
+    """The engine's terms, with its backend's step costs where it has backends (TensorRT-LLM)."""
+    terms = serving_overhead()[engine.policy]
+    backends = terms.get("backends")
+    return {**terms, **backends[engine.backend]} if backends else terms
 
 
 def overlapped(engine: EngineSpec) -> bool:
@@ -62,7 +65,9 @@ def graph_sizes(engine: EngineSpec) -> tuple[int, ...]:
 def with_engine_time(cost: IterationCostParams, engine: EngineSpec) -> IterationCostParams:
     """`cost` with the engine's exposed host time per step and its CUDA-graph sizes."""
     terms = _terms(engine)
-    hidden = overlapped(engine)
-    return dataclasses.replace(cost, host_step_s=0.0 if hidden else float(terms["step_s"]),
-                               host_step_s_per_sequence=0.0 if hidden else float(terms["step_s_per_sequence"]),
+    step_s, per_sequence = float(terms["step_s"]), float(terms["step_s_per_sequence"])
+    if overlapped(engine):
+        return dataclasses.replace(cost, overlapped_host_step_s=step_s,
+                                   overlapped_host_step_s_per_sequence=per_sequence, graph_sizes=graph_sizes(engine))
+    return dataclasses.replace(cost, host_step_s=step_s, host_step_s_per_sequence=per_sequence,
                                graph_sizes=graph_sizes(engine))

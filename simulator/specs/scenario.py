@@ -193,7 +193,7 @@ class SLOSpec(_Strict):
 TRTLLM_NAMES = {"max_batch_size": "max_num_seqs", "max_num_tokens": "max_num_batched_tokens",
                 "tokens_per_block": "block_size", "enable_chunked_context": "enable_chunked_prefill",
                 "enable_block_reuse": "enable_prefix_caching"}     # TensorRT-LLM's knob -> the shared field
-TRTLLM_ONLY = ("free_gpu_memory_fraction", "capacity_scheduler_policy", "max_attention_window")
+TRTLLM_ONLY = ("free_gpu_memory_fraction", "capacity_scheduler_policy", "max_attention_window", "backend")
 SGLANG_NAMES = {"max_running_requests": "max_num_seqs", "chunked_prefill_size": "max_num_batched_tokens",
                 "page_size": "block_size"}                        # SGLang's knob -> the shared field
 SGLANG_ONLY = ("mem_fraction_static", "max_prefill_tokens")
@@ -227,6 +227,9 @@ class EngineSpec(_Strict):
                                               "unset, SGLang's rule for the GPU and TP")
     max_prefill_tokens: int | None = Field(default=None, ge=1, le=10_000_000,
                                            description="sglang: prompt tokens per prefill batch")
+    backend: Literal["pytorch", "tensorrt"] | None = Field(
+        default=None, description="trtllm: the runtime, PyTorch (the default from TensorRT-LLM 1.0) or a built "
+        "TensorRT engine (the C++ executor); they differ in host time per step (serving_overhead.yaml)")
     max_attention_window: int | None = Field(
         default=None, ge=1, le=MAX_TOKENS, description="trtllm: tokens every (non-chunked) layer keeps and attends "
         "to; unset, each keeps its whole context, a model's sliding window included (KvCacheConfig default)")

@@ -16,7 +16,9 @@ s_k = now + k t_0 + delta k (k - 1) / 2. The stretch ends at the first of:
     - the first completion (the top of the clock's completion heap);
     - the KV pool running short: block needs are arithmetic in the clock's phase counts, and the
       iteration that would need more blocks than are free must be scheduled normally;
-    - a hard stop of the run.
+    - a hard stop of the run;
+    - where the engine's host work runs beside the GPU and is the longer (a host-bound step: each takes
+      the host's time, delta 0), the last iteration whose GPU share is still below the host's.
 
 The whole stretch is one SimPy timeout. Engine statistics are advanced per stretch: batch sizes
 and times in closed form, the KV usage integral by an O(K) loop over the stretch's iterations
@@ -27,6 +29,7 @@ Whether skip-ahead applies is decided in one place, `why_not_skip_ahead`, which 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 
@@ -35,7 +38,7 @@ from simulator.costs.costmodel import IterationCostParams
 from simulator.engine.fast.clock import ClockedScheduler
 from simulator.engine.scheduler import Scheduler
 from simulator.engine.setup import ReplicaSetup
-from simulator.engine.step import Step, global_only_layers
+from simulator.engine.step import Step, global_only_layers, step_time_s
 
 
 def why_not_skip_ahead(setup: ReplicaSetup, *, exact: bool, disaggregated: bool, dependent_calls: bool) -> str | None:
@@ -84,6 +87,9 @@ class SkipStepper:
         self.cost = cost
         self.index = index
         self.global_layers = global_only_layers(cost)
+        # the GPU's share of a step where the engine's host work runs beside it (a host-bound stretch's bound)
+        self.gpu_cost = (dataclasses.replace(cost, overlapped_host_step_s=0.0, overlapped_host_step_s_per_sequence=0.0)
+                         if cost.overlapped_host_step_s or cost.overlapped_host_step_s_per_sequence else None)
         self.next_arrival_s = next_arrival_s
         self.stop_s = stop_s
         # the loop's calls go straight to the clock (bound methods: no extra Python frame per step)
@@ -107,7 +113,15 @@ class SkipStepper:
         # each iteration adds one token of KV per sequence and layer; decode attention is linear in it
         delta = costmodel.decode_attention_time_s(self.cost, self.global_layers * step.num_clocked)
         d = clock.iteration
-        k = start_times_below(now, t0, delta, next_arrival, clock.next_completion() - d)
+        k_max = clock.next_completion() - d
+        if self.gpu_cost is not None:
+            host_s = costmodel.overlapped_host_time_s(self.cost, step.num_clocked)
+            if t0 <= host_s:     # host-bound: every step takes host_s while the GPU's growing share stays below it
+                gpu_s = step_time_s(self.gpu_cost, step, self.global_layers)
+                if delta > 0:
+                    k_max = min(k_max, 1 + int((host_s - gpu_s) / delta))
+                delta = 0.0
+        k = start_times_below(now, t0, delta, next_arrival, k_max)
         if not math.isinf(self.stop_s):          # every iteration must also end before the hard stop
             k = min(k, max(0, start_times_below(now + t0, t0, delta, self.stop_s, k)))
         if k <= 1:
