@@ -69,6 +69,7 @@ def _profile_fields(profile: HardwareProfile) -> dict:
         "fp8_dense_tflops": round(profile.fp8_flops_per_s / 1e12, 6) if profile.fp8_flops_per_s else None,
         "fp4_dense_tflops": round(profile.fp4_flops_per_s / 1e12, 6) if profile.fp4_flops_per_s else None,
         "fp32_tflops": round(profile.fp32_flops_per_s / 1e12, 6),
+        "exp_tera_per_s": round(profile.exp_per_s / 1e12, 6) if profile.exp_per_s else None,
         "sm_count": profile.sm_count,
         "l2_mb": round(profile.l2_bytes / 1e6, 3),
         "interconnect_gb_s": round(profile.interconnect_bytes_per_s / 1e9, 3),

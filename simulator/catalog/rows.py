@@ -116,6 +116,9 @@ class HardwareRow(BaseModel):
     fp4_dense_tflops: float | None = Field(default=None, gt=0, description="dense FP4 (NVFP4) tensor rate; "
                                            "none: fp4 weights compute at the bf16 rate (W4A16)")
     fp32_tflops: float | None = Field(default=None, gt=0, description="FP32 (non-tensor) rate; CPU profiles use it")
+    exp_tera_per_s: float | None = Field(default=None, gt=0, description="exponentials per second of the special "
+                                         "function units, 1e12/s (softmax); attention runs no faster than this "
+                                         "x 4 x head_dim FLOP/s; none: no such bound")
     sm_count: int = Field(gt=0)
     l2_mb: float = Field(ge=0)
     interconnect_gb_s: float = Field(gt=0)
@@ -142,6 +145,7 @@ class HardwareRow(BaseModel):
             bf16_flops_per_s=self.bf16_dense_tflops * 1e12,
             fp8_flops_per_s=self.fp8_dense_tflops * 1e12 if self.fp8_dense_tflops else None,
             fp4_flops_per_s=self.fp4_dense_tflops * 1e12 if self.fp4_dense_tflops else None,
+            exp_per_s=self.exp_tera_per_s * 1e12 if self.exp_tera_per_s else None,
             fp32_flops_per_s=(self.fp32_tflops * 1e12 if self.fp32_tflops
                               else self.bf16_dense_tflops * 1e12 * defaults.fp32_fraction_of_bf16_when_unknown),
             sm_count=self.sm_count, l2_bytes=self.l2_mb * 1e6,

@@ -234,8 +234,9 @@ def iteration_cost_params(model: ModelSpec, hardware: HardwareProfile, tp: int =
         attention_flops_per_pair=model.attention_flops_per_pair() / tp,
         kv_bytes_per_token_per_layer=kv_bytes_per_token_per_layer(model, kv_dtype, tp),
         matmul_peak_flops_per_s=matmul_peak,
-        attention_peak_flops_per_s=hardware.matmul_peak_flops_per_s(kv_dtype if kv_dtype in ("fp8", "fp32")
-                                                                    else "bf16"),
+        attention_peak_flops_per_s=hardware.attention_peak_flops_per_s(
+            kv_dtype if kv_dtype in ("fp8", "fp32") else "bf16",
+            model.attention_flops_per_pair() / model.num_attention_heads),
         achieved_bandwidth_bytes_per_s=hardware.memory_bandwidth_bytes_per_s * curves.bandwidth_efficiency,
         achieved_decode_bandwidth_bytes_per_s=(hardware.memory_bandwidth_bytes_per_s
                                                * curves.decode_bandwidth_efficiency),

@@ -5,6 +5,7 @@ depends on shape; `EfficiencyCurves` holds the fitted (or, until calibration, as
 
     achieved matmul FLOP/s    = peak * m_max * T / (T + T_half)     T = tokens in the iteration
     achieved attention FLOP/s = peak * a_max * L / (L + L_half)     L = query tokens of one sequence
+                                (peak: the tensor cores' or, where slower, the softmax exponentials')
     achieved bandwidth        = peak_bw * bw_eff
     GEMMs of one full wave or more lose the empty part of their last wave (`wave_efficiency`)
 
@@ -102,6 +103,7 @@ class HardwareProfile:
     device_kind: str = "gpu"                # "cpu" for a profile calibrated on a CPU: a test device, not a target
     provenance: str = "datasheet default"   # where its numbers come from, shown in every result
     fp4_flops_per_s: float | None = None    # dense FP4 (NVFP4) tensor rate where the GPU has one
+    exp_per_s: float | None = None          # exponentials per second of the special function units (softmax)
 
     def __post_init__(self) -> None:
         for field in ("memory_bytes", "memory_bandwidth_bytes_per_s", "bf16_flops_per_s",
@@ -135,3 +137,14 @@ class HardwareProfile:
         if compute_dtype == "fp32":
             return self.fp32_flops_per_s
         return self.bf16_flops_per_s
+
+    def attention_peak_flops_per_s(self, compute_dtype: str, flops_per_exp: float) -> float:
+        """Attention's rate: the tensor cores' for its dtype, or the softmax's where the special function units
+        are slower. Each (query, key) pair of a head costs one exponential beside `flops_per_exp` tensor FLOPs
+        (4 x head_dim), and FlashAttention's pipeline overlaps the two, so the slower one sets the pace
+        ("attn fwd is bottlenecked by exponential" on B200, FlashAttention-4; Blackwell Ultra doubles MUFU.EX2
+        for it, NVIDIA's "Making Softmax More Efficient with NVIDIA Blackwell Ultra"). No rate known: no bound."""
+        peak = self.matmul_peak_flops_per_s(compute_dtype)
+        if self.exp_per_s is None:
+            return peak
+        return min(peak, self.exp_per_s * flops_per_exp)
