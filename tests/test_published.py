@@ -58,6 +58,7 @@ def test_rows_become_the_benchmark_runs_they_describe(tmp_path):
     # 4096 requests, 4096 x (1 + 128/128) tokens
     assert (offline.deployments[0].engine.max_num_seqs, offline.deployments[0].engine.max_num_batched_tokens) == \
         trtllm_bench_build(rows[0]) == (4096, 8192)
+    assert offline.deployments[0].engine.free_gpu_memory_fraction == 0.95      # the pages' stated setting
     assert online.deployments[0].engine.max_num_seqs == 2048          # the engine's defaults online
     assert online.workload.arrival.process == "poisson" and online.workload.arrival.rate_per_s == 8
     assert online.deployments[0].tensor_parallel == 4 and online.deployments[0].weight_dtype == "bf16"
@@ -115,10 +116,10 @@ def test_bundled_set_stays_within_its_recorded_medians():
     (Qwen3-30B-A3B) on Blackwell is predicted up to 107% fast on prompt-heavy runs."""
     report = replay(workers=2)
     assert report.replayed >= 1075
-    assert report.median_abs_pct_error <= 6.3            # 5.97 measured
+    assert report.median_abs_pct_error <= 6.5            # 6.23 measured
     assert report.by["metric"]["ttft_ms_mean"] <= 11.5   # 10.91
-    assert report.by["tp"]["tp>1"] <= 6.0                # 5.69
-    assert report.by["tp"]["tp1"] <= 7.0                 # 6.64
+    assert report.by["tp"]["tp>1"] <= 6.2                # 5.86
+    assert report.by["tp"]["tp1"] <= 7.0                 # 6.65
     assert report.counts["prompt"]["isl>=32K"] >= 16
-    assert report.by["prompt"]["isl>=32K"] <= 9.5        # 8.69 on 16 rows
-    assert sum(abs(p.pct_error) > 30 for p in report.points) <= 22   # 22 rows, 11 of them Qwen3-30B-A3B
+    assert report.by["prompt"]["isl>=32K"] <= 8.5        # 7.89 on 16 rows
+    assert sum(abs(p.pct_error) > 30 for p in report.points) <= 24   # 24 rows, 12 of them Qwen3-30B-A3B
