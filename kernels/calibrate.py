@@ -111,6 +111,7 @@ def _calibrate(device: torch.device, quick: bool, out: Path, base_profile: str |
         base = dataclasses.replace(base, name="measured", memory_bytes=_cpu_memory_gb() * 1e9,
                                    sm_count=torch.get_num_threads(), l2_bytes=0.0, interconnect_bytes_per_s=1e9,
                                    on_demand_usd_per_gpu_hour=0.0, fp8_flops_per_s=None, fp4_flops_per_s=None,
+                                   exp_per_s=None,
                                    curves=dataclasses.replace(base.curves, matmul_tile=0))   # no GPU waves
     profile = fit_profile(base, fit_rows, use_measured_peaks=base_name is None)
     overhead = measure_iteration_overhead_s(profile, device)

@@ -232,12 +232,14 @@ def test_moe_experts_run_as_a_grouped_gemm_of_their_own_rows(h100):
 
 
 def test_attention_runs_at_the_slower_of_the_tensor_cores_and_the_softmax_exponentials():
-    """One exponential per (query, key) pair and head beside 4 x head_dim tensor FLOPs: FP8 attention on B200
-    (4,500 TFLOP/s against 5e12 exp/s x 512) is exponential-bound, BF16 is not, and B300's doubled MUFU.EX2
-    lifts the bound above its tensor cores; a GPU without an exponential rate in the catalog has no bound."""
+    """One exponential per (query, key) pair and head beside 4 x head_dim tensor FLOPs: at head_dim 128 FP8
+    attention on B200 (4,500 TFLOP/s against 5e12 exp/s x 512) is exponential-bound, BF16 is not, and B300's
+    doubled MUFU.EX2 lifts the bound above its tensor cores; at head_dim 96 BF16 on B200 is bound too; a GPU
+    without an exponential rate in the catalog has no bound."""
     b200, b300, l40s = (resolve_hardware(name) for name in ("b200", "b300", "l40s"))
     assert b200.attention_peak_flops_per_s("fp8", 512) == pytest.approx(5e12 * 512)
     assert b200.attention_peak_flops_per_s("bf16", 512) == b200.matmul_peak_flops_per_s("bf16")
+    assert b200.attention_peak_flops_per_s("bf16", 384) == pytest.approx(5e12 * 384)     # head_dim 96
     assert b300.attention_peak_flops_per_s("fp8", 512) == b300.matmul_peak_flops_per_s("fp8")
     assert l40s.exp_per_s is None and l40s.attention_peak_flops_per_s("fp8", 512) == l40s.matmul_peak_flops_per_s("fp8")
     model = resolve_model("llama-3.1-70b")

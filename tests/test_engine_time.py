@@ -61,14 +61,18 @@ def test_overlapped_host_work_is_the_floor_of_a_step():
                                            "bf16")
     pytorch, tensorrt = EngineSpec(policy="trtllm"), EngineSpec(policy="trtllm", backend="tensorrt")
     assert pytorch.backend == "pytorch" and overlapped(pytorch) and overlapped(tensorrt)
-    per_sequence = serving_overhead()["trtllm"]["backends"]["pytorch"]["step_s_per_sequence"]
+    terms = serving_overhead()["trtllm"]["backends"]["pytorch"]
+    per_sequence = terms["step_s_per_sequence"]
     gpu_s = costmodel.iteration_time_s(cost, [], 1024, 1024 * 300, 1024)
-    host_s = serving_overhead()["trtllm"]["step_s"] + per_sequence * 1024
+    host_s = terms["step_s"] + per_sequence * 1024
     assert host_s > gpu_s
     assert costmodel.iteration_time_s(with_engine_time(cost, pytorch), [], 1024, 1024 * 300, 1024) == \
         pytest.approx(host_s)
     assert costmodel.iteration_time_s(with_engine_time(cost, tensorrt), [], 1024, 1024 * 300, 1024) == \
         pytest.approx(gpu_s)
+    # a prefilling sequence counts as one sequence of the step
+    assert costmodel.iteration_time_s(with_engine_time(cost, pytorch), [(0, 8)], 1023, 1023 * 300, 1024) == \
+        pytest.approx(max(host_s, costmodel.iteration_time_s(cost, [(0, 8)], 1023, 1023 * 300, 1024)))
     # one sequence: the GPU's step is the longer, the host work hides behind it
     assert costmodel.iteration_time_s(with_engine_time(cost, pytorch), [], 1, 300, 1) == \
         costmodel.iteration_time_s(cost, [], 1, 300, 1)

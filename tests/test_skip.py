@@ -59,12 +59,20 @@ MIXES = {
                                    "engine": {"policy": "trtllm", "capacity_scheduler_policy": "MAX_UTILIZATION",
                                               "max_num_tokens": 4096, "enable_chunked_context": True}}),
     # TensorRT-LLM's PyTorch backend: its host work per step (34 us per sequence) is longer than the GPU's
-    # decode step at this batch, until the KV the batch reads grows past it (both regimes, and the crossing)
+    # decode step at this batch: host-bound stretches (arrivals and completions end them)
     "trtllm-host-bound": mix({"dist": "lognormal", "median": 100, "sigma": 0.5, "max": 2000},
                              {"dist": "lognormal", "median": 600, "sigma": 0.4, "max": 3000}, 200, 500,
                              {"name": "a", "model": "qwen3-30b-a3b", "hardware": "b200", "weight_dtype": "fp4",
                               "kv_cache_dtype": "fp8", "engine": {"policy": "trtllm", "enable_chunked_context": True}},
                              prefixes=False),
+    # ... and a stretch that the crossing ends: 512 requests at once, the GPU's share grows past the host's
+    "trtllm-host-bound-crossing": ScenarioSpec.model_validate({
+        "name": "x", "seed": 0,
+        "workload": {"num_requests": 512, "arrival": {"process": "all_at_once"},
+                     "prompt_tokens": {"dist": "constant", "value": 2000},
+                     "output_tokens": {"dist": "constant", "value": 1500}},
+        "deployments": [{"name": "a", "model": "qwen3-30b-a3b", "hardware": "b200", "weight_dtype": "fp4",
+                         "kv_cache_dtype": "fp8", "engine": {"policy": "trtllm", "enable_chunked_context": True}}]}),
 }
 
 

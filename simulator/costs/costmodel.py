@@ -7,12 +7,14 @@ its KV cache:
     sequence A (prefill chunk):  [ context=2048 cached | new=512 ]   -> 512 query tokens
     sequence B (decode):         [ context=9000 cached |1]           -> 1 query token
 
-Time of an iteration (per GPU of a tensor-parallel group, all terms added, no overlap assumed):
+Time of an iteration (per GPU of a tensor-parallel group, all terms added, no overlap assumed between them;
+the engine's host work is added when the engine does not overlap it, else the step takes max(this, host)):
 
     overhead                                   fixed per-iteration floor from the profile
   + linear:    max(linear_flops / achieved_matmul(T), weight_bytes_read / achieved_bw)
                + T x elementwise_bytes_per_token / achieved_bw   (norms, RoPE, activation between the GEMMs)
   + attention: sum over prefill chunks of max(flops_i / achieved_attn(new_i), kv_bytes_i / achieved_bw)
+               (attention's peak: the tensor cores' or the softmax exponentials' x 4 x head_dim, the lower)
                + decodes: max(sum flops / (peak * a_max), sum kv_bytes / achieved_decode_bw)
   + all-reduce: 2 per layer of T x hidden 16-bit activations, ring algorithm over the interconnect, each call
                base latency + 2 (tp - 1) ring steps (NCCL's model, `EfficiencyCurves.allreduce_call_latency_s`)

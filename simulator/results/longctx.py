@@ -51,7 +51,9 @@ def stage_cost(model: ModelSpec, hardware: HardwareProfile, context_tokens: int,
     dense_f, attention_f = forward_flops_per_token(model, context_tokens)
     dense_f, attention_f = dense_f * multiplier, attention_f * multiplier
     peak = hardware.bf16_flops_per_s
-    seconds_per_token = dense_f / (peak * t["dense_mfu"]) + attention_f / (peak * t["attention_mfu"])
+    attention_peak = hardware.attention_peak_flops_per_s("bf16", model.attention_flops_per_pair()
+                                                         / model.num_attention_heads)
+    seconds_per_token = dense_f / (peak * t["dense_mfu"]) + attention_f / (attention_peak * t["attention_mfu"])
     gpu_hours = tokens * seconds_per_token / 3600.0
     return {
         "context_tokens": context_tokens,

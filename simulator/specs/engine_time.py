@@ -36,7 +36,7 @@ def _terms(engine: EngineSpec) -> dict:
 
 
 def overlapped(engine: EngineSpec) -> bool:
-    """The engine hides its host work behind the GPU's step."""
+    """The engine runs its host work beside the GPU's step (a step then takes the longer of the two)."""
     terms = _terms(engine)
     if "overlap_from_version" in terms:
         return version_key(engine.version) >= version_key(terms["overlap_from_version"])
@@ -63,7 +63,8 @@ def graph_sizes(engine: EngineSpec) -> tuple[int, ...]:
 
 
 def with_engine_time(cost: IterationCostParams, engine: EngineSpec) -> IterationCostParams:
-    """`cost` with the engine's exposed host time per step and its CUDA-graph sizes."""
+    """`cost` with the engine's host time per step (added, or as the step's floor where it overlaps) and its
+    CUDA-graph sizes."""
     terms = _terms(engine)
     step_s, per_sequence = float(terms["step_s"]), float(terms["step_s_per_sequence"])
     if overlapped(engine):

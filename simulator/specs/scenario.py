@@ -287,6 +287,8 @@ def _own_names(data: dict, names: dict[str, str], engine: str) -> dict:
 def _sglang_names(data: dict) -> dict:
     """SGLang's names onto the shared fields; its fixed defaults where unset (GPU-dependent ones at resolve)."""
     foreign = [k for k in (*VLLM_ONLY, *TRTLLM_NAMES, *TRTLLM_ONLY, "version") if data.get(k) is not None]
+    if foreign and foreign[0] == "backend":
+        raise ValueError("backend is a TensorRT-LLM knob (its runtime): set policy: trtllm")
     if foreign:
         raise ValueError(f"{foreign[0]} is not an SGLang knob (SGLang sizes its KV pool with mem_fraction_static)")
     data, defaults = _own_names(data, SGLANG_NAMES, "SGLang"), engine_defaults()["sglang"]
