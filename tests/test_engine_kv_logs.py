@@ -9,7 +9,7 @@ import pytest
 
 from simulator.catalog import resolve_hardware, resolve_model
 from simulator.specs.deployment import memory_plan
-from simulator.specs.scenario import EngineSpec
+from simulator.specs.engine_spec import EngineSpec
 
 ROWS = pd.read_csv(Path(__file__).resolve().parent.parent / "validation" / "engine_kv_logs.csv", dtype=str,
                    keep_default_na=False)

@@ -111,7 +111,7 @@ def test_trtllm_reserves_lifetimes_at_admission():
 
 
 def test_engine_knobs_keep_each_engines_names():
-    from simulator.specs.scenario import EngineSpec
+    from simulator.specs.engine_spec import EngineSpec
     trt = EngineSpec(policy="trtllm", max_batch_size=64, tokens_per_block=64)
     assert (trt.max_num_seqs, trt.block_size, trt.enable_chunked_prefill) == (64, 64, False)
     assert trt.free_gpu_memory_fraction == 0.9 and trt.capacity_scheduler_policy == "GUARANTEED_NO_EVICT"
@@ -127,7 +127,7 @@ def test_engine_knobs_keep_each_engines_names():
 def test_sglang_knobs_keep_sglangs_names_and_its_gpu_rules():
     from simulator.catalog import resolve_hardware
     from simulator.specs.deployment import sglang_engine
-    from simulator.specs.scenario import EngineSpec
+    from simulator.specs.engine_spec import EngineSpec
     sgl = EngineSpec(policy="sglang", chunked_prefill_size=4096, max_running_requests=64, disable_radix_cache=True)
     assert (sgl.max_num_batched_tokens, sgl.max_num_seqs, sgl.enable_prefix_caching) == (4096, 64, False)
     assert sgl.gpu_memory_utilization is None and sgl.max_prefill_tokens == 16384
@@ -150,7 +150,7 @@ def test_sglang_knobs_keep_sglangs_names_and_its_gpu_rules():
 
 def test_sglang_retracts_the_youngest_to_the_tail_and_resets_its_ratio():
     from simulator.engine.policy import policy_for
-    from simulator.specs.scenario import engine_defaults
+    from simulator.specs.engine_spec import engine_defaults
     policy = policy_for("sglang", max_prefill_tokens=16384, sglang_params=engine_defaults()["sglang"]["new_token_ratio"])
     assert policy.fresh() is not policy and policy.new_token_ratio == 0.7
     running = [Request(i, 0.0, 100 + 10 * i, 50) for i in range(4)]

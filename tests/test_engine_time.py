@@ -11,7 +11,8 @@ from simulator.costs import costmodel
 from simulator.results.estimate import estimate
 from simulator.results.runner import run
 from simulator.specs.engine_time import graph_sizes, overlapped, request_overhead, serving_overhead, with_engine_time
-from simulator.specs.scenario import EngineSpec, ScenarioSpec
+from simulator.specs.scenario import ScenarioSpec
+from simulator.specs.engine_spec import EngineSpec
 
 
 def _one_request(prompt: int, engine: dict | None = None) -> ScenarioSpec:

@@ -16,7 +16,7 @@ from api.render_estimate import estimate_table
 from api.response_models import EstimateResponse
 from simulator.catalog import resolve_hardware, resolve_model
 from simulator.results.estimate import estimate
-from simulator.specs.scenario import EngineSpec
+from simulator.specs.engine_spec import EngineSpec
 
 ROOT = Path(__file__).resolve().parent.parent
 CTXPLAN = str(Path(sys.executable).parent / "ctxplan")

@@ -71,7 +71,7 @@ def test_naive_attention_materialises_the_score_matrix(h100):
     whole = estimate(llama70, h100, 131072, 16, tp=8, engine=None, attention_impl="naive")
     assert whole.attention_impl == "naive" and whole.prefill_time_s == naive.prefill_time_s
     unchunked = estimate(llama70, h100, 131072, 16, tp=8, attention_impl="naive",
-                         engine=__import__("simulator.specs.scenario", fromlist=["EngineSpec"]).EngineSpec(
+                         engine=__import__("simulator.specs.engine_spec", fromlist=["EngineSpec"]).EngineSpec(
                              enable_chunked_prefill=False, max_num_batched_tokens=131072))
     assert unchunked.fits is False and "score matrix" in unchunked.fit_reason
 

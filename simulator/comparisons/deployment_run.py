@@ -33,7 +33,7 @@ from simulator.comparisons.quality import kv_quality_penalty, quality_model, qua
 from simulator.workloads.rag import encoder_time_s, pipeline_ready_times, retrieval_defaults, search_time_s
 from simulator.comparisons.rows import Answered, QueryCosts, comparison_row
 from simulator.results.types import ComparisonRow, LatencyStats, ServingMetrics
-from simulator.specs.scenario import engine_defaults
+from simulator.specs.engine_spec import engine_defaults
 
 API_ROUND_TRIP_S = 0.05      # embedding API latency per query (assumption: one network round trip)
 

@@ -28,7 +28,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from simulator.specs.scenario import engine_defaults
+from simulator.specs.engine_spec import engine_defaults
 
 
 @dataclass(frozen=True, slots=True)

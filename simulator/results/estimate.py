@@ -59,7 +59,7 @@ from simulator.costs.model import ModelSpec, attended_length
 from simulator.results.estimate_types import AttentionImplEstimate, AttentionImpls, Estimate, GpuLayout
 from simulator.specs.engine_time import request_overhead, with_engine_time
 from simulator.specs.parallel import Degree, check_degrees
-from simulator.specs.scenario import EngineSpec
+from simulator.specs.engine_spec import EngineSpec
 
 MAX_CONTEXT_PARALLEL = 256
 

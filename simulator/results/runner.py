@@ -20,7 +20,8 @@ from simulator.engine.cluster import simulate
 from simulator.specs.deployment import ResolvedDeployment, resolve_deployment
 from simulator.errors import InputError
 from simulator.results.types import ClosedLoopWindow, ServingMetrics, SimulatedDeployment, SimulationResult
-from simulator.specs.scenario import ConstantLength, ScenarioSpec, engine_defaults
+from simulator.specs.scenario import ConstantLength, ScenarioSpec
+from simulator.specs.engine_spec import engine_defaults
 
 
 @dataclass(frozen=True, slots=True)

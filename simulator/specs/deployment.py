@@ -17,7 +17,8 @@ from simulator.engine.cluster import PrefillPool, ReplicaSetup
 from simulator.errors import InputError
 from simulator.costs.hardware import HardwareProfile
 from simulator.costs.model import ModelSpec, WindowKind
-from simulator.specs.scenario import DeploymentSpec, EngineSpec, engine_defaults
+from simulator.specs.scenario import DeploymentSpec
+from simulator.specs.engine_spec import EngineSpec, engine_defaults
 from simulator.specs.engine_time import request_overhead, with_engine_time
 from simulator.specs.parallel import check_degrees, valid_tp  # noqa: F401  (valid_tp: re-exported)
 from simulator.engine.policy import policy_for

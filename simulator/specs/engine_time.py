@@ -20,7 +20,7 @@ import yaml
 from simulator.catalog import CATALOG_DIR
 from simulator.costs.costmodel import IterationCostParams
 from simulator.costs.memory import version_key
-from simulator.specs.scenario import EngineSpec
+from simulator.specs.engine_spec import EngineSpec
 
 
 @functools.lru_cache(maxsize=1)
