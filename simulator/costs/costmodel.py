@@ -178,10 +178,9 @@ class IterationCostParams:
     score_bytes_per_pair: float = 0.0      # naive attention: score-matrix HBM traffic per (query, key) per layer
     kv_bytes_per_token: float = 0.0        # all layers, per GPU (swap and transfer sizes)
     host_link_bytes_per_s: float = math.inf
-    host_step_s: float = 0.0               # the engine's host work per step not hidden behind the GPU
+    host_step_s: float = 0.0               # the engine's host work per step
     host_step_s_per_sequence: float = 0.0  # ... and per sequence in the step
-    overlapped_host_step_s: float = 0.0    # host work run beside the GPU's step: the step takes the longer
-    overlapped_host_step_s_per_sequence: float = 0.0
+    host_overlapped: bool = False          # run beside the GPU's step (the step takes the longer), else added
     graph_sizes: tuple[int, ...] = ()      # CUDA-graph batch sizes of decode-only steps (ascending; none: eager)
     gemm_widths: tuple[tuple[float, float], ...] = ()   # dense projections: (per-GPU output width, FLOP share)
     matmul_tile: int = 0                   # wave quantisation tile (0: none)
@@ -377,21 +376,22 @@ def iteration_time_s(p: IterationCostParams, prefill_chunks: list[tuple[int, int
         linear_tokens = p.graph_sizes[bisect.bisect_left(p.graph_sizes, num_tokens)]   # the padded graph's rows
     total = (p.iteration_overhead_s + linear_time_s(p, linear_tokens, num_samples) + attention_s
              + allreduce_time_s(p, num_tokens))
-    if p.host_step_s or p.host_step_s_per_sequence:
-        total += p.host_step_s + p.host_step_s_per_sequence * (num_decodes + len(prefill_chunks))
+    host_s = host_time_s(p, num_decodes + len(prefill_chunks)) if p.host_step_s or p.host_step_s_per_sequence else 0.0
+    if host_s and not p.host_overlapped:
+        total += host_s
     if p.pp > 1:
         total += (p.pp - 1) * (p.pp_hop_s + num_tokens * p.pp_bytes_per_token / p.pp_link_bytes_per_s)
     if p.alltoalls_per_iteration:
         total += p.alltoalls_per_iteration * (p.allreduce_latency_s + num_tokens * p.alltoall_bytes_per_token
                                               / p.alltoall_bandwidth_bytes_per_s)
-    if p.overlapped_host_step_s or p.overlapped_host_step_s_per_sequence:
-        return max(total, overlapped_host_time_s(p, num_decodes + len(prefill_chunks)))
+    if host_s and p.host_overlapped:
+        return max(total, host_s)
     return total
 
 
-def overlapped_host_time_s(p: IterationCostParams, num_sequences: int) -> float:
-    """The host work an overlapping engine runs beside a step of `num_sequences` (the step's floor)."""
-    return p.overlapped_host_step_s + p.overlapped_host_step_s_per_sequence * num_sequences
+def host_time_s(p: IterationCostParams, num_sequences: int) -> float:
+    """The engine's host work for a step of `num_sequences` (added to it, or its floor where overlapped)."""
+    return p.host_step_s + p.host_step_s_per_sequence * num_sequences
 
 
 def transfer_time_s(p: IterationCostParams, num_tokens: int, bandwidth_bytes_per_s: float) -> float:

@@ -22,20 +22,12 @@ from simulator.costs.costmodel import BYTES_PER_ELEMENT as DTYPE_BYTES   # the o
 from simulator.costs.hardware import HardwareProfile, wave_efficiency
 
 
-def _peak(profile: HardwareProfile, dtype: str) -> float:
-    return profile.matmul_peak_flops_per_s("bf16" if dtype == "fp16" else dtype)
-
-
-def _attention_peak(profile: HardwareProfile, dtype: str, head_dim: int) -> float:
-    return profile.attention_peak_flops_per_s("bf16" if dtype == "fp16" else dtype, 4.0 * head_dim)
-
-
 def matmul_s(profile: HardwareProfile, m: int, n: int, k: int, dtype: str) -> float:
     c = profile.curves
     size = DTYPE_BYTES[dtype]
     efficiency = (profile.matmul_efficiency_max(dtype) * m / (m + c.matmul_half_saturation_tokens)
                   * wave_efficiency(m, n, c.matmul_tile, profile.sm_count))
-    compute = 2.0 * m * n * k / (_peak(profile, dtype) * efficiency)
+    compute = 2.0 * m * n * k / (profile.matmul_peak_flops_per_s(dtype) * efficiency)
     memory = (m * k + k * n + m * n) * size / (profile.memory_bandwidth_bytes_per_s * c.bandwidth_efficiency)
     return c.kernel_launch_s + max(compute, memory)
 
@@ -53,7 +45,7 @@ def attention_prefill_s(profile: HardwareProfile, batch: int, q_heads: int, kv_h
     efficiency = c.attention_efficiency_max * tokens / (tokens + c.attention_half_saturation_tokens)
     flops = 4.0 * batch * q_heads * head_dim * causal_pairs(q_len, kv_len, causal)
     moved = batch * head_dim * (2 * q_len * q_heads + 2 * kv_len * kv_heads) * DTYPE_BYTES[dtype]
-    return c.kernel_launch_s + max(flops / (_attention_peak(profile, dtype, head_dim) * efficiency),
+    return c.kernel_launch_s + max(flops / (profile.attention_peak_flops_per_s(dtype, 4.0 * head_dim) * efficiency),
                                    moved / (profile.memory_bandwidth_bytes_per_s * c.bandwidth_efficiency))
 
 
@@ -63,7 +55,7 @@ def attention_decode_s(profile: HardwareProfile, kv_lens: list[int], q_heads: in
     total_kv = float(sum(kv_lens))
     flops = 4.0 * q_heads * head_dim * total_kv
     moved = 2.0 * kv_heads * head_dim * total_kv * DTYPE_BYTES[dtype]
-    return c.kernel_launch_s + max(flops / (_attention_peak(profile, dtype, head_dim) * c.attention_efficiency_max),
+    return c.kernel_launch_s + max(flops / (profile.attention_peak_flops_per_s(dtype, 4.0 * head_dim) * c.attention_efficiency_max),
                                    moved / (profile.memory_bandwidth_bytes_per_s * c.decode_bandwidth_efficiency))
 
 

@@ -29,6 +29,7 @@ How a row becomes a scenario (the same for every row, no per-row setting):
 from __future__ import annotations
 
 import csv
+import functools
 import math
 import re
 import statistics
@@ -251,14 +252,20 @@ def benchmark_serving_arrivals_s(num: int, rate_per_s: float | None) -> np.ndarr
     return np.concatenate(([0.0], np.cumsum(gaps)))
 
 
+@functools.lru_cache(maxsize=None)
+def _dataset_requests(name: str) -> tuple[tuple[int, int], ...]:
+    """(prompt, output) tokens of a bundled dataset's requests, in its client's order (read once per process)."""
+    with (VALIDATION_DIR / name).open(newline="") as handle:
+        return tuple((int(r["prompt_tokens"]), int(r["output_tokens"])) for r in csv.DictReader(handle))
+
+
 def _benchmark_trace(row: PublishedRow, directory: Path) -> Path:
     """The requests of an online row as its client sent them, written as a trace CSV in `directory`."""
     dataset = DATASETS.get((row.table, row.isl, row.osl))
     if dataset is None:
         prompt, output = np.full(row.num_requests, row.isl), np.full(row.num_requests, row.osl)
     else:
-        with (VALIDATION_DIR / dataset).open(newline="") as handle:
-            pairs = [(int(r["prompt_tokens"]), int(r["output_tokens"])) for r in csv.DictReader(handle)]
+        pairs = _dataset_requests(dataset)
         if len(pairs) < row.num_requests:
             raise InputError("dataset holds fewer requests than the row", field="num_requests",
                              value=row.num_requests, allowed=f"at most {len(pairs)}", file=dataset)

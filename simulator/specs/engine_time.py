@@ -66,9 +66,6 @@ def with_engine_time(cost: IterationCostParams, engine: EngineSpec) -> Iteration
     """`cost` with the engine's host time per step (added, or as the step's floor where it overlaps) and its
     CUDA-graph sizes."""
     terms = _terms(engine)
-    step_s, per_sequence = float(terms["step_s"]), float(terms["step_s_per_sequence"])
-    if overlapped(engine):
-        return dataclasses.replace(cost, overlapped_host_step_s=step_s,
-                                   overlapped_host_step_s_per_sequence=per_sequence, graph_sizes=graph_sizes(engine))
-    return dataclasses.replace(cost, host_step_s=step_s, host_step_s_per_sequence=per_sequence,
-                               graph_sizes=graph_sizes(engine))
+    return dataclasses.replace(cost, host_step_s=float(terms["step_s"]),
+                               host_step_s_per_sequence=float(terms["step_s_per_sequence"]),
+                               host_overlapped=overlapped(engine), graph_sizes=graph_sizes(engine))

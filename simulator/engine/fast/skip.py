@@ -88,8 +88,8 @@ class SkipStepper:
         self.index = index
         self.global_layers = global_only_layers(cost)
         # the GPU's share of a step where the engine's host work runs beside it (a host-bound stretch's bound)
-        self.gpu_cost = (dataclasses.replace(cost, overlapped_host_step_s=0.0, overlapped_host_step_s_per_sequence=0.0)
-                         if cost.overlapped_host_step_s or cost.overlapped_host_step_s_per_sequence else None)
+        self.gpu_cost = (dataclasses.replace(cost, host_step_s=0.0, host_step_s_per_sequence=0.0)
+                         if cost.host_overlapped and (cost.host_step_s or cost.host_step_s_per_sequence) else None)
         self.next_arrival_s = next_arrival_s
         self.stop_s = stop_s
         # the loop's calls go straight to the clock (bound methods: no extra Python frame per step)
@@ -115,7 +115,7 @@ class SkipStepper:
         d = clock.iteration
         k_max = clock.next_completion() - d
         if self.gpu_cost is not None:
-            host_s = costmodel.overlapped_host_time_s(self.cost, step.num_clocked)
+            host_s = costmodel.host_time_s(self.cost, step.num_clocked)
             if t0 <= host_s:     # host-bound: every step takes host_s while the GPU's growing share stays below it
                 gpu_s = step_time_s(self.gpu_cost, step, self.global_layers)
                 if delta > 0:
