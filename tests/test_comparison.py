@@ -166,6 +166,23 @@ def test_quality_prior_shapes_and_overrides():
     assert custom.recall(1) == pytest.approx(0.9) and custom.closed_book == 0.1
 
 
+def test_ruler_rows_are_each_models_own_and_effective_lengths_follow():
+    mixtral, big = quality_model("mixtral-8x7b"), quality_model("mixtral-8x22b")
+    assert mixtral.ruler_source == "RULER row mixtral-8x7b" and mixtral.ruler_scores != big.ruler_scores
+    assert quality_model("mistral-7b").effective_length() == 16384        # RULER: Mistral-7B-v0.2 row, 16K
+    assert quality_model("llama-3.1-70b").effective_length() == 65536
+
+
+def test_quality_notes_say_when_the_prior_is_a_stand_in_or_extrapolated():
+    from types import SimpleNamespace
+    from simulator.comparisons.deployment_run import quality_notes
+    answer = SimpleNamespace(num_prompt_tokens=300_000, is_answer=True)
+    notes = quality_notes("llama-4-scout", SimpleNamespace(requests=[answer]), quality_model("llama-4-scout"))
+    assert any("no row for llama-4-scout" in n for n in notes) and any("extrapolated" in n for n in notes)
+    short = SimpleNamespace(requests=[SimpleNamespace(num_prompt_tokens=5_000, is_answer=True)])
+    assert quality_notes("llama-3.1-70b", short, quality_model("llama-3.1-70b")) == []
+
+
 def test_compare_json_contract_and_winners():
     deployments = [{"name": "lc", "kind": "long_context", "llm": LLM},
                    {"name": "rag", "kind": "rag", "llm": LLM, "retrieval": {"top_k": 8}}]

@@ -93,14 +93,30 @@ def _calls(spec, dep, resolved: ResolvedDeployment, data, base_dir) -> tuple[Cal
     if penalty and calls.accuracy is not None:
         calls.accuracy = np.maximum(0.0, np.asarray(calls.accuracy, dtype=float) - penalty)
     extra["kv_quality_penalty"] = penalty
+    quality = extra.pop("quality")
+    if calls.accuracy is not None:
+        extra["quality_notes"] = quality_notes(resolved.model.name, calls, quality)
     return calls, extra
+
+
+def quality_notes(model: str, calls: Calls, quality) -> list[str]:
+    """Where the accuracy prior leaves what RULER measured: the default row, or prompts past its last length."""
+    notes = []
+    if quality.ruler_source == "RULER row default":
+        notes.append(f"expected accuracy: RULER has no row for {model}; the median row of its table stands in")
+    longest = max((r.num_prompt_tokens for r in calls.requests if r.is_answer), default=0)
+    if longest > quality.ruler_lengths[-1]:
+        notes.append(f"expected accuracy extrapolated: prompts up to {longest:,} tokens, past the "
+                     f"{quality.ruler_lengths[-1]:,} tokens RULER measured ({quality.ruler_source})")
+    return notes
 
 
 def _calls_unpenalised(spec, dep, resolved: ResolvedDeployment, data, base_dir) -> tuple[Calls, dict]:
     context = resolved.model.max_context_tokens
     quality = quality_model(resolved.model.name, spec.quality.model_dump(exclude_none=True) if spec.quality else None)
     calls, extra = Calls(), {"rate_usd_per_s": 0.0, "busy_usd": 0.0, "api_usd": 0.0, "gpus": 0, "nodes": 0,
-                             "indexing_usd": 0.0, "quality_source": quality.ruler_source}
+                             "indexing_usd": 0.0, "quality_source": quality.ruler_source,
+                             "quality": quality}
     if dep.kind == "llm":
         c = spec.conversations
         chat_calls(data, c.system_prompt_tokens, c.think_time_s, context, calls)
@@ -223,7 +239,7 @@ def _summary(spec, dep, resolved, calls, extra, output, queries, llm: ServingMet
         busy_cost_usd=busy_llm + extra["busy_usd"], duration_s=duration, llm=llm, expected_accuracy=accuracy,
         accuracy_source=(f"prior: {extra['quality_source']}, Lost-in-the-Middle position curve, recall@k "
                          "(catalog/quality.yaml)") if accuracy is not None else None,
-        notes=list(resolved.notes), query_costs=costs)
+        notes=list(resolved.notes) + extra.get("quality_notes", []), query_costs=costs)
 
 
 def _api_cost(dep, calls: Calls) -> float | None:
