@@ -88,12 +88,12 @@ def _fallback_mask(spec: ComparisonSpec, n: int, fraction: float) -> np.ndarray:
 
 
 def _calls(spec, dep, resolved: ResolvedDeployment, data, base_dir) -> tuple[Calls, dict]:
-    calls, extra = _calls_unpenalised(spec, dep, resolved, data, base_dir)
+    quality = quality_model(resolved.model.name, spec.quality.model_dump(exclude_none=True) if spec.quality else None)
+    calls, extra = _calls_unpenalised(spec, dep, resolved, data, base_dir, quality)
     penalty = kv_quality_penalty(dep.llm.kv_cache_dtype, dep.llm.kv_quality_penalty)
     if penalty and calls.accuracy is not None:
         calls.accuracy = np.maximum(0.0, np.asarray(calls.accuracy, dtype=float) - penalty)
     extra["kv_quality_penalty"] = penalty
-    quality = extra.pop("quality")
     if calls.accuracy is not None:
         extra["quality_notes"] = quality_notes(resolved.model.name, calls, quality)
     return calls, extra
@@ -102,7 +102,7 @@ def _calls(spec, dep, resolved: ResolvedDeployment, data, base_dir) -> tuple[Cal
 def quality_notes(model: str, calls: Calls, quality) -> list[str]:
     """Where the accuracy prior leaves what RULER measured: the default row, or prompts past its last length."""
     notes = []
-    if quality.ruler_source == "RULER row default":
+    if quality.uses_default_row:
         notes.append(f"expected accuracy: RULER has no row for {model}; the median row of its table stands in")
     longest = max((r.num_prompt_tokens for r in calls.requests if r.is_answer), default=0)
     if longest > quality.ruler_lengths[-1]:
@@ -111,12 +111,10 @@ def quality_notes(model: str, calls: Calls, quality) -> list[str]:
     return notes
 
 
-def _calls_unpenalised(spec, dep, resolved: ResolvedDeployment, data, base_dir) -> tuple[Calls, dict]:
+def _calls_unpenalised(spec, dep, resolved: ResolvedDeployment, data, base_dir, quality) -> tuple[Calls, dict]:
     context = resolved.model.max_context_tokens
-    quality = quality_model(resolved.model.name, spec.quality.model_dump(exclude_none=True) if spec.quality else None)
     calls, extra = Calls(), {"rate_usd_per_s": 0.0, "busy_usd": 0.0, "api_usd": 0.0, "gpus": 0, "nodes": 0,
-                             "indexing_usd": 0.0, "quality_source": quality.ruler_source,
-                             "quality": quality}
+                             "indexing_usd": 0.0, "quality_source": quality.ruler_source}
     if dep.kind == "llm":
         c = spec.conversations
         chat_calls(data, c.system_prompt_tokens, c.think_time_s, context, calls)

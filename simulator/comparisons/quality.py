@@ -25,6 +25,9 @@ import yaml
 from simulator.catalog import CATALOG_DIR
 
 
+DEFAULT_ROW_SOURCE = "RULER row default"
+
+
 @functools.lru_cache(maxsize=1)
 def quality_priors() -> dict:
     return yaml.safe_load((CATALOG_DIR / "quality.yaml").read_text())
@@ -40,6 +43,11 @@ class QualityModel:
     threshold: float
     recall_points: tuple[tuple[float, float], ...]
     position_points: tuple[tuple[float, float], ...]
+
+    @property
+    def uses_default_row(self) -> bool:
+        """True when the model has no RULER row of its own and the table's median row stands in."""
+        return self.ruler_source == DEFAULT_ROW_SOURCE
 
     def reader(self, context_tokens: np.ndarray) -> np.ndarray:
         """RULER score at the context length relative to the 4K score, clipped to [0, 1]."""

@@ -126,20 +126,21 @@ class PositionCurves:
         """Gain fraction with the gold passage at relative position `x` of `n` passages."""
         x, n = np.broadcast_arrays(np.asarray(x, dtype=float), np.maximum(np.asarray(n, dtype=float), 1.0))
         logs = np.log(np.concatenate(([1.0], np.asarray(self.num_passages, dtype=float))))
-        out = []
-        for table in (self.gains, self.spread_low if not self.measured else self.gains,
-                      self.spread_high if not self.measured else self.gains):
-            curves = np.concatenate((np.ones((1,) + x.shape), self._at(table, x)))          # n = 1: the oracle
-            ln = np.log(n)
-            idx = np.clip(np.searchsorted(logs, ln) - 1, 0, len(logs) - 2)
-            lo, hi = logs[idx], logs[idx + 1]
-            w = np.clip((ln - lo) / (hi - lo), 0.0, 1.0)
+        ln = np.log(n)
+        idx = np.clip(np.searchsorted(logs, ln) - 1, 0, len(logs) - 2)
+        w = np.clip((ln - logs[idx]) / (logs[idx + 1] - logs[idx]), 0.0, 1.0)
+        measured = self._at(self.gains, x)
+
+        def interpolate(settings: np.ndarray) -> np.ndarray:
+            curves = np.concatenate((np.ones((1,) + x.shape), settings))          # n = 1: the oracle
             pick = lambda k: np.take_along_axis(curves, k[None], axis=0)[0]     # noqa: E731
-            out.append((1 - w) * pick(idx) + w * pick(idx + 1))
-        value, low, high = out
+            return (1 - w) * pick(idx) + w * pick(idx + 1)
+        value = interpolate(measured)
+        low = value if self.measured else interpolate(self._at(self.spread_low, x))
+        high = value if self.measured else interpolate(self._at(self.spread_high, x))
         beyond = n > self.num_passages[-1]
         if len(self.num_passages) > 1:          # past the largest setting: the last step's trend continues (low)
-            last, before = self._at(self.gains, x)[-1], self._at(self.gains, x)[-2]
+            last, before = measured[-1], measured[-2]
             steps = np.log(n / self.num_passages[-1]) / np.log(self.num_passages[-1] / self.num_passages[-2])
             low = np.where(beyond, np.minimum(low, last + np.minimum(0.0, last - before) * steps), low)
         return Estimate.of(value, low, high, beyond)
